@@ -1,0 +1,27 @@
+# `make demo` and `make test` install everything they need into .venv first (once; again when
+# pyproject.toml changes). Override TORCH to pick another torch build, e.g. TORCH="torch --index-url ...".
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: install demo test clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/ghibli-anim --tiny "a serene forest at dawn, sunlight through swaying trees" --frames 8 --seed 7 -o demo.gif
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) demo.gif .pytest_cache

@@ -1,0 +1,34 @@
+"""ghibli_core: one sentence to a hand-painted, Studio-Ghibli-style looping animation.
+
+Stages, each usable alone (from Python, the `ghibli-anim` CLI, or the ComfyUI nodes):
+    plan      make_plan(idea, n)                      -> Plan (n frame prompts)
+    models    load_pipelines(ModelSettings(...))      -> GhibliPipelines (shared weights)
+    animate   animate(pipes, plan.frames, settings)   -> yields Frame objects
+    export    save_animation(images, "out.gif", ...)  -> looping GIF, atomic, with metadata
+This package never imports ComfyUI.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "AnimationSettings": "animate", "Frame": "animate", "Progress": "animate", "animate": "animate", "render_frame": "animate",
+    "ModelSettings": "models.pipelines", "GhibliPipelines": "models.pipelines", "load_pipelines": "models.pipelines",
+    "LoraSpec": "models.lora",
+    "Plan": "plan", "make_plan": "plan",
+    "save_animation": "export", "write_png_frames": "export", "read_metadata": "export",
+    "make_tiny": "tiny", "ensure_tiny": "tiny", "TinyModels": "tiny",
+    "GhibliError": "errors", "InputError": "errors", "ModelNotFoundError": "errors", "ModelLoadError": "errors", "Cancelled": "errors",
+}
+
+
+def __getattr__(name: str):
+    """Import heavy stages (torch, diffusers) only when first used, so `--help` and checks stay fast."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_LAZY) + ["__version__"]

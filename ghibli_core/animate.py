@@ -1,0 +1,224 @@
+"""The sequential generator: frame 1 by txt2img (or img2img from an init image), then each next
+frame by ControlNet-img2img from the previous frame, steered by the previous frame's depth map.
+
+    for frame in animate(pipes, plan, AnimationSettings(frames=len(plan), seed=7)):
+        frame.image.save(f"{frame.index:03}.png")
+
+Frames are yielded as they are made, so a caller can preview, save or stop early.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+from PIL import Image, ImageOps
+from tqdm.auto import tqdm
+
+from . import defaults
+from .errors import Cancelled, InputError
+from .models.pipelines import GhibliPipelines
+
+SEED_POLICIES = ("fixed", "incrementing")
+#: Scheduler names users know from ComfyUI/A1111, mapped to diffusers classes ("default": the model's own).
+SCHEDULERS = {
+    "default": None,
+    "dpm++": "DPMSolverMultistepScheduler",
+    "euler": "EulerDiscreteScheduler",
+    "euler_a": "EulerAncestralDiscreteScheduler",
+    "ddim": "DDIMScheduler",
+    "unipc": "UniPCMultistepScheduler",
+    "pndm": "PNDMScheduler",
+}
+MAX_SEED = 2**32 - 1
+
+
+def _check_range(name: str, value: float, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False) -> None:
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not float(value).is_integer()) or not math.isfinite(value):
+        raise InputError(name, f"{value!r} is not {kind}", f"use {kind} in [{lo}, {hi}]")
+    if (value <= lo if lo_open else value < lo) or value > hi:
+        bound = f"({lo}, {hi}]" if lo_open else f"[{lo}, {hi}]"
+        raise InputError(name, f"{value} is out of range", f"use a value in {bound}")
+
+
+@dataclass(frozen=True)
+class AnimationSettings:
+    """How frames are painted. Validated on construction; `strength` follows diffusers (1.0 = ignore
+    the previous frame), and each img2img frame runs int(steps * strength) denoising steps."""
+
+    frames: int = 8
+    steps: int = 25
+    strength: float = 0.6
+    guidance: float = 7.5
+    controlnet_scale: float = 0.8
+    negative_prompt: str = defaults.NEGATIVE_PROMPT
+    width: int = 512
+    height: int = 512
+    #: None draws a random seed once per animation (see `with_seed`); it is recorded in the metadata.
+    seed: int | None = None
+    #: "fixed": every frame uses `seed` (steadiest motion); "incrementing": frame k uses seed + k.
+    seed_policy: str = "fixed"
+    scheduler: str = "dpm++"
+
+    def __post_init__(self) -> None:
+        _check_range("frames", self.frames, 1, 1000, integer=True)
+        _check_range("steps", self.steps, 1, 200, integer=True)
+        _check_range("strength", self.strength, 0.0, 1.0, lo_open=True)
+        _check_range("guidance", self.guidance, 0.0, 30.0)
+        _check_range("controlnet-scale", self.controlnet_scale, 0.0, 2.0)
+        for name, v in (("width", self.width), ("height", self.height)):
+            _check_range(name, v, 64, 2048, integer=True)
+            if v % 8:
+                raise InputError("size", f"{name} {v} is not a multiple of 8", f"use e.g. {v - v % 8 or 8} or {v - v % 8 + 8}")
+        if self.seed is not None:
+            _check_range("seed", self.seed, 0, MAX_SEED, integer=True)
+        if self.seed_policy not in SEED_POLICIES:
+            raise InputError("seed-policy", f"unknown policy {self.seed_policy!r}", f"use one of {', '.join(SEED_POLICIES)}")
+        if self.scheduler not in SCHEDULERS:
+            raise InputError("scheduler", f"unknown scheduler {self.scheduler!r}", f"use one of {', '.join(SCHEDULERS)}")
+        if int(self.steps * self.strength) < 1:
+            raise InputError("strength", f"steps {self.steps} x strength {self.strength} runs no denoising step", "raise --steps or --strength")
+        if not isinstance(self.negative_prompt, str):
+            raise InputError("negative-prompt", "must be text", "pass a string (may be empty)")
+
+    def replace(self, **changes: Any) -> "AnimationSettings":
+        return dataclasses.replace(self, **changes)
+
+    def with_seed(self) -> "AnimationSettings":
+        """These settings with a concrete seed (a random one if none was set)."""
+        return self if self.seed is not None else self.replace(seed=random.randint(0, MAX_SEED))
+
+    def frame_seed(self, index: int) -> int:
+        if self.seed is None:
+            raise ValueError("call with_seed() first")
+        return self.seed if self.seed_policy == "fixed" else (self.seed + index) % (MAX_SEED + 1)
+
+    def img2img_steps(self) -> int:
+        """Denoising steps an img2img frame actually runs."""
+        return int(self.steps * self.strength)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One denoising step done: `frame` (0-based) of `frames`, `step` (1-based) of `steps`."""
+
+    frame: int
+    frames: int
+    step: int
+    steps: int
+
+
+@dataclass
+class Frame:
+    """A painted frame; `control` is the depth map the ControlNet received (None for a txt2img frame)."""
+
+    index: int
+    image: Image.Image
+    prompt: str
+    seed: int
+    control: Image.Image | None = None
+
+
+ProgressCallback = Callable[[Progress], None]
+CancelCheck = Callable[[], bool]
+
+
+def apply_scheduler(pipes: GhibliPipelines, name: str) -> None:
+    """Give both pipelines a fresh scheduler of the named kind (built from the model's own config)."""
+    import diffusers
+
+    base_config = pipes.default_scheduler_config
+    cls_name = SCHEDULERS[name] or base_config["_class_name"]
+    scheduler_cls = getattr(diffusers, cls_name)
+    for pipe in (pipes.txt2img, pipes.img2img):
+        pipe.scheduler = scheduler_cls.from_config(base_config)
+
+
+def fit_image(image: Image.Image, width: int, height: int) -> Image.Image:
+    """Scale and centre-crop to exactly width x height (no distortion)."""
+    image = ImageOps.exif_transpose(image).convert("RGB")
+    return image if image.size == (width, height) else ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS)
+
+
+def render_frame(
+    pipes: GhibliPipelines,
+    settings: AnimationSettings,
+    index: int,
+    prompt: str,
+    previous: Image.Image | None = None,
+    *,
+    on_progress: ProgressCallback | None = None,
+    should_cancel: CancelCheck | None = None,
+    total_frames: int | None = None,
+) -> Frame:
+    """Paint one frame: txt2img when `previous` is None, else depth-ControlNet img2img from `previous`.
+
+    Frame `index` depends only on `previous`, its prompt and its seed, so any frame can be regenerated alone.
+    """
+    settings = settings.with_seed()
+    seed = settings.frame_seed(index)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    steps = settings.steps if previous is None else settings.img2img_steps()
+    total = total_frames or settings.frames
+
+    def step_end(pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
+        if on_progress is not None:
+            on_progress(Progress(index, total, min(step + 1, steps), steps))
+        if should_cancel is not None and should_cancel():
+            raise Cancelled(f"cancelled during frame {index + 1} of {total}")
+        return kwargs
+
+    common = dict(
+        prompt=prompt, negative_prompt=settings.negative_prompt or None, num_inference_steps=settings.steps,
+        guidance_scale=settings.guidance, generator=generator, height=settings.height, width=settings.width,
+        callback_on_step_end=step_end,
+    )
+    with torch.inference_mode():
+        if previous is None:
+            image = pipes.txt2img(**common).images[0]
+            return Frame(index, image, prompt, seed, None)
+        previous = fit_image(previous, settings.width, settings.height)
+        depth = pipes.depth(previous)
+        image = pipes.img2img(
+            image=previous, control_image=depth, strength=settings.strength,
+            controlnet_conditioning_scale=settings.controlnet_scale, **common,
+        ).images[0]
+    return Frame(index, image, prompt, seed, depth)
+
+
+def animate(
+    pipes: GhibliPipelines,
+    plan: Sequence[str],
+    settings: AnimationSettings,
+    *,
+    init_image: Image.Image | None = None,
+    on_progress: ProgressCallback | None = None,
+    should_cancel: CancelCheck | None = None,
+    progress: bool = True,
+) -> Iterator[Frame]:
+    """Yield `settings.frames` frames, one per plan entry, each painted from the one before."""
+    if len(plan) != settings.frames:
+        raise InputError("plan", f"has {len(plan)} prompts but frames is {settings.frames}", "plan exactly one prompt per frame")
+    if any(not isinstance(p, str) or not p.strip() for p in plan):
+        raise InputError("plan", "has an empty prompt", "give every frame a prompt")
+    settings = settings.with_seed()
+    apply_scheduler(pipes, settings.scheduler)
+    previous = fit_image(init_image, settings.width, settings.height) if init_image is not None else None
+    bar = tqdm(total=settings.frames, desc="frames", unit="frame", disable=not progress)
+    try:
+        for index, prompt in enumerate(plan):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled(f"cancelled before frame {index + 1} of {settings.frames}")
+            frame = render_frame(pipes, settings, index, prompt, previous, on_progress=on_progress, should_cancel=should_cancel)
+            previous = frame.image
+            bar.update(1)
+            yield frame
+    finally:
+        bar.close()

@@ -1,0 +1,227 @@
+"""`ghibli-anim`: one sentence to a looping Ghibli-style animation.
+
+    ghibli-anim "a serene forest at dawn" --frames 8 -o forest.gif
+    ghibli-anim make-tiny DIR
+    ghibli-anim plan "a serene forest at dawn" --frames 8 [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__, defaults
+from .animate import SCHEDULERS, SEED_POLICIES, AnimationSettings
+from .device import DEVICES, DTYPES
+from .errors import Cancelled, GhibliError, InputError
+from .export import FORMATS, check_fps, check_frames_dir, check_output_path
+
+PROG = "ghibli-anim"
+SUBCOMMANDS = ("make-tiny", "plan")
+
+EXAMPLES = f"""
+examples:
+  {PROG} "a serene forest at dawn, sunlight through swaying trees" --frames 8 -o forest.gif
+  {PROG} "a cat bus in the rain" --model ~/ComfyUI/models/checkpoints/v1-5-pruned-emaonly.safetensors \\
+      --lora ~/ComfyUI/models/loras/ghibli_style.safetensors:0.8 --seed 42 -o catbus.gif
+  {PROG} --tiny "a ghibli forest" --frames 4 -o x.gif        # offline, tiny random models (no download)
+  {PROG} plan "a ghibli forest" --frames 6 --json
+  {PROG} make-tiny ./tiny-models
+
+models (hub id, local diffusers folder, or single .safetensors file):
+  --model        default {defaults.BASE_MODEL}
+  --controlnet   default {defaults.CONTROLNET}
+  --depth-model  default {defaults.DEPTH_MODEL}
+"""
+
+
+def _size(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text or "")
+    if not m:
+        raise InputError("size", f"{text!r} is not WIDTHxHEIGHT", "write e.g. 512x512")
+    return int(m.group(1)), int(m.group(2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG, description="Turn one sentence into a hand-painted, Studio-Ghibli-style looping animation.",
+        epilog=EXAMPLES + f"\nother commands: {', '.join(SUBCOMMANDS)} (see `{PROG} COMMAND --help`)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("prompt", help="the idea, e.g. 'a serene forest at dawn'")
+    p.add_argument("-o", "--output", required=True, help=f"output file ({', '.join(FORMATS)})")
+    p.add_argument("--frames", type=int, default=8, help="number of frames (default 8)")
+    g = p.add_argument_group("models")
+    g.add_argument("--model", help=f"SD1.5 base: hub id, diffusers folder or .safetensors (default {defaults.BASE_MODEL})")
+    g.add_argument("--controlnet", help=f"depth ControlNet: hub id, folder or file (default {defaults.CONTROLNET})")
+    g.add_argument("--depth-model", help=f"transformers depth model: hub id or folder (default {defaults.DEPTH_MODEL})")
+    g.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]", help="style LoRA (diffusers or kohya .safetensors); repeat for several")
+    g.add_argument("--model-config", help="diffusers config folder for a single-file --model that is not standard SD1.5")
+    g.add_argument("--controlnet-config", help="config folder for a single-file --controlnet that is not standard SD1.5")
+    g.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.pt/.bin files (pickle can run code: only for files you trust)")
+    g.add_argument("--tiny", action="store_true", help="use tiny random-weight models (offline demo/tests; built on first use)")
+    g.add_argument("--tiny-dir", help="where --tiny keeps its models (default $GHIBLI_TINY_DIR or ~/.cache/ghibli-anim)")
+    g.add_argument("--device", default="auto", choices=DEVICES, help="auto = cuda > mps > cpu")
+    g.add_argument("--dtype", default="auto", choices=list(DTYPES), help="auto = fp16 on GPU, fp32 on CPU")
+    a = p.add_argument_group("painting")
+    d = AnimationSettings()
+    a.add_argument("--init-image", help="start from this image (img2img under its depth map) instead of txt2img")
+    a.add_argument("--steps", type=int, default=d.steps, help=f"denoising steps (default {d.steps}; img2img frames run steps x strength)")
+    a.add_argument("--strength", type=float, default=d.strength, help=f"how far each frame departs from the previous, 0..1 (default {d.strength})")
+    a.add_argument("--guidance", type=float, default=d.guidance, help=f"classifier-free guidance scale (default {d.guidance})")
+    a.add_argument("--controlnet-scale", type=float, default=d.controlnet_scale, help=f"depth ControlNet weight (default {d.controlnet_scale})")
+    a.add_argument("--negative-prompt", default=d.negative_prompt, help="what to steer away from")
+    a.add_argument("--size", default=None, help="WIDTHxHEIGHT, multiples of 8 (default 512x512; 64x64 with --tiny)")
+    a.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed and stored in the file)")
+    a.add_argument("--seed-policy", default=d.seed_policy, choices=SEED_POLICIES, help="fixed: same seed every frame; incrementing: seed + frame index")
+    a.add_argument("--scheduler", default=d.scheduler, choices=list(SCHEDULERS), help=f"sampler (default {d.scheduler})")
+    o = p.add_argument_group("output")
+    o.add_argument("--fps", type=float, default=8.0, help="frames per second (default 8)")
+    o.add_argument("--frames-dir", help="also write every frame as a numbered PNG into this folder")
+    o.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def _plan_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"{PROG} plan", description="Print the frame prompts planned for an idea.")
+    p.add_argument("idea")
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--backend", default="offline", help="plan source (default offline)")
+    p.add_argument("--json", action="store_true", help="print a JSON object with a `frames` list")
+    return p
+
+
+def _tiny_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"{PROG} make-tiny", description="Write tiny random-weight SD1.5-shaped models in every real format.")
+    p.add_argument("dir", help="folder to write (replaced if it exists)")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def check_init_image(path: str):
+    """Open the init image fully now, so a bad file fails before any model loads."""
+    from PIL import Image, UnidentifiedImageError
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise InputError("init-image", f"no file at {file.resolve()}", "check the path")
+    try:
+        with Image.open(file) as im:
+            im.load()
+            return im.convert("RGB")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError("init-image", f"{file.name} is not a readable image ({exc.__class__.__name__})", "give a PNG, JPEG or WebP file") from exc
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from .models.lora import LoraSpec
+    from .models.pipelines import ModelSettings
+    from .plan import make_plan
+
+    # 1. Every cheap check first: nothing loads until all inputs are known good.
+    if not args.prompt or not args.prompt.strip():
+        raise InputError("prompt", "is empty", 'give an idea, e.g. "a serene forest at dawn"')
+    width, height = _size(args.size) if args.size else ((64, 64) if args.tiny else (512, 512))
+    settings = AnimationSettings(
+        frames=args.frames, steps=args.steps, strength=args.strength, guidance=args.guidance,
+        controlnet_scale=args.controlnet_scale, negative_prompt=args.negative_prompt, width=width, height=height,
+        seed=args.seed, seed_policy=args.seed_policy, scheduler=args.scheduler,
+    ).with_seed()
+    fps = check_fps(args.fps)
+    output = check_output_path(args.output)
+    frames_dir = check_frames_dir(args.frames_dir) if args.frames_dir else None
+    init_image = check_init_image(args.init_image) if args.init_image else None
+    loras = tuple(LoraSpec.parse(x) for x in args.lora)
+    plan = make_plan(args.prompt, settings.frames)
+    if args.tiny:
+        clash = [f"--{n}" for n in ("model", "controlnet", "depth_model") if getattr(args, n)]
+        if clash:
+            raise InputError("tiny", f"cannot be combined with {', '.join(c.replace('_', '-') for c in clash)}", "drop --tiny to use your own models")
+        from .tiny import ensure_tiny
+
+        model_settings = ensure_tiny(Path(args.tiny_dir) if args.tiny_dir else None).model_settings(
+            loras=loras, device=args.device, dtype=args.dtype, allow_pickle=args.allow_pickle)
+    else:
+        model_settings = ModelSettings(
+            base=args.model or defaults.BASE_MODEL, controlnet=args.controlnet or defaults.CONTROLNET,
+            depth_model=args.depth_model or defaults.DEPTH_MODEL, loras=loras, device=args.device, dtype=args.dtype,
+            allow_pickle=args.allow_pickle, base_config=args.model_config, controlnet_config=args.controlnet_config,
+        )
+    resolved = model_settings.resolve()
+
+    # 2. The expensive part.
+    from .animate import animate
+    from .export import save_animation, write_png_frames
+    from .models.pipelines import load_pipelines
+
+    started = time.perf_counter()
+    log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    log(f"{PROG}: {settings.frames} frames at {width}x{height}, seed {settings.seed}, on {resolved.device}")
+    pipes = load_pipelines(resolved, progress=not args.quiet)
+    loaded = time.perf_counter()
+    frames = [f.image for f in animate(pipes, plan.frames, settings, init_image=init_image, progress=not args.quiet)]
+    metadata = {
+        "generator": f"{PROG} {__version__}", "prompt": plan.idea, "plan": plan.frames, "plan_backend": plan.backend,
+        "seed": settings.seed, "settings": settings.to_dict(), "fps": fps, "models": pipes.model_names(),
+        "init_image": Path(args.init_image).name if args.init_image else None,
+    }
+    save_animation(frames, output, fps=fps, metadata=metadata)
+    if frames_dir:
+        write_png_frames(frames, frames_dir, metadata=metadata)
+    done = time.perf_counter()
+    print(f"wrote {output} ({len(frames)} frames, {width}x{height}, seed {settings.seed}; "
+          f"load {loaded - started:.1f}s, paint {done - loaded:.1f}s)")
+    return 0
+
+
+def run_plan(argv: Sequence[str]) -> int:
+    from .plan import make_plan
+
+    args = _plan_parser().parse_args(argv)
+    plan = make_plan(args.idea, args.frames, args.backend)
+    if args.json:
+        print(json.dumps({"idea": plan.idea, "backend": plan.backend, "frames": plan.frames, "warnings": plan.warnings}, indent=2, ensure_ascii=False))
+    else:
+        for i, frame in enumerate(plan.frames, start=1):
+            print(f"{i:3d}. {frame}")
+    return 0
+
+
+def run_make_tiny(argv: Sequence[str]) -> int:
+    from .tiny import make_tiny
+
+    args = _tiny_parser().parse_args(argv)
+    tiny = make_tiny(args.dir, seed=args.seed)
+    print(f"wrote tiny models to {tiny.root}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "plan":
+            return run_plan(argv[1:])
+        if argv and argv[0] == "make-tiny":
+            return run_make_tiny(argv[1:])
+        return run_generate(build_parser().parse_args(argv))
+    except InputError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except Cancelled as exc:
+        print(f"{PROG}: {exc}; nothing was written", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except GhibliError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

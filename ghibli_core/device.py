@@ -1,0 +1,36 @@
+"""Choosing where and in which precision models run."""
+from __future__ import annotations
+
+import torch
+
+from .errors import InputError
+
+DEVICES = ("auto", "cuda", "mps", "cpu")
+DTYPES = {"auto": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """`auto` picks cuda, then mps, then cpu; an explicit device must be available."""
+    base = name.split(":", 1)[0]
+    if base not in DEVICES:
+        raise InputError("device", f"unknown device {name!r}", f"use one of {', '.join(DEVICES)}")
+    if base == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if base == "cuda" and not torch.cuda.is_available():
+        raise InputError("device", "cuda was asked for but no CUDA GPU is visible", "use --device cpu or auto")
+    if base == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InputError("device", "mps was asked for but is not available", "use --device cpu or auto")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """`auto` is fp16 on a GPU and fp32 on the CPU (fp16 convolutions are slow or missing there)."""
+    if name not in DTYPES:
+        raise InputError("dtype", f"unknown dtype {name!r}", f"use one of {', '.join(DTYPES)}")
+    if name == "auto":
+        return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+    return DTYPES[name]

@@ -1,0 +1,1 @@
+"""Resolving and loading pipelines, ControlNet, LoRA and depth models."""

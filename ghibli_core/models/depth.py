@@ -1,0 +1,60 @@
+"""Monocular depth for the depth ControlNet, through transformers' depth-estimation pipeline.
+
+Any transformers depth model works (DPT, Depth Anything, GLPN...). Maps are min-max normalised,
+near = bright, like the MiDaS maps the SD1.5 depth ControlNet was trained on.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import ModelLoadError
+from .sources import ModelSource
+
+_CACHE: dict[tuple[str, str, str], "DepthEstimator"] = {}
+_LOCK = threading.Lock()
+
+
+class DepthEstimator:
+    """Callable: RGB PIL image -> RGB PIL depth map of the same size."""
+
+    def __init__(self, source: ModelSource, device: torch.device, dtype: torch.dtype) -> None:
+        from transformers import pipeline
+
+        self.source = source
+        try:
+            self.pipe = pipeline("depth-estimation", model=source.location, device=device, dtype=dtype)
+        except Exception as exc:
+            raise ModelLoadError(
+                f"depth-model: could not load {source.name} as a transformers depth model "
+                f"({str(exc).splitlines()[0][:160]}); pass a DPT / Depth Anything model id or folder"
+            ) from exc
+
+    @torch.inference_mode()
+    def __call__(self, image: Image.Image) -> Image.Image:
+        out = self.pipe(image.convert("RGB"))
+        depth = out["predicted_depth"].float()
+        depth = depth.reshape(1, 1, *depth.shape[-2:])
+        depth = torch.nn.functional.interpolate(depth, size=(image.height, image.width), mode="bicubic", align_corners=False)[0, 0]
+        lo, hi = depth.min(), depth.max()
+        depth = (depth - lo) / (hi - lo) if hi > lo else torch.zeros_like(depth)
+        gray = (depth.clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
+        return Image.fromarray(np.stack([gray] * 3, axis=-1), mode="RGB")
+
+
+def load_depth_estimator(source: ModelSource, device: torch.device, dtype: torch.dtype) -> DepthEstimator:
+    """One estimator per (model, device, dtype) per process: later calls reuse the loaded weights."""
+    key = (source.location, str(device), str(dtype))
+    with _LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = DepthEstimator(source, device, dtype)
+        return _CACHE[key]
+
+
+def clear_depth_cache() -> None:
+    """Release every cached depth model (e.g. when a host application asks for memory)."""
+    with _LOCK:
+        _CACHE.clear()

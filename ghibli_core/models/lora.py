@@ -1,0 +1,157 @@
+"""Style LoRAs: parse `FILE[:WEIGHT]`, inspect a file's layout and target base, attach several at once.
+
+Both layouts users have load through diffusers' own `load_lora_weights` (it converts kohya keys):
+- diffusers/peft: ``unet.<module>.lora_A.weight`` / ``text_encoder.<module>.lora_B.weight``
+- kohya (A1111, ComfyUI, Civitai): ``lora_unet_<module>.lora_down.weight`` + ``.alpha``
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, ModelNotFoundError
+from .sources import PICKLE_EXTS, SAFE_EXTS, safetensors_keys
+
+WEIGHT_RANGE = (-4.0, 4.0)
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    """One LoRA file and the weight it is applied with (diffusers' adapter weight)."""
+
+    path: str
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.weight, (int, float)) or not math.isfinite(self.weight):
+            raise InputError("lora", f"weight {self.weight!r} is not a number", "write FILE:WEIGHT, e.g. style.safetensors:0.8")
+        lo, hi = WEIGHT_RANGE
+        if not lo <= self.weight <= hi:
+            raise InputError("lora", f"weight {self.weight} for {Path(self.path).name} is out of range", f"use a weight in [{lo}, {hi}]")
+
+    @classmethod
+    def parse(cls, text: str) -> "LoraSpec":
+        """`FILE` or `FILE:WEIGHT`. A drive letter (``C:\\x``) or a colon inside a file name stays in FILE."""
+        usage = "write FILE or FILE:WEIGHT, e.g. style.safetensors:0.8"
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("lora", "is empty", usage)
+        text = text.strip()
+        head, sep, tail = text.rpartition(":")
+        is_weight_part = bool(sep and head) and len(head) > 1 and not re.search(r"[\\/]|\.(safetensors|ckpt|pt|pth|bin)$", tail, re.I)
+        if not is_weight_part:
+            return cls(text)
+        try:
+            weight = float(tail)
+        except ValueError:
+            raise InputError("lora", f"{text!r}: weight {tail!r} is not a number", usage) from None
+        return cls(head, weight)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+@dataclass(frozen=True)
+class LoraInfo:
+    """What a LoRA file's header says: its layout, what it targets, and the base it was made for."""
+
+    layout: str  # "kohya" | "diffusers"
+    targets: frozenset[str]  # {"unet", "text_encoder"}
+    cross_attention_dim: int | None
+    text_hidden_size: int | None
+    rank: int | None
+    for_sdxl: bool
+
+
+_DOWN = re.compile(r"(lora_down|lora_A|lora\.down|_lora\.down)(\.[\w-]+)?\.weight$")
+
+
+def inspect_lora(path: str) -> LoraInfo:
+    """Read only the safetensors header of a LoRA file and describe it; refuse anything else."""
+    keys = safetensors_keys(path, "lora")
+    name = Path(path).name
+    downs = {k: s for k, s in keys.items() if _DOWN.search(k)}
+    if not downs:
+        raise InputError("lora", f"{name} holds no LoRA tensors (no lora_down/lora_A weights)", "pass a LoRA .safetensors file")
+    layout = "kohya" if any(k.startswith(("lora_unet_", "lora_te")) for k in keys) else "diffusers"
+    targets = set()
+    if any(k.startswith(("lora_unet_", "unet.")) or "diffusion_model" in k for k in downs):
+        targets.add("unet")
+    if any(k.startswith(("lora_te", "text_encoder")) for k in downs):
+        targets.add("text_encoder")
+    for_sdxl = any(k.startswith(("lora_te2_", "text_encoder_2.")) or "add_embedding" in k for k in keys)
+
+    def in_dim(pattern: str) -> int | None:
+        for k, shape in downs.items():
+            if re.search(pattern, k) and len(shape) >= 2:
+                return int(shape[1])
+        return None
+
+    cross = in_dim(r"attn2[._](to_k|to_v)")
+    text = in_dim(r"^(lora_te1?_|text_encoder\.).*(q_proj|k_proj|v_proj)")
+    rank = next((int(s[0]) for s in downs.values() if s), None)
+    return LoraInfo(layout, frozenset(targets), cross, text, rank, for_sdxl)
+
+
+def check_lora_file(spec: LoraSpec, *, cross_attention_dim: int, text_hidden_size: int, allow_pickle: bool = False) -> LoraInfo | None:
+    """Refuse a missing, corrupt, non-LoRA or other-base file before any model loads."""
+    path = Path(spec.path).expanduser()
+    if not path.is_file():
+        raise ModelNotFoundError(
+            "lora", f"no file at {path.resolve()}", "check the path; ComfyUI keeps LoRAs in models/loras"
+        )
+    if path.suffix.lower() in PICKLE_EXTS:
+        if not allow_pickle:
+            raise InputError("lora", f"{path.name} is a pickle file, which can run code when loaded", "use a .safetensors LoRA, or opt in with --allow-pickle")
+        return None
+    if path.suffix.lower() not in SAFE_EXTS:
+        raise InputError("lora", f"{path.name} is not a .safetensors file", "pass a LoRA .safetensors file")
+    info = inspect_lora(str(path))
+    base = f"this base model (cross-attention {cross_attention_dim}, text encoder {text_hidden_size})"
+    if info.for_sdxl:
+        raise InputError("lora", f"{path.name} was made for SDXL, not for {base}", "use an SD1.5 LoRA")
+    if info.cross_attention_dim is not None and info.cross_attention_dim != cross_attention_dim:
+        raise InputError(
+            "lora",
+            f"{path.name} was made for a base with cross-attention {info.cross_attention_dim} ({_guess_base(info.cross_attention_dim)}), not {base}",
+            "use a LoRA trained on the same base model",
+        )
+    if info.text_hidden_size is not None and info.text_hidden_size != text_hidden_size:
+        raise InputError(
+            "lora",
+            f"{path.name} targets a text encoder of width {info.text_hidden_size} ({_guess_base(info.text_hidden_size)}), not {base}",
+            "use a LoRA trained on the same base model",
+        )
+    return info
+
+
+def _guess_base(dim: int) -> str:
+    return {768: "SD1.x", 1024: "SD2.x", 2048: "SDXL"}.get(dim, "an unknown base")
+
+
+def adapter_name(index: int, spec: LoraSpec) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_]", "_", Path(spec.path).stem)[:40]
+    return f"lora{index}_{stem}"
+
+
+def attach_loras(pipe: Any, specs: tuple[LoraSpec, ...] | list[LoraSpec]) -> list[str]:
+    """Load every LoRA as a peft adapter on `pipe` (shared components see it too) and set the weights."""
+    names = []
+    for i, spec in enumerate(specs):
+        name = adapter_name(i, spec)
+        try:
+            pipe.load_lora_weights(str(Path(spec.path).expanduser()), adapter_name=name)
+        except Exception as exc:
+            raise InputError("lora", f"{spec.name} could not be applied ({str(exc).splitlines()[0][:160]})", "use an SD1.5 LoRA in diffusers or kohya layout") from exc
+        names.append(name)
+    if names:
+        pipe.set_adapters(names, adapter_weights=[s.weight for s in specs])
+    return names
+
+
+def set_lora_weights(pipe: Any, names: list[str], weights: list[float]) -> None:
+    """Change adapter weights without reloading the files."""
+    pipe.set_adapters(names, adapter_weights=weights)

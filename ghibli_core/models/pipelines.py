@@ -1,0 +1,196 @@
+"""Loading the SD1.5 pipelines once and sharing their weights.
+
+`txt2img` (StableDiffusionPipeline) paints frame 1; `img2img` (StableDiffusionControlNetImg2ImgPipeline)
+is made from it with `from_pipe`, so the UNet, VAE, text encoder and any LoRA adapters exist once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import defaults
+from ..device import DTYPES, resolve_device, resolve_dtype
+from ..errors import InputError, ModelLoadError
+from .configs import CONTROLNET_CONFIG_DIR, SD15_CONFIG_DIR, read_json
+from .depth import DepthEstimator, load_depth_estimator
+from .lora import LoraSpec, attach_loras, check_lora_file
+from .sources import ModelSource, hub_offline, resolve_source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which models to load and where to run them. Checked with `resolve()` before anything loads."""
+
+    base: str = defaults.BASE_MODEL
+    controlnet: str = defaults.CONTROLNET
+    depth_model: str = defaults.DEPTH_MODEL
+    loras: tuple[LoraSpec, ...] = ()
+    device: str = "auto"
+    dtype: str = "auto"
+    allow_pickle: bool = False
+    #: diffusers-layout config folder used for a single-file base (default: the shipped SD1.5 configs).
+    base_config: str | None = None
+    #: config folder used for a single-file ControlNet (default: the shipped SD1.5 depth ControlNet config).
+    controlnet_config: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "loras", tuple(self.loras))
+        if self.dtype not in DTYPES:
+            raise InputError("dtype", f"unknown dtype {self.dtype!r}", f"use one of {', '.join(DTYPES)}")
+        for cfg, name in ((self.base_config, "base-config"), (self.controlnet_config, "controlnet-config")):
+            if cfg is not None and not Path(cfg, "config.json" if name == "controlnet-config" else "model_index.json").is_file():
+                raise InputError(name, f"{cfg} is not a diffusers config folder", "point it at a folder with model_index.json / config.json")
+
+    def replace(self, **changes: Any) -> "ModelSettings":
+        return dataclasses.replace(self, **changes)
+
+    def resolve(self) -> "ResolvedModels":
+        """Check every source and LoRA file (headers only); raise `InputError` on the first bad one."""
+        base = resolve_source(self.base, "pipeline", "model", allow_pickle=self.allow_pickle)
+        controlnet = resolve_source(self.controlnet, "controlnet", "controlnet", allow_pickle=self.allow_pickle)
+        depth = resolve_source(self.depth_model, "depth", "depth-model")
+        base_cfg = Path(self.base_config) if self.base_config else SD15_CONFIG_DIR
+        cross, text = base_dims(base, base_cfg)
+        for spec in self.loras:
+            check_lora_file(spec, cross_attention_dim=cross, text_hidden_size=text, allow_pickle=self.allow_pickle)
+        device = resolve_device(self.device)
+        return ResolvedModels(self, base, controlnet, depth, device, resolve_dtype(self.dtype, device))
+
+
+def base_dims(base: ModelSource, single_file_config: Path) -> tuple[int, int]:
+    """(UNet cross-attention dim, text-encoder width) of a base, read from configs only."""
+    unet_cfg = text_cfg = None
+    if base.kind == "folder":
+        root = Path(base.location)
+        unet_cfg, text_cfg = root / "unet" / "config.json", root / "text_encoder" / "config.json"
+    elif base.kind == "file":
+        unet_cfg, text_cfg = single_file_config / "unet" / "config.json", single_file_config / "text_encoder" / "config.json"
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        u = try_to_load_from_cache(base.location, "unet/config.json")
+        t = try_to_load_from_cache(base.location, "text_encoder/config.json")
+        unet_cfg = Path(u) if isinstance(u, str) else None
+        text_cfg = Path(t) if isinstance(t, str) else None
+    cross = read_json(unet_cfg)["cross_attention_dim"] if unet_cfg and unet_cfg.is_file() else 768
+    text = read_json(text_cfg)["hidden_size"] if text_cfg and text_cfg.is_file() else 768
+    return int(cross), int(text)
+
+
+@dataclass(frozen=True)
+class ResolvedModels:
+    """Checked sources, ready to load."""
+
+    settings: ModelSettings
+    base: ModelSource
+    controlnet: ModelSource
+    depth: ModelSource
+    device: torch.device
+    dtype: torch.dtype
+
+
+@dataclass
+class GhibliPipelines:
+    """The loaded models of one animation setup; every pipeline shares the same weights."""
+
+    txt2img: Any  # StableDiffusionPipeline
+    img2img: Any  # StableDiffusionControlNetImg2ImgPipeline
+    depth: DepthEstimator
+    resolved: ResolvedModels
+    lora_adapters: list[str] = field(default_factory=list)
+    #: The model's own scheduler config, from which each run builds the scheduler it asks for.
+    default_scheduler_config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return self.resolved.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.resolved.dtype
+
+    def model_names(self) -> dict[str, Any]:
+        """Model names for metadata: hub ids or file names, never local paths."""
+        r = self.resolved
+        return {
+            "base": r.base.name,
+            "controlnet": r.controlnet.name,
+            "depth_model": r.depth.name,
+            "loras": [{"name": s.name, "weight": s.weight} for s in r.settings.loras],
+        }
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def _load_base(src: ModelSource, config_dir: Path, dtype: torch.dtype, allow_pickle: bool) -> Any:
+    from diffusers import StableDiffusionPipeline
+
+    common: dict[str, Any] = dict(dtype=dtype, safety_checker=None, requires_safety_checker=False)
+    try:
+        if src.kind == "file":
+            return StableDiffusionPipeline.from_single_file(src.location, config=str(config_dir), local_files_only=True, **common)
+        return StableDiffusionPipeline.from_pretrained(
+            src.location,
+            use_safetensors=None if allow_pickle else True,
+            local_files_only=src.kind == "folder" or hub_offline(),
+            **common,
+        )
+    except Exception as exc:
+        raise ModelLoadError(
+            f"model: could not load {src.name} as a Stable Diffusion 1.5 pipeline ({_first_line(exc)}); "
+            "check that it is a complete SD1.5 model (not SDXL/SD2, not a LoRA or VAE alone)"
+        ) from exc
+
+
+def _load_controlnet(src: ModelSource, config_dir: Path, dtype: torch.dtype, allow_pickle: bool) -> Any:
+    from diffusers import ControlNetModel
+
+    try:
+        if src.kind == "file":
+            return ControlNetModel.from_single_file(src.location, config=str(config_dir), local_files_only=True, dtype=dtype)
+        return ControlNetModel.from_pretrained(
+            src.location,
+            dtype=dtype,
+            use_safetensors=None if allow_pickle else True,
+            local_files_only=src.kind == "folder" or hub_offline(),
+        )
+    except Exception as exc:
+        raise ModelLoadError(
+            f"controlnet: could not load {src.name} as an SD1.5 ControlNet ({_first_line(exc)}); "
+            "pass a depth ControlNet for SD1.5, e.g. " + defaults.CONTROLNET
+        ) from exc
+
+
+def load_pipelines(settings: ModelSettings | ResolvedModels, *, progress: bool = True) -> GhibliPipelines:
+    """Load base, ControlNet, depth model and LoRAs once; return pipelines that share them."""
+    from diffusers import StableDiffusionControlNetImg2ImgPipeline
+
+    resolved = settings if isinstance(settings, ResolvedModels) else settings.resolve()
+    s = resolved.settings
+    txt2img = _load_base(resolved.base, Path(s.base_config) if s.base_config else SD15_CONFIG_DIR, resolved.dtype, s.allow_pickle)
+    controlnet = _load_controlnet(
+        resolved.controlnet, Path(s.controlnet_config) if s.controlnet_config else CONTROLNET_CONFIG_DIR, resolved.dtype, s.allow_pickle
+    )
+    if resolved.device.type != "cpu":  # models load on the CPU; move them once
+        txt2img.to(resolved.device)
+        controlnet.to(resolved.device)
+    # from_pipe reuses every module of txt2img: no second copy of the UNet/VAE/text encoder.
+    img2img = StableDiffusionControlNetImg2ImgPipeline.from_pipe(txt2img, controlnet=controlnet)
+    for pipe in (txt2img, img2img):
+        pipe.set_progress_bar_config(disable=not progress, leave=False)
+    adapters = attach_loras(txt2img, s.loras)
+    depth = load_depth_estimator(resolved.depth, resolved.device, resolved.dtype)
+    return GhibliPipelines(
+        txt2img=txt2img, img2img=img2img, depth=depth, resolved=resolved, lora_adapters=adapters,
+        default_scheduler_config=dict(txt2img.scheduler.config),
+    )

@@ -1,0 +1,158 @@
+"""Where a model comes from (hub id, diffusers folder, single file), checked without loading it.
+
+Every check here is cheap (a stat, a JSON read, a safetensors header) so a CLI or a node can
+refuse a bad input before any weights are read.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ..errors import InputError, ModelNotFoundError
+
+SAFE_EXTS = (".safetensors",)
+PICKLE_EXTS = (".ckpt", ".pt", ".pth", ".bin")
+MODEL_EXTS = SAFE_EXTS + PICKLE_EXTS
+
+Kind = Literal["pipeline", "controlnet", "depth"]
+
+#: What a user can do to get each kind of model, appended to "not found" errors.
+HOW_TO_GET = {
+    "pipeline": "give a hub id (e.g. stable-diffusion-v1-5/stable-diffusion-v1-5), a diffusers folder, "
+    "or an SD1.5 .safetensors checkpoint (ComfyUI keeps them in models/checkpoints)",
+    "controlnet": "give a hub id (e.g. lllyasviel/control_v11f1p_sd15_depth), a diffusers folder, "
+    "or a ControlNet .safetensors file (ComfyUI keeps them in models/controlnet)",
+    "depth": "give a transformers depth model: a hub id (e.g. depth-anything/Depth-Anything-V2-Small-hf) "
+    "or a local folder with config.json",
+}
+#: The file a diffusers-layout folder of each kind must hold (and that the hub cache must have offline).
+MARKER_FILE = {"pipeline": "model_index.json", "controlnet": "config.json", "depth": "config.json"}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved model location. `location` is a hub id or an absolute path."""
+
+    kind: Literal["hub", "folder", "file"]
+    location: str
+    role: Kind
+
+    @property
+    def name(self) -> str:
+        """A name safe to embed in metadata: the hub id, or the file/folder name (never a home path)."""
+        return self.location if self.kind == "hub" else Path(self.location).name
+
+    @property
+    def is_pickle(self) -> bool:
+        return self.kind == "file" and self.location.lower().endswith(PICKLE_EXTS)
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _looks_like_path(value: str) -> bool:
+    return (
+        value.startswith((".", "/", "~", "\\"))
+        or value.lower().endswith(MODEL_EXTS)
+        or "\\" in value
+        or value.count("/") != 1
+        or (len(value) > 1 and value[1] == ":")  # a Windows drive
+    )
+
+
+def safetensors_keys(path: str, input_name: str) -> dict[str, list[int]]:
+    """Tensor names and shapes from a safetensors header; a clear error if the file is not one."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="pt") as f:
+            return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as exc:  # safetensors raises its own error types, OSError or ValueError
+        raise InputError(
+            input_name,
+            f"{Path(path).name} is not a readable .safetensors file ({str(exc).splitlines()[0][:120]})",
+            "the file is corrupt or truncated: download it again",
+        ) from exc
+
+
+def _check_single_file(path: str, role: Kind, input_name: str, allow_pickle: bool) -> None:
+    if path.lower().endswith(PICKLE_EXTS):
+        if not allow_pickle:
+            raise InputError(
+                input_name,
+                f"{Path(path).name} is a pickle checkpoint, which can run code when loaded",
+                "use a .safetensors file, or opt in with --allow-pickle if you trust its source",
+            )
+        return
+    if not path.lower().endswith(SAFE_EXTS):
+        raise InputError(input_name, f"{Path(path).name} is not a model file", f"expected one of {', '.join(MODEL_EXTS)}")
+    keys = safetensors_keys(path, input_name)
+    if any("lora_down" in k or "lora_A" in k or ".lora." in k for k in keys):
+        raise InputError(input_name, f"{Path(path).name} is a LoRA, not a full model", "pass it with --lora instead")
+    wanted = {
+        "pipeline": ("model.diffusion_model.", "conv_in.weight", "time_embedding.linear_1.weight"),
+        "controlnet": ("control_model.", "input_hint_block.", "controlnet_cond_embedding."),
+        "depth": (),
+    }[role]
+    if role == "depth":
+        raise InputError(input_name, "a depth model must be a folder or hub id, not a single file", HOW_TO_GET["depth"])
+    if not any(k.startswith(wanted) for k in keys):
+        raise InputError(
+            input_name,
+            f"{Path(path).name} does not look like a {'Stable Diffusion checkpoint' if role == 'pipeline' else 'ControlNet'}",
+            HOW_TO_GET[role],
+        )
+
+
+def _check_folder(path: str, role: Kind, input_name: str) -> None:
+    marker = MARKER_FILE[role]
+    if not os.path.isfile(os.path.join(path, marker)):
+        raise InputError(
+            input_name,
+            f"folder {path} has no {marker}, so it is not a diffusers/transformers model folder",
+            HOW_TO_GET[role],
+        )
+    if role == "controlnet":
+        cfg = json.loads(Path(path, marker).read_text(encoding="utf-8"))
+        if cfg.get("_class_name") not in (None, "ControlNetModel"):
+            raise InputError(input_name, f"{path} holds a {cfg.get('_class_name')}, not a ControlNetModel", HOW_TO_GET[role])
+
+
+def _check_hub_id(repo_id: str, role: Kind, input_name: str) -> None:
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise InputError(input_name, f"{repo_id!r} is neither an existing path nor a valid hub id", HOW_TO_GET[role]) from exc
+    if hub_offline():
+        cached = try_to_load_from_cache(repo_id, MARKER_FILE[role])
+        if not isinstance(cached, str):
+            raise ModelNotFoundError(
+                input_name,
+                f"{repo_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1",
+                "run once online to download it, or pass a local folder or .safetensors file",
+            )
+
+
+def resolve_source(value: str, role: Kind, input_name: str, *, allow_pickle: bool = False) -> ModelSource:
+    """Classify and check `value` (hub id, folder or file) for a model `role`, without loading it."""
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(input_name, "is empty", HOW_TO_GET[role])
+    value = value.strip()
+    path = os.path.abspath(os.path.expanduser(value))
+    if os.path.isfile(path):
+        _check_single_file(path, role, input_name, allow_pickle)
+        return ModelSource("file", path, role)
+    if os.path.isdir(path):
+        _check_folder(path, role, input_name)
+        return ModelSource("folder", path, role)
+    if _looks_like_path(value):
+        raise ModelNotFoundError(input_name, f"no file or folder at {path}", HOW_TO_GET[role])
+    _check_hub_id(value, role, input_name)
+    return ModelSource("hub", value, role)

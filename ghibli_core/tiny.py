@@ -1,0 +1,212 @@
+"""Random-weight, SD1.5-shaped tiny models in every real format, for tests and the offline demo.
+
+`make_tiny(DIR)` writes, under a ComfyUI-like tree:
+  diffusers/tiny-sd15/                   diffusers pipeline folder (UNet, VAE, CLIP text encoder + tokenizer, scheduler)
+  controlnet/tiny-controlnet-depth/      diffusers ControlNet folder
+  checkpoints/tiny-sd15.safetensors      original (LDM) single-file checkpoint of the same weights
+  controlnet/tiny-control-depth.safetensors  original-layout single-file ControlNet
+  loras/tiny-style.safetensors           LoRA, diffusers/peft layout (alpha != rank, kept in metadata)
+  loras/tiny-style-kohya.safetensors     the same LoRA, kohya layout
+  depth/tiny-dpt/                        transformers DPT depth model + image processor
+The loaders take them through the same code paths as real weights.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .models.configs import SD15_CONFIG_DIR
+from .models.lora import LoraSpec
+from .models.pipelines import ModelSettings
+
+TINY_FORMAT_VERSION = 1
+IMAGE_SIZE = 64  # a size the tiny models handle quickly (latents 8x8)
+
+
+@dataclass(frozen=True)
+class TinyModels:
+    """Paths of a tiny model set written by `make_tiny`."""
+
+    root: Path
+
+    @property
+    def pipeline_dir(self) -> Path:
+        return self.root / "diffusers" / "tiny-sd15"
+
+    @property
+    def controlnet_dir(self) -> Path:
+        return self.root / "controlnet" / "tiny-controlnet-depth"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.root / "checkpoints" / "tiny-sd15.safetensors"
+
+    @property
+    def controlnet_file(self) -> Path:
+        return self.root / "controlnet" / "tiny-control-depth.safetensors"
+
+    @property
+    def lora(self) -> Path:
+        return self.root / "loras" / "tiny-style.safetensors"
+
+    @property
+    def lora_kohya(self) -> Path:
+        return self.root / "loras" / "tiny-style-kohya.safetensors"
+
+    @property
+    def depth_dir(self) -> Path:
+        return self.root / "depth" / "tiny-dpt"
+
+    def model_settings(self, *, single_file: bool = False, loras: tuple[LoraSpec, ...] = (), **kw) -> ModelSettings:
+        """Settings that load these models (folders, or the single files with the tiny configs)."""
+        if single_file:
+            return ModelSettings(
+                base=str(self.checkpoint), controlnet=str(self.controlnet_file), depth_model=str(self.depth_dir),
+                base_config=str(self.pipeline_dir), controlnet_config=str(self.controlnet_dir), loras=loras, **kw,
+            )
+        return ModelSettings(base=str(self.pipeline_dir), controlnet=str(self.controlnet_dir), depth_model=str(self.depth_dir), loras=loras, **kw)
+
+    def is_complete(self) -> bool:
+        stamp = self.root / "tiny-models.json"
+        return stamp.is_file() and json.loads(stamp.read_text()).get("version") == TINY_FORMAT_VERSION
+
+
+def default_tiny_dir() -> Path:
+    """Where `--tiny` keeps its models: $GHIBLI_TINY_DIR, else the user cache folder."""
+    if os.environ.get("GHIBLI_TINY_DIR"):
+        return Path(os.environ["GHIBLI_TINY_DIR"]).expanduser()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "ghibli-anim" / f"tiny-v{TINY_FORMAT_VERSION}"
+
+
+def ensure_tiny(root: Path | None = None) -> TinyModels:
+    """The tiny models at `root` (default: `default_tiny_dir()`), built on first use."""
+    tiny = TinyModels(Path(root) if root else default_tiny_dir())
+    return tiny if tiny.is_complete() else make_tiny(tiny.root)
+
+
+def _randomize_(params, std: float) -> None:
+    for p in params:
+        torch.nn.init.normal_(p, std=std)
+
+
+def _save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous().clone() for k, v in tensors.items()}, str(path), metadata=metadata)
+
+
+def _build_pipeline():
+    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    unet = UNet2DConditionModel(
+        sample_size=IMAGE_SIZE // 8, in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=(32, 64),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=2, norm_num_groups=32,
+    )
+    # Four VAE levels keep vae_scale_factor at 8, as in SD1.5 (the ControlNet hint encoder expects it).
+    vae = AutoencoderKL(
+        block_out_channels=(32, 32, 64, 64), down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, layers_per_block=1, norm_num_groups=32,
+        sample_size=IMAGE_SIZE,
+    )
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=49408, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=77, projection_dim=32, hidden_act="quick_gelu", bos_token_id=0, eos_token_id=2, pad_token_id=1,
+    ))
+    tokenizer = CLIPTokenizer.from_pretrained(str(SD15_CONFIG_DIR / "tokenizer"))
+    scheduler = PNDMScheduler.from_pretrained(str(SD15_CONFIG_DIR / "scheduler"))
+    return StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+
+
+def _build_controlnet(unet):
+    from diffusers import ControlNetModel
+
+    controlnet = ControlNetModel.from_unet(unet)
+    # from_unet zero-initialises the output convs and the hint encoder's last conv, so a fresh
+    # ControlNet ignores its control image; randomise them so the depth map really steers it.
+    zero_init = [p for n, p in controlnet.named_parameters()
+                 if n.startswith(("controlnet_down_blocks", "controlnet_mid_block", "controlnet_cond_embedding.conv_out"))]
+    _randomize_(zero_init, std=0.05)
+    return controlnet
+
+
+def _write_loras(pipe, out_dir: Path) -> None:
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_kohya
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    unet_cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["to_q", "to_k", "to_v", "to_out.0"])
+    text_cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "out_proj"])
+    pipe.unet.add_adapter(unet_cfg)
+    pipe.text_encoder.add_adapter(text_cfg)
+    # A fresh LoRA has lora_B = 0 (a no-op): randomise it so the LoRA visibly changes the output.
+    for model in (pipe.unet, pipe.text_encoder):
+        _randomize_([p for n, p in model.named_parameters() if "lora_B" in n], std=0.2)
+    unet_sd = get_peft_model_state_dict(pipe.unet)
+    text_sd = get_peft_model_state_dict(pipe.text_encoder)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    StableDiffusionPipeline.save_lora_weights(
+        str(out_dir), unet_lora_layers=unet_sd, text_encoder_lora_layers=text_sd, weight_name="tiny-style.safetensors",
+        unet_lora_adapter_metadata=unet_cfg.to_dict(), text_encoder_lora_adapter_metadata=text_cfg.to_dict(),
+    )
+    peft_sd = {f"unet.{k}": v for k, v in unet_sd.items()} | {f"text_encoder.{k}": v for k, v in text_sd.items()}
+    kohya = convert_state_dict_to_kohya(peft_sd)
+    # kohya files carry alpha per module; diffusers' converter writes alpha = rank, so set the real one.
+    kohya = {k: (torch.tensor(float(unet_cfg.lora_alpha)) if k.endswith(".alpha") else v) for k, v in kohya.items()}
+    _save_file(kohya, out_dir / "tiny-style-kohya.safetensors", metadata={"ss_network_dim": "4", "ss_network_alpha": "8"})
+
+
+def _write_depth_model(out_dir: Path) -> None:
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    config = DPTConfig(
+        hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37, image_size=32, patch_size=8,
+        backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[16, 16, 32, 32], fusion_hidden_size=16,
+        reassemble_factors=[4, 2, 1, 0.5], is_hybrid=False, head_in_index=-1,
+    )
+    DPTForDepthEstimation(config).save_pretrained(str(out_dir))
+    DPTImageProcessor(
+        do_resize=True, size={"height": 32, "width": 32}, keep_aspect_ratio=False, ensure_multiple_of=1,
+        do_normalize=True, image_mean=[0.5] * 3, image_std=[0.5] * 3,
+    ).save_pretrained(str(out_dir))
+
+
+def make_tiny(root: Path | str, *, seed: int = 0) -> TinyModels:
+    """Write the tiny model set to `root` (atomically: built in a temp folder, then renamed)."""
+    from .models.ldm_layout import controlnet_to_ldm, text_encoder_to_ldm, unet_to_ldm, vae_to_ldm
+
+    root = Path(root).expanduser().resolve()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    with tempfile.TemporaryDirectory(dir=root.parent, prefix=f".{root.name}.tmp-") as tmp:
+        tiny = TinyModels(Path(tmp))
+        pipe = _build_pipeline()
+        pipe.save_pretrained(str(tiny.pipeline_dir), safe_serialization=True)
+        controlnet = _build_controlnet(pipe.unet)
+        controlnet.save_pretrained(str(tiny.controlnet_dir), safe_serialization=True)
+        single = (unet_to_ldm(pipe.unet.state_dict(), pipe.unet.config)
+                  | vae_to_ldm(pipe.vae.state_dict(), pipe.vae.config)
+                  | text_encoder_to_ldm(pipe.text_encoder.state_dict()))
+        _save_file(single, tiny.checkpoint, metadata={"format": "pt", "note": "random weights, tiny SD1.5 shape"})
+        _save_file(controlnet_to_ldm(controlnet.state_dict(), controlnet.config), tiny.controlnet_file, metadata={"format": "pt"})
+        _write_loras(pipe, tiny.lora.parent)
+        _write_depth_model(tiny.depth_dir)
+        (tiny.root / "tiny-models.json").write_text(json.dumps({"version": TINY_FORMAT_VERSION, "seed": seed, "image_size": IMAGE_SIZE}))
+        if root.exists():
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+        os.makedirs(tmp, exist_ok=True)  # let TemporaryDirectory clean up without error
+    return TinyModels(root)
