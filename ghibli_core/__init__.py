@@ -24,11 +24,17 @@ _LAZY = {
 
 def __getattr__(name: str):
     """Import heavy stages (torch, diffusers) only when first used, so `--help` and checks stay fast."""
-    if name in _LAZY:
-        import importlib
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module_name = _LAZY[name]
+    module = importlib.import_module(f".{module_name}", __name__)
+    # Bind every name this module exports: importing `.animate` just rebound `animate` to the module.
+    for export, source in _LAZY.items():
+        if source == module_name:
+            globals()[export] = getattr(module, export)
+    return globals()[name]
 
 
 __all__ = sorted(_LAZY) + ["__version__"]

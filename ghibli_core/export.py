@@ -70,6 +70,12 @@ def sanitize_metadata(value: Any) -> Any:
     return value
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it over `target` only if the block succeeds."""
@@ -81,6 +87,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode open() would
         os.replace(tmp_path, target)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
@@ -103,7 +110,10 @@ def write_gif(frames: Sequence[Image.Image], path: Path, *, fps: float, metadata
     palette = shared_palette(frames)
     mode = Image.Dither.FLOYDSTEINBERG if dither else Image.Dither.NONE
     images = [f.convert("RGB").quantize(palette=palette, dither=mode) for f in frames]
-    info: dict[str, Any] = dict(save_all=True, append_images=images[1:], loop=0, duration=round(1000 / check_fps(fps)), optimize=False)
+    info: dict[str, Any] = dict(
+        save_all=True, append_images=images[1:], loop=0, duration=round(1000 / check_fps(fps)), optimize=False,
+        palette=palette.getpalette(),  # written once as the global colour table; no per-frame tables
+    )
     if metadata:
         info["comment"] = json.dumps(sanitize_metadata(metadata), ensure_ascii=False).encode("utf-8")
     with atomic_path(path) as tmp:

@@ -5,11 +5,12 @@ is made from it with `from_pipe`, so the UNet, VAE, text encoder and any LoRA ad
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -127,6 +128,17 @@ class GhibliPipelines:
         }
 
 
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:200]
@@ -185,7 +197,8 @@ def load_pipelines(settings: ModelSettings | ResolvedModels, *, progress: bool =
         txt2img.to(resolved.device)
         controlnet.to(resolved.device)
     # from_pipe reuses every module of txt2img: no second copy of the UNet/VAE/text encoder.
-    img2img = StableDiffusionControlNetImg2ImgPipeline.from_pipe(txt2img, controlnet=controlnet)
+    with _quiet("diffusers.models.modeling_utils"):  # from_pipe's no-op dtype cast warns "keep in float32: []"
+        img2img = StableDiffusionControlNetImg2ImgPipeline.from_pipe(txt2img, controlnet=controlnet)
     for pipe in (txt2img, img2img):
         pipe.set_progress_bar_config(disable=not progress, leave=False)
     adapters = attach_loras(txt2img, s.loras)

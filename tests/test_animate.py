@@ -1,0 +1,152 @@
+"""The sequential chain on tiny models: what the ControlNet really receives, seeds, steps, cancel."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ghibli_core.animate import AnimationSettings, Progress, animate, render_frame
+from ghibli_core.errors import Cancelled, InputError
+
+PLAN = ["a ghibli forest at dawn", "a ghibli forest in the morning", "a ghibli forest at noon", "a ghibli forest at dusk"]
+
+
+def settings(**kw) -> AnimationSettings:
+    base = dict(frames=4, steps=4, strength=0.5, width=64, height=64, seed=11, guidance=5.0)
+    return AnimationSettings(**(base | kw))
+
+
+class Recorder:
+    """Forward hooks on the real UNet and ControlNet: count calls and keep the control images."""
+
+    def __init__(self, pipes):
+        self.unet_calls = 0
+        self.controls: list[torch.Tensor] = []
+        self.handles = [
+            pipes.txt2img.unet.register_forward_pre_hook(self._unet),
+            pipes.img2img.controlnet.register_forward_pre_hook(self._control, with_kwargs=True),
+        ]
+
+    def _unet(self, module, args):
+        self.unet_calls += 1
+
+    def _control(self, module, args, kwargs):
+        self.controls.append(kwargs["controlnet_cond"].detach().clone())
+
+    def close(self):
+        for h in self.handles:
+            h.remove()
+
+
+def test_each_frame_is_steered_by_the_depth_of_the_previous_frame(pipes):
+    rec = Recorder(pipes)
+    try:
+        frames = list(animate(pipes, PLAN, settings(), progress=False))
+    finally:
+        rec.close()
+    assert [f.index for f in frames] == [0, 1, 2, 3] and frames[0].control is None
+    per_frame = settings().img2img_steps()
+    assert len(rec.controls) == 3 * per_frame  # one ControlNet call per img2img denoising step
+    for k in (1, 2, 3):
+        expected_depth = pipes.depth(frames[k - 1].image)  # computed independently, from the previous frame
+        assert np.array_equal(np.asarray(expected_depth), np.asarray(frames[k].control))
+        expected = pipes.img2img.control_image_processor.preprocess(expected_depth, height=64, width=64).to(torch.float32)
+        for received in rec.controls[(k - 1) * per_frame: k * per_frame]:
+            # classifier-free guidance sends the control image twice (uncond + cond)
+            assert received.shape == (2, 3, 64, 64)
+            assert torch.allclose(received[:1], expected, atol=1e-6) and torch.allclose(received[1:], expected, atol=1e-6)
+    # and not the depth of some other frame
+    assert not np.array_equal(np.asarray(frames[1].control), np.asarray(frames[2].control))
+
+
+def test_steps_run_follow_diffusers_strength(pipes):
+    rec = Recorder(pipes)
+    try:
+        list(animate(pipes, PLAN[:3], settings(frames=3, steps=10, strength=0.3), progress=False))
+    finally:
+        rec.close()
+    # frame 1: 10 txt2img steps; frames 2-3: int(10 * 0.3) = 3 steps; one UNet call per step (CFG batched)
+    assert rec.unet_calls == 10 + 3 + 3
+
+
+def test_same_seed_same_frames_and_any_frame_regenerates_alone(pipes):
+    a = list(animate(pipes, PLAN, settings(), progress=False))
+    b = list(animate(pipes, PLAN, settings(), progress=False))
+    assert all(np.array_equal(np.asarray(x.image), np.asarray(y.image)) for x, y in zip(a, b))
+    again = render_frame(pipes, settings(), 2, PLAN[2], previous=a[1].image)
+    assert np.array_equal(np.asarray(again.image), np.asarray(a[2].image))
+    other = list(animate(pipes, PLAN, settings(seed=12), progress=False))
+    assert not np.array_equal(np.asarray(other[0].image), np.asarray(a[0].image))
+
+
+def test_seed_policies(pipes):
+    fixed = list(animate(pipes, PLAN[:2], settings(frames=2, seed=5), progress=False))
+    inc = list(animate(pipes, PLAN[:2], settings(frames=2, seed=5, seed_policy="incrementing"), progress=False))
+    assert [f.seed for f in fixed] == [5, 5] and [f.seed for f in inc] == [5, 6]
+    s = settings(seed=None)
+    assert s.with_seed().seed is not None and 0 <= s.with_seed().seed < 2**32
+
+
+def test_init_image_starts_the_chain_under_its_own_depth(pipes):
+    rng = np.random.default_rng(1)
+    init = Image.fromarray(rng.integers(0, 255, (80, 120, 3), dtype=np.uint8))  # other size: fitted to 64x64
+    frames = list(animate(pipes, PLAN[:2], settings(frames=2), init_image=init, progress=False))
+    assert frames[0].control is not None and frames[0].image.size == (64, 64)
+    plain = list(animate(pipes, PLAN[:2], settings(frames=2), progress=False))
+    assert not np.array_equal(np.asarray(frames[0].image), np.asarray(plain[0].image))
+
+
+def test_progress_callback_and_cancel_between_steps(pipes):
+    events: list[Progress] = []
+    list(animate(pipes, PLAN[:2], settings(frames=2), on_progress=events.append, progress=False))
+    assert [(e.frame, e.step, e.steps) for e in events] == [(0, 1, 4), (0, 2, 4), (0, 3, 4), (0, 4, 4), (1, 1, 2), (1, 2, 2)]
+    rec = Recorder(pipes)
+    seen: list[Progress] = []
+    made = []
+    try:
+        with pytest.raises(Cancelled, match="frame 2 of 4"):
+            for frame in animate(pipes, PLAN, settings(), on_progress=seen.append,
+                                 should_cancel=lambda: len(seen) >= 5, progress=False):
+                made.append(frame)
+    finally:
+        rec.close()
+    assert len(made) == 1 and rec.unet_calls == 5  # stopped right after the step that asked
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("frames", 0, "frames: 0 is out of range"),
+    ("steps", 0, "steps: 0 is out of range"),
+    ("steps", 2.5, "steps: 2.5 is not an integer"),
+    ("strength", 0.0, r"strength: 0.0 is out of range; use a value in \(0.0, 1.0\]"),
+    ("strength", 1.5, "strength: 1.5 is out of range"),
+    ("guidance", -1, "guidance: -1 is out of range"),
+    ("guidance", float("nan"), "guidance: nan is not a number"),
+    ("controlnet_scale", 3, "controlnet-scale: 3 is out of range"),
+    ("width", 500, "size: width 500 is not a multiple of 8; use e.g. 496 or 504"),
+    ("height", 32, "height: 32 is out of range"),
+    ("seed", -1, "seed: -1 is out of range"),
+    ("seed_policy", "random", "seed-policy: unknown policy 'random'"),
+    ("scheduler", "lms", "scheduler: unknown scheduler 'lms'"),
+])
+def test_settings_are_validated_on_construction(field, value, match):
+    with pytest.raises(InputError, match=match):
+        settings(**{field: value})
+
+
+def test_steps_times_strength_below_one_is_refused():
+    with pytest.raises(InputError, match=r"strength: steps 3 x strength 0.2 runs no denoising step"):
+        settings(steps=3, strength=0.2)
+
+
+def test_plan_must_match_frames(pipes):
+    with pytest.raises(InputError, match="plan: has 2 prompts but frames is 4"):
+        list(animate(pipes, PLAN[:2], settings(), progress=False))
+    with pytest.raises(InputError, match="plan: has an empty prompt"):
+        list(animate(pipes, ["a", " "], settings(frames=2), progress=False))
+
+
+@pytest.mark.parametrize("scheduler", ["default", "euler_a", "ddim", "unipc"])
+def test_schedulers(pipes, scheduler):
+    frames = list(animate(pipes, PLAN[:2], settings(frames=2, scheduler=scheduler), progress=False))
+    assert len(frames) == 2 and np.isfinite(np.asarray(frames[1].image, dtype=np.float32)).all()

@@ -1,0 +1,117 @@
+"""GIF/PNG export: loops forever, shared palette, metadata without secrets, nothing half-written."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ghibli_core.errors import InputError
+from ghibli_core.export import check_output_path, read_metadata, save_animation, write_png_frames
+
+
+def frames(n=5, size=48):
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+    return [Image.fromarray(np.roll(base, 3 * i, axis=1)) for i in range(n)]
+
+
+def test_gif_loops_forever_with_every_frame_and_duration(tmp_path):
+    out = save_animation(frames(6), tmp_path / "a.gif", fps=10, metadata={"prompt": "p", "seed": 3})
+    with Image.open(out) as im:
+        assert im.n_frames == 6 and im.info["loop"] == 0 and im.info["duration"] == 100
+        im.seek(5)
+        assert im.size == (48, 48)
+    assert read_metadata(out) == {"prompt": "p", "seed": 3}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gif"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask  # as if opened normally, not mkstemp's 0600
+
+
+def gif_color_tables(data: bytes) -> tuple[bool, int, int]:
+    """(has global table, image count, images with a local table), read from the GIF block structure."""
+    flags = data[10]
+    pos = 13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0)
+    images = local = 0
+    while pos < len(data) and data[pos] != 0x3B:
+        if data[pos] == 0x21:  # extension: label, then sub-blocks
+            pos += 2
+        else:  # 0x2C image descriptor
+            images += 1
+            packed = data[pos + 9]
+            local += bool(packed & 0x80)
+            pos += 10 + (3 * 2 ** ((packed & 7) + 1) if packed & 0x80 else 0) + 1  # + LZW min code size
+        while data[pos] != 0:
+            pos += data[pos] + 1
+        pos += 1
+    return bool(flags & 0x80), images, local
+
+
+def test_gif_frames_share_one_palette(tmp_path):
+    out = save_animation(frames(4), tmp_path / "a.gif", fps=8)
+    assert gif_color_tables(out.read_bytes()) == (True, 4, 0)
+
+
+def test_metadata_never_holds_keys_or_home_paths(tmp_path):
+    home = str(Path.home())
+    meta = {"prompt": "x", "api_key": "sk-secret", "nested": {"HF_TOKEN": "hf_abc", "file": f"{home}/models/a.safetensors"}}
+    out = save_animation(frames(2), tmp_path / "a.gif", metadata=meta)
+    raw = out.read_bytes()
+    assert b"sk-secret" not in raw and b"hf_abc" not in raw and home.encode() not in raw
+    assert read_metadata(out)["nested"] == {"file": "~/models/a.safetensors"}
+
+
+class Boom(Exception):
+    pass
+
+
+class ExplodingImage:
+    """A frame that fails while the GIF is being written (e.g. Ctrl-C mid-write)."""
+
+    def convert(self, mode):
+        raise Boom()
+
+
+def test_a_failed_write_leaves_no_file_and_keeps_the_old_one(tmp_path):
+    target = tmp_path / "a.gif"
+    with pytest.raises(Boom):
+        save_animation(frames(3) + [ExplodingImage()], target)
+    assert list(tmp_path.iterdir()) == []
+    save_animation(frames(2), target)
+    before = target.read_bytes()
+    with pytest.raises(Boom):
+        save_animation(frames(3) + [ExplodingImage()], target)
+    assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["a.gif"]
+
+
+def test_png_frames_are_numbered_with_metadata(tmp_path):
+    paths = write_png_frames(frames(3), tmp_path / "f", metadata={"seed": 1})
+    assert [p.name for p in paths] == ["frame_0001.png", "frame_0002.png", "frame_0003.png"]
+    assert read_metadata(paths[0]) == {"seed": 1}
+
+
+def test_bad_output_paths(tmp_path):
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "dir.gif").mkdir()
+    cases = [
+        (tmp_path / "a.avi", "unknown output format '.avi'"),
+        (tmp_path / "noext", r"unknown output format '\(none\)'"),
+        (tmp_path / "missing" / "a.gif", "folder .* does not exist"),
+        (tmp_path / "file.txt" / "a.gif", "folder .*file.txt does not exist"),
+        (tmp_path / "dir.gif", ".*dir.gif is a folder"),
+    ]
+    for path, match in cases:
+        with pytest.raises(InputError, match=f"output: {match}"):
+            check_output_path(path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_folder(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    with pytest.raises(InputError, match="not writable"):
+        check_output_path(ro / "a.gif")
