@@ -23,6 +23,10 @@ def _state_equal(a: torch.nn.Module, b: torch.nn.Module) -> list[str]:
 
 
 def _image(pipe, seed=3, **kw):
+    from diffusers import DDIMScheduler
+
+    # Pin the sampler: other tests switch the shared session pipeline's scheduler.
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     g = torch.Generator("cpu").manual_seed(seed)
     out = pipe(prompt="a ghibli forest", num_inference_steps=3, height=64, width=64, generator=g, output_type="np", **kw)
     return out.images[0]
@@ -163,6 +167,7 @@ def test_bad_model_sources_are_refused_with_the_fix(tiny, tmp_path):
         (str(tiny.pipeline_dir / "unet"), "controlnet", InputError, "UNet2DConditionModel, not a ControlNetModel"),
         ("", "pipeline", InputError, "is empty"),
         ("bad id with spaces/x", "pipeline", InputError, "neither an existing path nor a valid hub id"),
+        (str(tiny.checkpoint), "depth", InputError, "depth model must be a folder or hub id"),
     ]
     for value, role, exc, match in cases:
         with pytest.raises(exc, match=match):

@@ -80,6 +80,8 @@ def safetensors_keys(path: str, input_name: str) -> dict[str, list[int]]:
 
 
 def _check_single_file(path: str, role: Kind, input_name: str, allow_pickle: bool) -> None:
+    if role == "depth":
+        raise InputError(input_name, "a depth model must be a folder or hub id, not a single file", HOW_TO_GET["depth"])
     if path.lower().endswith(PICKLE_EXTS):
         if not allow_pickle:
             raise InputError(
@@ -96,10 +98,7 @@ def _check_single_file(path: str, role: Kind, input_name: str, allow_pickle: boo
     wanted = {
         "pipeline": ("model.diffusion_model.", "conv_in.weight", "time_embedding.linear_1.weight"),
         "controlnet": ("control_model.", "input_hint_block.", "controlnet_cond_embedding."),
-        "depth": (),
     }[role]
-    if role == "depth":
-        raise InputError(input_name, "a depth model must be a folder or hub id, not a single file", HOW_TO_GET["depth"])
     if not any(k.startswith(wanted) for k in keys):
         raise InputError(
             input_name,

@@ -1,0 +1,120 @@
+"""The reply normaliser: any reply -> exactly N distinct, non-empty, Ghibli-styled, CLIP-length frames."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ghibli_core.plan.normalize import CLIP_MAX_TOKENS, normalize_reply, token_count
+
+IDEA = "a ghibli forest with flickering sunlight"
+A, B, C, D = "misty pines at dawn", "sunbeams through the leaves", "a fox crossing the clearing", "fireflies at dusk"
+
+# (reply, the scene words expected to survive in order; [] = nothing usable, fall back to the offline plan)
+CORPUS = [
+    (f'["{A}", "{B}", "{C}", "{D}"]', [A, B, C, D]),
+    (f"['{A}', '{B}', '{C}', '{D}']", [A, B, C, D]),
+    (f'```json\n["{A}", "{B}", "{C}", "{D}"]\n```', [A, B, C, D]),
+    (f'```python\nframes = ["{A}", "{B}", "{C}", "{D}"]\n```', [A, B, C, D]),
+    (f'frames = ["{A}", "{B}", "{C}", "{D}"]', [A, B, C, D]),
+    (f'Here you go:\n```\n["{A}", "{B}", "{C}", "{D}"]\n```\nEnjoy!', [A, B, C, D]),
+    (f'{{"frames": ["{A}", "{B}", "{C}", "{D}"]}}', [A, B, C, D]),
+    (f'{{"prompts": ["{A}", "{B}", "{C}", "{D}"], "style": "ghibli"}}', [A, B, C, D]),
+    (f'{{"result": {{"scenes": ["{A}", "{B}", "{C}", "{D}"]}}}}', [A, B, C, D]),
+    (f'[{{"frame": 1, "prompt": "{A}"}}, {{"frame": 2, "prompt": "{B}"}}, {{"frame": 3, "prompt": "{C}"}}, {{"frame": 4, "prompt": "{D}"}}]', [A, B, C, D]),
+    (f'[{{"id": 1, "description": "{A}"}}, {{"id": 2, "description": "{B}"}}, {{"id": 3, "description": "{C}"}}, {{"id": 4, "description": "{D}"}}]', [A, B, C, D]),
+    (f'{{"frame_1": "{A}", "frame_2": "{B}", "frame_3": "{C}", "frame_4": "{D}"}}', [A, B, C, D]),
+    (f"1. {A}\n2. {B}\n3. {C}\n4. {D}", [A, B, C, D]),
+    (f"1) {A}\n2) {B}\n3) {C}\n4) {D}", [A, B, C, D]),
+    (f"- {A}\n- {B}\n- {C}\n- {D}", [A, B, C, D]),
+    (f"* {A}\n* {B}\n* {C}\n* {D}", [A, B, C, D]),
+    (f"• {A}\n• {B}\n• {C}\n• {D}", [A, B, C, D]),
+    (f"Frame 1: {A}\nFrame 2: {B}\nFrame 3: {C}\nFrame 4: {D}", [A, B, C, D]),
+    (f"Step 1 - {A}\nStep 2 - {B}\nStep 3 - {C}\nStep 4 - {D}", [A, B, C, D]),
+    (f"**Frame 1:** {A}\n**Frame 2:** {B}\n**Frame 3:** {C}\n**Frame 4:** {D}", [A, B, C, D]),
+    (f"1. **{A}**\n2. **{B}**\n3. **{C}**\n4. **{D}**", [A, B, C, D]),
+    (f"Scene 1. {A}\nScene 2. {B}\nScene 3. {C}\nScene 4. {D}", [A, B, C, D]),
+    (f"Sure! Here are 4 frames:\n\n1. {A}\n2. {B}\n3. {C}\n4. {D}\n\nLet me know if you want changes.", [A, B, C, D]),
+    (f"“{A}”, “{B}”, “{C}”, “{D}”", [A, B, C, D]),
+    (f"[“{A}”, “{B}”, “{C}”, “{D}”]", [A, B, C, D]),
+    (f"<|im_start|>assistant\n[\"{A}\", \"{B}\", \"{C}\", \"{D}\"]<|im_end|>", [A, B, C, D]),
+    (f"<s>[INST] plan it [/INST] [\"{A}\", \"{B}\", \"{C}\", \"{D}\"]</s>", [A, B, C, D]),
+    (f"<think>the user wants four frames...</think>\n[\"{A}\", \"{B}\", \"{C}\", \"{D}\"]", [A, B, C, D]),
+    (f"<start_of_turn>model\n1. {A}\n2. {B}\n3. {C}\n4. {D}<end_of_turn>", [A, B, C, D]),
+    (f"{A}\n{B}\n{C}\n{D}", [A, B, C, D]),
+    (f"{A}. {B}. {C}. {D}.", [A, B, C, D]),
+    (f'["{A}", "{B}", "{C}", "{D}", "{A} again", "{B} again", "{C} again", "{D} again"]', [A, C, B + " again", D + " again"]),
+    (f'["{A}", "{B}"]', [A, B]),
+    (f'["{A}", "{B}", "{C}', [A, B, C]),  # truncated mid-string
+    (f'["{A}", "{B}",', [A, B]),  # truncated after a comma
+    (f'["{A}", "{A}", "{A}", "{A}"]', [A, A, A, A]),  # duplicates: made distinct below
+    ("", []),
+    ("   \n\t ", []),
+    ("I'm sorry, but I can't help with that request.", []),
+    ("As an AI, I cannot create images.", []),
+    ("[]", []),
+    ("{}", []),
+    ("null", []),
+    ('["", "", "", ""]', []),
+    ("[1, 2, 3, 4]", []),
+    ("```\n```", []),
+]
+
+
+@pytest.mark.parametrize("reply,expected", CORPUS, ids=[f"shape{i:02d}" for i in range(len(CORPUS))])
+def test_reply_shapes(reply, expected):
+    plan = normalize_reply(reply, IDEA, 4, backend="openai")
+    assert len(plan.frames) == 4 and len({f.lower() for f in plan.frames}) == 4
+    assert all(f.strip() and "ghibli" in f.lower() for f in plan.frames)
+    assert all(token_count(f) <= CLIP_MAX_TOKENS for f in plan.frames)
+    for frame, words in zip(plan.frames, expected):
+        assert frame.lower().startswith(words.lower()), (frame, words)
+    if not expected:
+        assert plan.frames[0].startswith(IDEA) and "offline plan" in " ".join(plan.warnings)
+    if 0 < len(expected) < 4:
+        assert any("completed from the offline plan" in w for w in plan.warnings)
+    assert plan.backend == "openai"
+
+
+def test_corpus_is_large_enough():
+    assert len(CORPUS) >= 40
+
+
+def test_too_many_frames_are_chosen_evenly():
+    reply = str([f"scene number {i} in the valley" for i in range(10)])
+    plan = normalize_reply(reply, IDEA, 4)
+    assert [f.split(",")[0] for f in plan.frames] == [f"scene number {i} in the valley" for i in (0, 3, 6, 9)]
+    assert any("kept 4 evenly spaced" in w for w in plan.warnings)
+
+
+def test_overlong_frames_are_trimmed_to_clip_and_keep_the_style():
+    long = "a " + " ".join(f"very detailed mossy stone number {i}" for i in range(40))
+    plan = normalize_reply(f'["{long}", "a short one"]', IDEA, 2)
+    assert token_count(plan.frames[0]) <= CLIP_MAX_TOKENS and plan.frames[0].endswith("Studio Ghibli style")
+    assert any("trimmed 1 frame" in w for w in plan.warnings)
+
+
+def test_style_is_added_only_where_missing():
+    plan = normalize_reply('["a Ghibli-style meadow", "a plain meadow"]', IDEA, 2)
+    assert plan.frames[0] == "a Ghibli-style meadow" and "Studio Ghibli style" in plan.frames[1]
+
+
+def test_never_evaluates_code(tmp_path):
+    marker = tmp_path / "pwned"
+    reply = f"__import__('pathlib').Path({str(marker)!r}).write_text('x')"
+    plan = normalize_reply(reply, IDEA, 3)
+    assert not marker.exists() and len(plan.frames) == 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(reply=st.one_of(st.text(max_size=400), st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
+                       st.lists(st.text(max_size=60), max_size=12).map(str)),
+       n=st.integers(min_value=1, max_value=12))
+def test_any_reply_gives_exactly_n_frames(reply, n):
+    plan = normalize_reply(reply, IDEA, n)
+    assert len(plan.frames) == n
+    assert all(isinstance(f, str) and f.strip() and "ghibli" in f.lower() for f in plan.frames)
+    assert len({f.lower() for f in plan.frames}) == n
+
+
+def test_non_string_reply_falls_back():
+    assert len(normalize_reply(None, IDEA, 3).frames) == 3
