@@ -15,7 +15,7 @@ _LAZY = {
     "AnimationSettings": "animate", "Frame": "animate", "Progress": "animate", "animate": "animate", "render_frame": "animate",
     "ModelSettings": "models.pipelines", "GhibliPipelines": "models.pipelines", "load_pipelines": "models.pipelines",
     "LoraSpec": "models.lora",
-    "Plan": "plan", "make_plan": "plan",
+    "Plan": "plan", "make_plan": "plan", "PlannerSettings": "plan", "load_plan_file": "plan",
     "save_animation": "export", "write_png_frames": "export", "read_metadata": "export",
     "make_tiny": "tiny", "ensure_tiny": "tiny", "TinyModels": "tiny",
     "GhibliError": "errors", "InputError": "errors", "ModelNotFoundError": "errors", "ModelLoadError": "errors", "Cancelled": "errors",

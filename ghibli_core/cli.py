@@ -19,6 +19,7 @@ from .animate import SCHEDULERS, SEED_POLICIES, AnimationSettings
 from .device import DEVICES, DTYPES
 from .errors import Cancelled, GhibliError, InputError
 from .export import FORMATS, check_fps, check_frames_dir, check_output_path
+from .plan.llm import BACKEND_NAMES, PlannerSettings
 
 PROG = "ghibli-anim"
 SUBCOMMANDS = ("make-tiny", "plan")
@@ -29,7 +30,9 @@ examples:
   {PROG} "a cat bus in the rain" --model ~/ComfyUI/models/checkpoints/v1-5-pruned-emaonly.safetensors \\
       --lora ~/ComfyUI/models/loras/ghibli_style.safetensors:0.8 --seed 42 -o catbus.gif
   {PROG} --tiny "a ghibli forest" --frames 4 -o x.gif        # offline, tiny random models (no download)
-  {PROG} plan "a ghibli forest" --frames 6 --json
+  {PROG} plan "a ghibli forest" --frames 6 --json -o plan.json   # edit it, then:
+  {PROG} --plan-file plan.json -o forest.gif
+  {PROG} "a cat bus" --backend openai --base-url http://127.0.0.1:11434/v1 --plan-model llama3.2 -o catbus.gif  # Ollama
   {PROG} make-tiny ./tiny-models
 
 models (hub id, local diffusers folder, or single .safetensors file):
@@ -52,9 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES + f"\nother commands: {', '.join(SUBCOMMANDS)} (see `{PROG} COMMAND --help`)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("prompt", help="the idea, e.g. 'a serene forest at dawn'")
+    p.add_argument("prompt", nargs="?", help="the idea, e.g. 'a serene forest at dawn' (optional with --plan-file)")
     p.add_argument("-o", "--output", required=True, help=f"output file ({', '.join(FORMATS)})")
-    p.add_argument("--frames", type=int, default=8, help="number of frames (default 8)")
+    p.add_argument("--frames", type=int, default=None, help="number of frames (default 8, or the plan file's count)")
+    _add_plan_args(p, main=True)
     g = p.add_argument_group("models")
     g.add_argument("--model", help=f"SD1.5 base: hub id, diffusers folder or .safetensors (default {defaults.BASE_MODEL})")
     g.add_argument("--controlnet", help=f"depth ControlNet: hub id, folder or file (default {defaults.CONTROLNET})")
@@ -87,13 +91,49 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_plan_args(p: argparse.ArgumentParser, *, main: bool) -> None:
+    """The planner flags, shared by the main command and `plan` (where --model also names the chat model)."""
+    g = p.add_argument_group("planning (LLM backends; keys only from the environment)")
+    g.add_argument("--backend", default="offline", choices=BACKEND_NAMES,
+                   help="who writes the frame prompts: offline rules (default), hf (HF Inference, $HF_TOKEN), "
+                        "openai (any OpenAI-compatible server, $OPENAI_API_KEY), transformers (a local chat model)")
+    names = ["--plan-model"] if main else ["--model", "--plan-model"]
+    g.add_argument(*names, dest="plan_model", metavar="MODEL",
+                   help="chat model id or folder (defaults: " + ", ".join(f"{k} {v}" for k, v in defaults.PLAN_MODELS.items()) + ")")
+    g.add_argument("--base-url", help="server URL for openai (e.g. Ollama http://127.0.0.1:11434/v1) or hf (your endpoint)")
+    g.add_argument("--provider", help="hf only: Inference Provider (default auto)")
+    g.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default 0.7)")
+    g.add_argument("--plan-timeout", type=float, default=60.0, help="seconds per request before the offline plan is used (default 60)")
+    g.add_argument("--plan-fallback", action="store_true",
+                   help="if the backend cannot run (no key, no package), plan offline with a warning instead of stopping")
+    if main:
+        g.add_argument("--plan-file", help="use this plan (JSON from `plan --json -o`, or one prompt per line) instead of planning")
+
+
+def planner_settings(args: argparse.Namespace, seed: int | None) -> PlannerSettings:
+    return PlannerSettings(
+        backend=args.backend, model=args.plan_model, base_url=args.base_url, provider=args.provider,
+        temperature=args.temperature, timeout=args.plan_timeout, fallback=args.plan_fallback, seed=seed,
+    )
+
+
 def _plan_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"{PROG} plan", description="Print the frame prompts planned for an idea.")
+    p = argparse.ArgumentParser(
+        prog=f"{PROG} plan", description="Print the frame prompts planned for an idea.",
+        epilog=f"example:\n  {PROG} plan \"a ghibli forest with flickering sunlight\" --frames 7 --json -o plan.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("idea")
-    p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--backend", default="offline", help="plan source (default offline)")
+    p.add_argument("--frames", type=int, default=8, help="number of frames (default 8)")
+    p.add_argument("--seed", type=int, default=None, help="sampling seed, where the backend honours one")
     p.add_argument("--json", action="store_true", help="print a JSON object with a `frames` list")
+    p.add_argument("-o", "--output", help="also write the plan as JSON here (for --plan-file)")
+    _add_plan_args(p, main=False)
     return p
+
+
+def warn(message: str) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
 def _tiny_parser() -> argparse.ArgumentParser:
@@ -121,11 +161,19 @@ def check_init_image(path: str):
 def run_generate(args: argparse.Namespace) -> int:
     from .models.lora import LoraSpec
     from .models.pipelines import ModelSettings
-    from .plan import make_plan
+    from .plan import load_plan_file, make_planner
 
     # 1. Every cheap check first: nothing loads until all inputs are known good.
-    if not args.prompt or not args.prompt.strip():
-        raise InputError("prompt", "is empty", 'give an idea, e.g. "a serene forest at dawn"')
+    file_plan = load_plan_file(args.plan_file) if args.plan_file else None
+    if file_plan is None and (not args.prompt or not args.prompt.strip()):
+        raise InputError("prompt", "is empty", 'give an idea, e.g. "a serene forest at dawn", or --plan-file')
+    if file_plan is not None:
+        if args.frames is not None and args.frames != len(file_plan):
+            raise InputError("frames", f"--frames {args.frames} but the plan file holds {len(file_plan)} frames",
+                             "drop --frames (the plan's count is used) or edit the plan")
+        args.frames = len(file_plan)
+    elif args.frames is None:
+        args.frames = 8
     width, height = _size(args.size) if args.size else ((64, 64) if args.tiny else (512, 512))
     settings = AnimationSettings(
         frames=args.frames, steps=args.steps, strength=args.strength, guidance=args.guidance,
@@ -137,15 +185,17 @@ def run_generate(args: argparse.Namespace) -> int:
     frames_dir = check_frames_dir(args.frames_dir) if args.frames_dir else None
     init_image = check_init_image(args.init_image) if args.init_image else None
     loras = tuple(LoraSpec.parse(x) for x in args.lora)
-    plan = make_plan(args.prompt, settings.frames)
+    plan_settings = planner_settings(args, settings.seed)
     if args.tiny:
         clash = [f"--{n}" for n in ("model", "controlnet", "depth_model") if getattr(args, n)]
         if clash:
             raise InputError("tiny", f"cannot be combined with {', '.join(c.replace('_', '-') for c in clash)}", "drop --tiny to use your own models")
         from .tiny import ensure_tiny
 
-        model_settings = ensure_tiny(Path(args.tiny_dir) if args.tiny_dir else None).model_settings(
-            loras=loras, device=args.device, dtype=args.dtype, allow_pickle=args.allow_pickle)
+        tiny = ensure_tiny(Path(args.tiny_dir) if args.tiny_dir else None)
+        model_settings = tiny.model_settings(loras=loras, device=args.device, dtype=args.dtype, allow_pickle=args.allow_pickle)
+        if plan_settings.backend == "transformers" and not plan_settings.model:
+            plan_settings = plan_settings.with_(model=str(tiny.chat_dir))
     else:
         model_settings = ModelSettings(
             base=args.model or defaults.BASE_MODEL, controlnet=args.controlnet or defaults.CONTROLNET,
@@ -153,8 +203,18 @@ def run_generate(args: argparse.Namespace) -> int:
             allow_pickle=args.allow_pickle, base_config=args.model_config, controlnet_config=args.controlnet_config,
         )
     resolved = model_settings.resolve()
+    planner = None if file_plan else make_planner(plan_settings)  # a missing key fails here, before any model loads
 
-    # 2. The expensive part.
+    # 2. Plan (a failing LLM falls back to the offline plan with a warning), then paint.
+    if file_plan is not None:
+        plan = file_plan
+        if args.prompt and args.prompt.strip():
+            plan.idea = " ".join(args.prompt.split())
+    else:
+        plan = planner.plan(args.prompt, settings.frames)
+    for message in plan.warnings:
+        warn(f"plan: {message}")
+
     from .animate import animate
     from .export import save_animation, write_png_frames
     from .models.pipelines import load_pipelines
@@ -167,6 +227,8 @@ def run_generate(args: argparse.Namespace) -> int:
     frames = [f.image for f in animate(pipes, plan.frames, settings, init_image=init_image, progress=not args.quiet)]
     metadata = {
         "generator": f"{PROG} {__version__}", "prompt": plan.idea, "plan": plan.frames, "plan_backend": plan.backend,
+        "plan_model": plan.model, "plan_warnings": plan.warnings,
+        "plan_settings": None if file_plan else plan_settings.to_dict(),
         "seed": settings.seed, "settings": settings.to_dict(), "fps": fps, "models": pipes.model_names(),
         "init_image": Path(args.init_image).name if args.init_image else None,
     }
@@ -180,16 +242,33 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_plan(argv: Sequence[str]) -> int:
-    from .plan import make_plan
+    from .plan import check_frame_count, clean_idea, make_planner, save_plan_file
 
     args = _plan_parser().parse_args(argv)
-    plan = make_plan(args.idea, args.frames, args.backend)
+    clean_idea(args.idea)
+    check_frame_count(args.frames)
+    if args.output:
+        _check_plan_output(args.output)
+    plan = make_planner(planner_settings(args, args.seed)).plan(args.idea, args.frames)
+    for message in plan.warnings:
+        warn(message)
+    if args.output:
+        save_plan_file(plan, args.output)
     if args.json:
-        print(json.dumps({"idea": plan.idea, "backend": plan.backend, "frames": plan.frames, "warnings": plan.warnings}, indent=2, ensure_ascii=False))
+        body = {"idea": plan.idea, "backend": plan.backend, "model": plan.model, "frames": plan.frames, "warnings": plan.warnings}
+        print(json.dumps(body, indent=2, ensure_ascii=False))
     else:
         for i, frame in enumerate(plan.frames, start=1):
             print(f"{i:3d}. {frame}")
     return 0
+
+
+def _check_plan_output(path: str) -> None:
+    out = Path(path).expanduser()
+    if out.is_dir():
+        raise InputError("output", f"{out} is a folder", "give a file name such as plan.json")
+    if not out.resolve().parent.is_dir():
+        raise InputError("output", f"folder {out.resolve().parent} does not exist", "create it first or choose another path")
 
 
 def run_make_tiny(argv: Sequence[str]) -> int:

@@ -15,3 +15,10 @@ NEGATIVE_PROMPT = (
     "photo, photorealistic, 3d render, lowres, blurry, jpeg artifacts, text, watermark, signature, "
     "deformed, extra limbs, oversaturated"
 )
+
+#: Chat models each plan backend uses when none is given.
+PLAN_MODELS = {
+    "hf": "mistralai/Mistral-7B-Instruct-v0.3",  # the original notebook's planner, via HF Inference Providers
+    "openai": "gpt-4o-mini",
+    "transformers": "Qwen/Qwen2.5-0.5B-Instruct",  # small enough for a CPU
+}

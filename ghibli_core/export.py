@@ -5,17 +5,16 @@ flushed, then renamed over the target; on any error (or Ctrl-C) the temporary fi
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from PIL import Image, PngImagePlugin
 
 from .errors import InputError
+from .files import atomic_path
 
 FPS_RANGE = (0.1, 100.0)
 #: Output writers by extension (the motion issue adds .webp and .mp4).
@@ -68,30 +67,6 @@ def sanitize_metadata(value: Any) -> Any:
     if isinstance(value, str) and home not in ("", "/") and home in value:
         return value.replace(home, "~")
     return value
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; rename it over `target` only if the block succeeds."""
-    target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.resolve().parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode open() would
-        os.replace(tmp_path, target)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
 
 
 def shared_palette(frames: Sequence[Image.Image], colors: int = 256) -> Image.Image:

@@ -8,6 +8,7 @@
   loras/tiny-style.safetensors           LoRA, diffusers/peft layout (alpha != rank, kept in metadata)
   loras/tiny-style-kohya.safetensors     the same LoRA, kohya layout
   depth/tiny-dpt/                        transformers DPT depth model + image processor
+  chat/tiny-chat/                        transformers Llama-shaped chat model + tokenizer with a chat template
 The loaders take them through the same code paths as real weights.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .models.configs import SD15_CONFIG_DIR
 from .models.lora import LoraSpec
 from .models.pipelines import ModelSettings
 
-TINY_FORMAT_VERSION = 1
+TINY_FORMAT_VERSION = 2
 IMAGE_SIZE = 64  # a size the tiny models handle quickly (latents 8x8)
 
 
@@ -62,6 +63,10 @@ class TinyModels:
     @property
     def depth_dir(self) -> Path:
         return self.root / "depth" / "tiny-dpt"
+
+    @property
+    def chat_dir(self) -> Path:
+        return self.root / "chat" / "tiny-chat"
 
     def model_settings(self, *, single_file: bool = False, loras: tuple[LoraSpec, ...] = (), **kw) -> ModelSettings:
         """Settings that load these models (folders, or the single files with the tiny configs)."""
@@ -184,6 +189,40 @@ def _write_depth_model(out_dir: Path) -> None:
     ).save_pretrained(str(out_dir))
 
 
+#: A ChatML-style template, the format most open chat models use.
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+_CHAT_WORDS = (
+    '[ ] { } " , . : 1 2 3 4 frame frames a the of in and with at Studio Ghibli style forest dawn light mist river '
+    "cat bus rain sky clouds wind leaves trees sun moon night hills field flowers lantern house spirit girl boy "
+    "soft warm golden painted watercolor gentle slow pan drifting swaying"
+).split()
+
+
+def write_tiny_chat_model(out_dir: Path) -> None:
+    """A random-weight causal LM with a word-level tokenizer and a chat template (for the planner's local backend)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<unk>", "<pad>", "<|im_start|>", "<|im_end|>"]
+    vocab = {tok: i for i, tok in enumerate(specials + ["system", "user", "assistant"] + _CHAT_WORDS)}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", bos_token="<|im_start|>", eos_token="<|im_end|>",
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(str(out_dir))
+    config = LlamaConfig(
+        vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=4096, pad_token_id=vocab["<pad>"], bos_token_id=vocab["<|im_start|>"],
+        eos_token_id=vocab["<|im_end|>"], tie_word_embeddings=True,
+    )
+    LlamaForCausalLM(config).save_pretrained(str(out_dir))
+
+
 def make_tiny(root: Path | str, *, seed: int = 0) -> TinyModels:
     """Write the tiny model set to `root` (atomically: built in a temp folder, then renamed)."""
     from .models.ldm_layout import controlnet_to_ldm, text_encoder_to_ldm, unet_to_ldm, vae_to_ldm
@@ -204,6 +243,7 @@ def make_tiny(root: Path | str, *, seed: int = 0) -> TinyModels:
         _save_file(controlnet_to_ldm(controlnet.state_dict(), controlnet.config), tiny.controlnet_file, metadata={"format": "pt"})
         _write_loras(pipe, tiny.lora.parent)
         _write_depth_model(tiny.depth_dir)
+        write_tiny_chat_model(tiny.chat_dir)
         (tiny.root / "tiny-models.json").write_text(json.dumps({"version": TINY_FORMAT_VERSION, "seed": seed, "image_size": IMAGE_SIZE}))
         if root.exists():
             shutil.rmtree(root)

@@ -17,7 +17,7 @@ SAFE_EXTS = (".safetensors",)
 PICKLE_EXTS = (".ckpt", ".pt", ".pth", ".bin")
 MODEL_EXTS = SAFE_EXTS + PICKLE_EXTS
 
-Kind = Literal["pipeline", "controlnet", "depth"]
+Kind = Literal["pipeline", "controlnet", "depth", "chat"]
 
 #: What a user can do to get each kind of model, appended to "not found" errors.
 HOW_TO_GET = {
@@ -27,9 +27,11 @@ HOW_TO_GET = {
     "or a ControlNet .safetensors file (ComfyUI keeps them in models/controlnet)",
     "depth": "give a transformers depth model: a hub id (e.g. depth-anything/Depth-Anything-V2-Small-hf) "
     "or a local folder with config.json",
+    "chat": "give a transformers chat model: a hub id (e.g. Qwen/Qwen2.5-0.5B-Instruct) or a local folder "
+    "with config.json and a tokenizer that has a chat template",
 }
 #: The file a diffusers-layout folder of each kind must hold (and that the hub cache must have offline).
-MARKER_FILE = {"pipeline": "model_index.json", "controlnet": "config.json", "depth": "config.json"}
+MARKER_FILE = {"pipeline": "model_index.json", "controlnet": "config.json", "depth": "config.json", "chat": "config.json"}
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,8 @@ def safetensors_keys(path: str, input_name: str) -> dict[str, list[int]]:
 
 
 def _check_single_file(path: str, role: Kind, input_name: str, allow_pickle: bool) -> None:
-    if role == "depth":
-        raise InputError(input_name, "a depth model must be a folder or hub id, not a single file", HOW_TO_GET["depth"])
+    if role in ("depth", "chat"):
+        raise InputError(input_name, f"a {role} model must be a folder or hub id, not a single file", HOW_TO_GET[role])
     if path.lower().endswith(PICKLE_EXTS):
         if not allow_pickle:
             raise InputError(

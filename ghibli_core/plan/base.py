@@ -18,6 +18,7 @@ class Plan:
     frames: list[str]
     backend: str
     warnings: list[str] = field(default_factory=list)
+    model: str | None = None  # the chat model that wrote it (None for offline and hand-written plans)
 
     def __len__(self) -> int:
         return len(self.frames)

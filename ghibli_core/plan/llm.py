@@ -1,0 +1,155 @@
+"""What every LLM backend shares: settings, the fault-to-offline fallback, and safe names for metadata."""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit, urlunsplit
+
+from .. import defaults
+from ..errors import InputError
+from .base import Plan, check_frame_count, clean_idea
+from .faults import PlanFault, RetryPolicy, call_with_retries, known_secrets, redact
+from .normalize import normalize_reply
+from .offline import OfflinePlanner
+from .prompt import build_messages, max_reply_tokens
+
+log = logging.getLogger(__name__)
+
+BACKEND_NAMES = ("offline", "hf", "openai", "transformers")
+
+
+@dataclass(frozen=True)
+class PlannerSettings:
+    """How to plan: the backend and its knobs. Keys are never stored here; backends read the environment."""
+
+    backend: str = "offline"
+    model: str | None = None
+    base_url: str | None = None
+    provider: str | None = None  # hf only: an Inference Provider name, e.g. "together"; default "auto"
+    temperature: float = 0.7
+    seed: int | None = None
+    timeout: float = 60.0
+    max_retries: int = 3
+    max_wait: float = 30.0
+    fallback: bool = False  # a missing key or package: warn and plan offline instead of refusing
+    device: str = "auto"  # transformers only
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKEND_NAMES:
+            raise InputError("backend", f"unknown plan backend {self.backend!r}", f"use one of {', '.join(BACKEND_NAMES)}")
+        checks = (
+            ("temperature", self.temperature, 0.0, 2.0),
+            ("timeout", self.timeout, 0.1, 3600.0),
+            ("max-wait", self.max_wait, 0.0, 3600.0),
+        )
+        for name, value, lo, hi in checks:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not lo <= value <= hi:
+                raise InputError(name, f"{value!r} is out of range", f"use a number in [{lo:g}, {hi:g}]")
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or not 0 <= self.max_retries <= 10:
+            raise InputError("max-retries", f"{self.max_retries!r} is out of range", "use an integer in [0, 10]")
+        if self.base_url is not None:
+            parts = urlsplit(self.base_url.strip())
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise InputError("base-url", f"{safe_url(self.base_url)!r} is not an http(s) URL",
+                                 "write e.g. http://127.0.0.1:11434/v1 (Ollama) or http://localhost:8000/v1 (vLLM)")
+        if self.model is not None and not str(self.model).strip():
+            object.__setattr__(self, "model", None)
+
+    @property
+    def model_name(self) -> str | None:
+        """The model to ask: the one given, or the backend's default."""
+        return self.model or defaults.PLAN_MODELS.get(self.backend)
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_retries=self.max_retries, max_wait=self.max_wait)
+
+    def to_dict(self) -> dict:
+        """Settings safe for metadata: no credentials inside URLs."""
+        return {"backend": self.backend, "model": self.model_name, "base_url": safe_url(self.base_url),
+                "provider": self.provider, "temperature": self.temperature, "seed": self.seed}
+
+    def with_(self, **changes) -> "PlannerSettings":
+        return replace(self, **changes)
+
+
+def safe_url(url: str | None) -> str | None:
+    """`url` without user:password, query or fragment (they may carry keys)."""
+    if not url:
+        return url
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+class LLMPlanner:
+    """Base of the chat-model backends: ask once (with retries), normalise the reply, or fall back."""
+
+    name = "llm"
+    key_env: str | None = None
+
+    def __init__(self, settings: PlannerSettings) -> None:
+        self.settings = settings
+        self.model = settings.model_name
+        self._secrets: list[str] = []
+
+    # -- what each backend supplies --------------------------------------------------------------
+    def check(self) -> None:
+        """Raise InputError now for anything the user must fix (missing key, package, model)."""
+
+    def complete(self, messages: list[dict[str, str]], max_tokens: int) -> str:
+        """One chat-completion attempt; raises PlanFault on any failure."""
+        raise NotImplementedError
+
+    @property
+    def secrets(self) -> list[str]:
+        return self._secrets + known_secrets()
+
+    @property
+    def model_label(self) -> str | None:
+        """The model's name as stored in plans and metadata."""
+        return self.model
+
+    # -- shared ------------------------------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        where = f" at {safe_url(self.settings.base_url)}" if self.settings.base_url else ""
+        return f"{self.name} backend ({self.model}{where})"
+
+    def fallback_plan(self, idea: str, n: int, cause: str) -> Plan:
+        plan = OfflinePlanner().plan(idea, n)
+        plan.warnings.insert(0, redact(f"{self.label}: {cause}; used the offline plan", self.secrets))
+        return plan
+
+    def plan(self, idea: str, n: int) -> Plan:
+        idea = clean_idea(idea)
+        n = check_frame_count(n)
+        messages = build_messages(idea, n)
+        try:
+            reply = call_with_retries(lambda: self.complete(messages, max_reply_tokens(n)), self.settings.retry_policy())
+        except PlanFault as fault:
+            return self.fallback_plan(idea, n, fault.cause)
+        except InputError:
+            raise
+        except Exception as exc:  # a fault must never stop the animation; keep the trace for --verbose logs
+            log.debug("plan backend %s failed", self.name, exc_info=True)
+            first = str(exc).splitlines()[0][:160] if str(exc) else ""
+            return self.fallback_plan(idea, n, f"unexpected {type(exc).__name__}" + (f": {first}" if first else ""))
+        plan = normalize_reply(reply, idea, n, backend=self.name)
+        plan.model = self.model_label
+        plan.warnings = [redact(w, self.secrets) for w in plan.warnings]
+        return plan
+
+
+class UnavailablePlanner(LLMPlanner):
+    """Stands in for a backend that cannot run (missing key/package) when the user asked for fallback."""
+
+    def __init__(self, settings: PlannerSettings, reason: InputError) -> None:
+        super().__init__(settings)
+        self.name = settings.backend
+        self.reason = reason
+
+    def plan(self, idea: str, n: int) -> Plan:
+        return self.fallback_plan(clean_idea(idea), check_frame_count(n), self.reason.problem)

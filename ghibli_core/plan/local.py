@@ -1,0 +1,66 @@
+"""A local chat model through transformers' text-generation pipeline and the model's own chat template."""
+from __future__ import annotations
+
+import functools
+
+from ..errors import InputError
+from .faults import PlanFault
+from .llm import LLMPlanner
+
+
+@functools.lru_cache(maxsize=2)
+def load_chat_pipeline(location: str, device: str):
+    """A text-generation pipeline, loaded once per process per (model, device)."""
+    import torch
+    from transformers import pipeline
+
+    from ..device import resolve_device, resolve_dtype
+
+    dev = resolve_device(device)
+    return pipeline("text-generation", model=location, device=dev, dtype=resolve_dtype("auto", dev) if dev.type != "cpu" else torch.float32)
+
+
+class TransformersPlanner(LLMPlanner):
+    """Runs the planner model on this machine: no key, no network once the model is cached."""
+
+    name = "transformers"
+
+    def check(self) -> None:
+        from ..models.sources import resolve_source
+
+        try:
+            import transformers  # noqa: F401
+        except ImportError as exc:  # pragma: no cover - transformers is a core dependency
+            raise InputError("backend", "the transformers backend needs transformers", "pip install transformers") from exc
+        self._source = resolve_source(self.model, "chat", "plan-model")
+        from ..device import resolve_device
+
+        resolve_device(self.settings.device)
+
+    @property
+    def model_label(self) -> str | None:
+        return self._source.name  # a folder's name, never a home path
+
+    def complete(self, messages: list[dict[str, str]], max_tokens: int) -> str:
+        import transformers
+
+        try:
+            generator = load_chat_pipeline(self._source.location, self.settings.device)
+        except (OSError, ValueError) as exc:
+            raise PlanFault(f"could not load the model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from exc
+        if not getattr(generator.tokenizer, "chat_template", None):
+            raise PlanFault("the model's tokenizer has no chat template (use an instruct/chat model)")
+        s = self.settings
+        if s.seed is not None:
+            transformers.set_seed(s.seed)
+        sampling = {"do_sample": True, "temperature": s.temperature} if s.temperature > 0 else {"do_sample": False}
+        out = generator(
+            messages, max_new_tokens=max_tokens, return_full_text=False, max_time=s.timeout,
+            pad_token_id=generator.tokenizer.pad_token_id or generator.tokenizer.eos_token_id, **sampling,
+        )
+        text = out[0]["generated_text"] if out else ""
+        if isinstance(text, list):  # some versions return the whole chat; the reply is the last message
+            text = text[-1].get("content", "") if text else ""
+        if not isinstance(text, str) or not text.strip():
+            raise PlanFault("the model generated no text")
+        return text

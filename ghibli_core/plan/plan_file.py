@@ -1,0 +1,73 @@
+"""Plans on disk: what `ghibli-anim plan --json` writes, a user hand-edits, and `--plan-file` reads back.
+
+Accepted: a JSON object with a `frames` list (and optionally `idea`), a JSON list of strings, or a
+text file with one frame prompt per line (blank lines and `#` comments ignored). A hand-written plan
+is used as written: the user's words win over our repairs, so we only warn where CLIP will cut a frame.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..errors import InputError
+from ..files import atomic_path
+from .base import MAX_FRAMES, Plan
+from .normalize import CLIP_MAX_TOKENS, token_count
+
+FIX = 'write a JSON object like {"frames": ["first frame, Studio Ghibli style", ...]} (as `ghibli-anim plan --json` prints)'
+
+
+def _frames_from_json(data: object, name: str) -> tuple[list, str | None]:
+    if isinstance(data, dict):
+        if "frames" not in data:
+            raise InputError("plan-file", f"{name} has no `frames` list", FIX)
+        idea = data.get("idea")
+        return data["frames"], idea if isinstance(idea, str) and idea.strip() else None
+    return data, None
+
+
+def load_plan_file(path: str | os.PathLike) -> Plan:
+    """Read and check a plan file; every problem names the file and the frame at fault."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise InputError("plan-file", f"no file at {file.resolve()}", "check the path, or write one with `ghibli-anim plan IDEA --json -o plan.json`")
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError("plan-file", f"{file.name} is not readable UTF-8 text ({type(exc).__name__})", FIX) from exc
+    idea = None
+    if file.suffix.lower() == ".json" or text.lstrip()[:1] in ("{", "["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError("plan-file", f"{file.name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", FIX) from exc
+        frames, idea = _frames_from_json(data, file.name)
+        if not isinstance(frames, list):
+            raise InputError("plan-file", f"`frames` in {file.name} is a {type(frames).__name__}, not a list", FIX)
+    else:
+        frames = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not frames:
+        raise InputError("plan-file", f"{file.name} holds no frames", FIX)
+    if len(frames) > MAX_FRAMES:
+        raise InputError("plan-file", f"{file.name} holds {len(frames)} frames", f"keep at most {MAX_FRAMES}")
+    for i, frame in enumerate(frames, start=1):
+        if not isinstance(frame, str) or not frame.strip():
+            raise InputError("plan-file", f"frame {i} in {file.name} is {'empty' if isinstance(frame, str) else 'not text'}",
+                             "give every frame a non-empty prompt string")
+    frames = [" ".join(f.split()) for f in frames]
+    warnings = [f"frame {i} has {count} tokens; CLIP reads only the first {CLIP_MAX_TOKENS + 2} (shorten it)"
+                for i, count in ((i, token_count(f)) for i, f in enumerate(frames, start=1)) if count > CLIP_MAX_TOKENS]
+    return Plan(idea=idea or frames[0], frames=frames, backend="file", warnings=warnings)
+
+
+def save_plan_file(plan: Plan, path: str | os.PathLike, extra: dict | None = None) -> Path:
+    """Write `plan` as JSON (atomically), in the shape `load_plan_file` reads."""
+    target = Path(path).expanduser()
+    if not target.resolve().parent.is_dir():
+        raise InputError("output", f"folder {target.resolve().parent} does not exist", "create it first or choose another path")
+    body = {"idea": plan.idea, "backend": plan.backend, "model": plan.model, "frames": plan.frames, "warnings": plan.warnings}
+    body.update(extra or {})
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return target
