@@ -4,7 +4,10 @@ Stages, each usable alone (from Python, the `ghibli-anim` CLI, or the ComfyUI no
     plan      make_plan(idea, n)                      -> Plan (n frame prompts)
     models    load_pipelines(ModelSettings(...))      -> GhibliPipelines (shared weights)
     animate   animate(pipes, plan.frames, settings)   -> yields Frame objects
-    export    save_animation(images, "out.gif", ...)  -> looping GIF, atomic, with metadata
+    render    render_animation(pipes, plan.frames, settings, MotionSettings(...)) -> Animation
+              (keyframes painted, cadence filled by flow, in-betweens, loop closed)
+    metrics   compute_metrics(frames)                  -> flicker, warp error, loop seam, colour drift
+    export    save_animation(images, "out.gif", ...)  -> looping GIF / WebP / MP4, atomic, with metadata
 This package never imports ComfyUI.
 """
 from __future__ import annotations
@@ -16,6 +19,8 @@ _LAZY = {
     "ModelSettings": "models.pipelines", "GhibliPipelines": "models.pipelines", "load_pipelines": "models.pipelines",
     "LoraSpec": "models.lora",
     "Plan": "plan", "make_plan": "plan", "PlannerSettings": "plan", "load_plan_file": "plan",
+    "MotionSettings": "blend", "blend_frames": "blend", "render_animation": "render", "Animation": "render",
+    "compute_metrics": "metrics", "load_frames": "readers",
     "save_animation": "export", "write_png_frames": "export", "read_metadata": "export",
     "make_tiny": "tiny", "ensure_tiny": "tiny", "TinyModels": "tiny",
     "GhibliError": "errors", "InputError": "errors", "ModelNotFoundError": "errors", "ModelLoadError": "errors", "Cancelled": "errors",

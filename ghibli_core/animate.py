@@ -14,11 +14,13 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
 from . import defaults
+from .blend.color import match_color
 from .errors import Cancelled, InputError
 from .models.pipelines import GhibliPipelines
 
@@ -63,6 +65,9 @@ class AnimationSettings:
     #: "fixed": every frame uses `seed` (steadiest motion); "incrementing": frame k uses seed + k.
     seed_policy: str = "fixed"
     scheduler: str = "dpm++"
+    #: 0..1: each frame's LAB colours pulled toward frame 1 before it seeds the next step, so drift does not compound.
+    color_match: float = 0.5
+    color_mode: str = "meanstd"
 
     def __post_init__(self) -> None:
         _check_range("frames", self.frames, 1, 1000, integer=True)
@@ -82,6 +87,11 @@ class AnimationSettings:
             raise InputError("scheduler", f"unknown scheduler {self.scheduler!r}", f"use one of {', '.join(SCHEDULERS)}")
         if int(self.steps * self.strength) < 1:
             raise InputError("strength", f"steps {self.steps} x strength {self.strength} runs no denoising step", "raise --steps or --strength")
+        _check_range("color-match", self.color_match, 0.0, 1.0)
+        from .blend.color import COLOR_MODES
+
+        if self.color_mode not in COLOR_MODES:
+            raise InputError("color-mode", f"unknown mode {self.color_mode!r}", f"use one of {', '.join(COLOR_MODES)}")
         if not isinstance(self.negative_prompt, str):
             raise InputError("negative-prompt", "must be text", "pass a string (may be empty)")
 
@@ -157,10 +167,14 @@ def render_frame(
     on_progress: ProgressCallback | None = None,
     should_cancel: CancelCheck | None = None,
     total_frames: int | None = None,
+    step_frame: int | None = None,
+    reference: Image.Image | None = None,
 ) -> Frame:
     """Paint one frame: txt2img when `previous` is None, else depth-ControlNet img2img from `previous`.
 
-    Frame `index` depends only on `previous`, its prompt and its seed, so any frame can be regenerated alone.
+    With a `reference` (the animation's first frame) the result is colour-matched to it by
+    `settings.color_match`. Frame `index` depends only on `previous`, `reference`, its prompt and its
+    seed, so any frame can be regenerated alone.
     """
     settings = settings.with_seed()
     seed = settings.frame_seed(index)
@@ -170,7 +184,7 @@ def render_frame(
 
     def step_end(pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
         if on_progress is not None:
-            on_progress(Progress(index, total, min(step + 1, steps), steps))
+            on_progress(Progress(index if step_frame is None else step_frame, total, min(step + 1, steps), steps))
         if should_cancel is not None and should_cancel():
             raise Cancelled(f"cancelled during frame {index + 1} of {total}")
         return kwargs
@@ -190,6 +204,9 @@ def render_frame(
             image=previous, control_image=depth, strength=settings.strength,
             controlnet_conditioning_scale=settings.controlnet_scale, **common,
         ).images[0]
+    if reference is not None and settings.color_match > 0:
+        matched = match_color(np.asarray(image.convert("RGB")), np.asarray(reference.convert("RGB")), settings.color_match, settings.color_mode)
+        image = Image.fromarray(matched)
     return Frame(index, image, prompt, seed, depth)
 
 
@@ -199,24 +216,36 @@ def animate(
     settings: AnimationSettings,
     *,
     init_image: Image.Image | None = None,
+    keyframes: Sequence[int] | None = None,
     on_progress: ProgressCallback | None = None,
     should_cancel: CancelCheck | None = None,
     progress: bool = True,
 ) -> Iterator[Frame]:
-    """Yield `settings.frames` frames, one per plan entry, each painted from the one before."""
+    """Yield the painted frames, each from the one before, one plan entry per output frame.
+
+    `keyframes` (default: all) are the output indices to paint; the rest are left to interpolation
+    (cadence). Each painted frame after the first is colour-matched to the first (`settings.color_match`)
+    before it seeds the next one.
+    """
     if len(plan) != settings.frames:
         raise InputError("plan", f"has {len(plan)} prompts but frames is {settings.frames}", "plan exactly one prompt per frame")
     if any(not isinstance(p, str) or not p.strip() for p in plan):
         raise InputError("plan", "has an empty prompt", "give every frame a prompt")
+    indices = list(range(settings.frames)) if keyframes is None else list(keyframes)
+    if not indices or sorted(set(indices)) != indices or indices[0] < 0 or indices[-1] >= settings.frames:
+        raise InputError("keyframes", f"{indices[:8]} are not increasing frame indices", f"use indices in [0, {settings.frames - 1}]")
     settings = settings.with_seed()
     apply_scheduler(pipes, settings.scheduler)
     previous = fit_image(init_image, settings.width, settings.height) if init_image is not None else None
-    bar = tqdm(total=settings.frames, desc="frames", unit="frame", disable=not progress)
+    reference: Image.Image | None = None
+    bar = tqdm(total=len(indices), desc="frames", unit="frame", disable=not progress)
     try:
-        for index, prompt in enumerate(plan):
+        for count, index in enumerate(indices):
             if should_cancel is not None and should_cancel():
-                raise Cancelled(f"cancelled before frame {index + 1} of {settings.frames}")
-            frame = render_frame(pipes, settings, index, prompt, previous, on_progress=on_progress, should_cancel=should_cancel)
+                raise Cancelled(f"cancelled before frame {count + 1} of {len(indices)}")
+            frame = render_frame(pipes, settings, index, plan[index], previous, on_progress=on_progress,
+                                 should_cancel=should_cancel, total_frames=len(indices), step_frame=count, reference=reference)
+            reference = reference or frame.image
             previous = frame.image
             bar.update(1)
             yield frame

@@ -16,13 +16,15 @@ from typing import Sequence
 
 from . import __version__, defaults
 from .animate import SCHEDULERS, SEED_POLICIES, AnimationSettings
+from .render import default_fps
 from .device import DEVICES, DTYPES
 from .errors import Cancelled, GhibliError, InputError
 from .export import FORMATS, check_fps, check_frames_dir, check_output_path
+from .blend import BLEND_METHODS, COLOR_MODES, FLOW_METHODS, MotionSettings
 from .plan.llm import BACKEND_NAMES, PlannerSettings
 
 PROG = "ghibli-anim"
-SUBCOMMANDS = ("make-tiny", "plan")
+SUBCOMMANDS = ("plan", "blend", "make-tiny")
 
 EXAMPLES = f"""
 examples:
@@ -30,6 +32,8 @@ examples:
   {PROG} "a cat bus in the rain" --model ~/ComfyUI/models/checkpoints/v1-5-pruned-emaonly.safetensors \\
       --lora ~/ComfyUI/models/loras/ghibli_style.safetensors:0.8 --seed 42 -o catbus.gif
   {PROG} --tiny "a ghibli forest" --frames 4 -o x.gif        # offline, tiny random models (no download)
+  {PROG} "a windy hill" --frames 8 --interpolate 3 --metrics -o hill.webp   # flow in-betweens, quality table
+  {PROG} blend frames/ --interpolate 3 --loop -o smooth.mp4    # smooth frames made anywhere
   {PROG} plan "a ghibli forest" --frames 6 --json -o plan.json   # edit it, then:
   {PROG} --plan-file plan.json -o forest.gif
   {PROG} "a cat bus" --backend openai --base-url http://127.0.0.1:11434/v1 --plan-model llama3.2 -o catbus.gif  # Ollama
@@ -83,12 +87,36 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed and stored in the file)")
     a.add_argument("--seed-policy", default=d.seed_policy, choices=SEED_POLICIES, help="fixed: same seed every frame; incrementing: seed + frame index")
     a.add_argument("--scheduler", default=d.scheduler, choices=list(SCHEDULERS), help=f"sampler (default {d.scheduler})")
+    _add_motion_args(p, generate=True)
     o = p.add_argument_group("output")
-    o.add_argument("--fps", type=float, default=8.0, help="frames per second (default 8)")
+    o.add_argument("--fps", type=float, default=None, help="frames per second (default 8 x (interpolate + 1), at most 50)")
+    o.add_argument("--metrics", action="store_true", help="print the full quality table (a one-line summary is always printed)")
     o.add_argument("--frames-dir", help="also write every frame as a numbered PNG into this folder")
     o.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
+
+
+def _add_motion_args(p: argparse.ArgumentParser, *, generate: bool) -> None:
+    """Interpolation flags, shared by the main command and `blend`."""
+    d = MotionSettings()
+    g = p.add_argument_group("motion")
+    g.add_argument("--interpolate", type=int, default=0, metavar="K", help="in-between frames after each frame (default 0)")
+    g.add_argument("--blend", default=d.blend, choices=BLEND_METHODS,
+                   help="in-betweens by optical-flow warping with occlusion handling (default) or a pixel crossfade")
+    g.add_argument("--flow", default=d.flow, choices=FLOW_METHODS, help="OpenCV flow: dis (default, better on painted footage) or farneback")
+    g.add_argument("--color-mode", default=d.color_mode, choices=COLOR_MODES, help="colour matching in LAB by mean/std (default) or histogram")
+    if generate:
+        a = AnimationSettings()
+        g.add_argument("--cadence", type=int, default=1, metavar="C",
+                       help="paint every C-th frame, fill the rest by --blend (the frame count is kept; default 1)")
+        g.add_argument("--color-match", type=float, default=a.color_match, metavar="S",
+                       help=f"pull each frame's colours toward frame 1 before it seeds the next, 0..1 (default {a.color_match}; 0 = off)")
+        g.add_argument("--no-loop", dest="loop", action="store_false", help="do not close the loop (the last frame does not flow into the first)")
+    else:
+        g.add_argument("--color-match", type=float, nargs="?", const=1.0, default=0.0, metavar="S",
+                       help="match every frame's colours to the first, strength 0..1 (1 if given alone; default off)")
+        g.add_argument("--loop", action="store_true", help="close the loop: in-betweens from the last frame back to the first")
 
 
 def _add_plan_args(p: argparse.ArgumentParser, *, main: bool) -> None:
@@ -178,9 +206,11 @@ def run_generate(args: argparse.Namespace) -> int:
     settings = AnimationSettings(
         frames=args.frames, steps=args.steps, strength=args.strength, guidance=args.guidance,
         controlnet_scale=args.controlnet_scale, negative_prompt=args.negative_prompt, width=width, height=height,
-        seed=args.seed, seed_policy=args.seed_policy, scheduler=args.scheduler,
+        seed=args.seed, seed_policy=args.seed_policy, scheduler=args.scheduler, color_match=args.color_match,
+        color_mode=args.color_mode,
     ).with_seed()
-    fps = check_fps(args.fps)
+    motion = MotionSettings(interpolate=args.interpolate, blend=args.blend, flow=args.flow, cadence=args.cadence, loop=args.loop)
+    fps = check_fps(args.fps if args.fps is not None else default_fps(motion.interpolate))
     output = check_output_path(args.output)
     frames_dir = check_frames_dir(args.frames_dir) if args.frames_dir else None
     init_image = check_init_image(args.init_image) if args.init_image else None
@@ -215,30 +245,43 @@ def run_generate(args: argparse.Namespace) -> int:
     for message in plan.warnings:
         warn(f"plan: {message}")
 
-    from .animate import animate
-    from .export import save_animation, write_png_frames
+    from .export import metrics_path, save_animation, write_json, write_png_frames
+    from .metrics import compute_metrics
     from .models.pipelines import load_pipelines
+    from .render import render_animation
 
     started = time.perf_counter()
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     log(f"{PROG}: {settings.frames} frames at {width}x{height}, seed {settings.seed}, on {resolved.device}")
     pipes = load_pipelines(resolved, progress=not args.quiet)
     loaded = time.perf_counter()
-    frames = [f.image for f in animate(pipes, plan.frames, settings, init_image=init_image, progress=not args.quiet)]
+    animation = render_animation(pipes, plan.frames, settings, motion, init_image=init_image, progress=not args.quiet)
+    frames = animation.frames
+    painted = time.perf_counter()
+    metrics = compute_metrics(frames, motion.flow)
     metadata = {
         "generator": f"{PROG} {__version__}", "prompt": plan.idea, "plan": plan.frames, "plan_backend": plan.backend,
         "plan_model": plan.model, "plan_warnings": plan.warnings,
         "plan_settings": None if file_plan else plan_settings.to_dict(),
-        "seed": settings.seed, "settings": settings.to_dict(), "fps": fps, "models": pipes.model_names(),
-        "init_image": Path(args.init_image).name if args.init_image else None,
+        "seed": settings.seed, "settings": settings.to_dict(), "motion": motion.to_dict(), "schedule": animation.schedule(),
+        "fps": fps, "models": pipes.model_names(), "init_image": Path(args.init_image).name if args.init_image else None,
+        "metrics": {k: v for k, v in metrics.items() if k != "color_drift_per_frame"},
     }
     save_animation(frames, output, fps=fps, metadata=metadata)
+    write_json({"output": output.name, **metrics}, metrics_path(output))
     if frames_dir:
         write_png_frames(frames, frames_dir, metadata=metadata)
     done = time.perf_counter()
-    print(f"wrote {output} ({len(frames)} frames, {width}x{height}, seed {settings.seed}; "
-          f"load {loaded - started:.1f}s, paint {done - loaded:.1f}s)")
+    print(f"wrote {output} ({len(frames)} frames from {len(animation.painted)} painted, {width}x{height}, {fps:g} fps, "
+          f"seed {settings.seed}; load {loaded - started:.1f}s, paint {painted - loaded:.1f}s, finish {done - painted:.1f}s)")
+    _print_metrics(metrics, args.metrics)
     return 0
+
+
+def _print_metrics(metrics: dict, full: bool) -> None:
+    from .metrics import summary_line, table
+
+    print("quality:\n" + table(metrics) if full else f"quality: {summary_line(metrics)}")
 
 
 def run_plan(argv: Sequence[str]) -> int:
@@ -271,6 +314,63 @@ def _check_plan_output(path: str) -> None:
         raise InputError("output", f"folder {out.resolve().parent} does not exist", "create it first or choose another path")
 
 
+def _blend_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"{PROG} blend", description="Smooth frames made anywhere: optical-flow in-betweens, colour match, loop closure.",
+        epilog=f"examples:\n  {PROG} blend frames/ --interpolate 3 --frames-out smooth/\n"
+               f"  {PROG} blend input.gif --interpolate 2 --loop --color-match 0.5 -o smooth.webp --metrics",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", help="a folder of frames (natural order: frame_2 before frame_10), an animated GIF/WebP, or a video")
+    p.add_argument("-o", "--output", help=f"animation to write ({', '.join(FORMATS)})")
+    p.add_argument("--frames-out", help="also (or only) write the result as numbered PNGs into this folder")
+    p.add_argument("--fps", type=float, default=None, help="output frame rate (default: the input's x (interpolate + 1), at most 50)")
+    p.add_argument("--metrics", action="store_true", help="print the full quality table of input and output")
+    _add_motion_args(p, generate=False)
+    return p
+
+
+def run_blend(argv: Sequence[str]) -> int:
+    from PIL import Image
+
+    from .blend import blend_frames
+    from .export import metrics_path, save_animation, write_json, write_png_frames
+    from .metrics import compute_metrics, table
+    from .readers import load_frames
+    from .render import default_fps
+
+    args = _blend_parser().parse_args(argv)
+    if not args.output and not args.frames_out:
+        raise InputError("output", "nowhere to write the result", "pass -o OUT.gif|.webp|.mp4 and/or --frames-out DIR")
+    motion = MotionSettings(interpolate=args.interpolate, blend=args.blend, flow=args.flow, loop=args.loop,
+                            color_match=args.color_match, color_mode=args.color_mode)
+    output = check_output_path(args.output) if args.output else None
+    frames_dir = check_frames_dir(args.frames_out) if args.frames_out else None
+    if args.fps is not None:
+        check_fps(args.fps)
+    frames, source_fps = load_frames(args.input)
+    if len(frames) < 2 and motion.interpolate:
+        raise InputError("input", f"{Path(args.input).name} holds one frame", "give at least two frames to interpolate between")
+    fps = check_fps(args.fps if args.fps is not None else default_fps(motion.interpolate, source_fps or 8.0))
+    started = time.perf_counter()
+    out = blend_frames(frames, motion)
+    images = [Image.fromarray(a) for a in out]
+    metrics = compute_metrics(out, motion.flow)
+    metadata = {"generator": f"{PROG} {__version__}", "source": Path(args.input).name, "source_frames": len(frames),
+                "motion": motion.to_dict(), "fps": fps, "metrics": {k: v for k, v in metrics.items() if k != "color_drift_per_frame"}}
+    if output:
+        save_animation(images, output, fps=fps, metadata=metadata)
+        write_json({"output": output.name, **metrics}, metrics_path(output))
+    if frames_dir:
+        write_png_frames(images, frames_dir, metadata=metadata)
+    where = ", ".join(str(x) for x in (output, frames_dir) if x)
+    print(f"wrote {where} ({len(out)} frames from {len(frames)}, {fps:g} fps; {time.perf_counter() - started:.1f}s)")
+    if args.metrics:
+        print("input:\n" + table(compute_metrics(frames, motion.flow)))
+    _print_metrics(metrics, args.metrics)
+    return 0
+
+
 def run_make_tiny(argv: Sequence[str]) -> int:
     from .tiny import make_tiny
 
@@ -285,6 +385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] == "plan":
             return run_plan(argv[1:])
+        if argv and argv[0] == "blend":
+            return run_blend(argv[1:])
         if argv and argv[0] == "make-tiny":
             return run_make_tiny(argv[1:])
         return run_generate(build_parser().parse_args(argv))

@@ -183,8 +183,30 @@ def _load_controlnet(src: ModelSource, config_dir: Path, dtype: torch.dtype, all
         ) from exc
 
 
+@contextlib.contextmanager
+def _loading_bars(show: bool):
+    """Hide diffusers' and transformers' loading bars for a quiet run, restoring the caller's choice after."""
+    from diffusers.utils import logging as dlog
+    from transformers.utils import logging as tlog
+
+    before = (dlog.is_progress_bar_enabled(), tlog.is_progress_bar_enabled())
+    if not show:
+        dlog.disable_progress_bar()
+        tlog.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for enabled, mod in zip(before, (dlog, tlog)):
+            mod.enable_progress_bar() if enabled else mod.disable_progress_bar()
+
+
 def load_pipelines(settings: ModelSettings | ResolvedModels, *, progress: bool = True) -> GhibliPipelines:
     """Load base, ControlNet, depth model and LoRAs once; return pipelines that share them."""
+    with _loading_bars(progress):
+        return _load_pipelines(settings, progress)
+
+
+def _load_pipelines(settings: ModelSettings | ResolvedModels, progress: bool) -> GhibliPipelines:
     from diffusers import StableDiffusionControlNetImg2ImgPipeline
 
     resolved = settings if isinstance(settings, ResolvedModels) else settings.resolve()

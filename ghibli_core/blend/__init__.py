@@ -1,0 +1,77 @@
+"""Motion between painted frames: flow interpolation, cadence fill, colour coherence, loop closure.
+
+Everything here works on plain HxWx3 uint8 RGB arrays (any frames, not only ours) and never imports a model.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from .cadence import fill_cadence, keyframe_indices
+from .color import COLOR_MODES, match_color
+from .flow import FLOW_METHODS, compute_flow, warp
+from .interpolate import BLEND_METHODS, crossfade, interpolate_pair, interpolate_sequence
+
+MAX_INTERPOLATE = 16
+MAX_CADENCE = 16
+
+
+@dataclass(frozen=True)
+class MotionSettings:
+    """How painted frames become the final animation.
+
+    interpolate: in-between frames added after each frame (and on the loop seam); 0 = none.
+    blend: "flow" (bidirectional optical-flow warping with occlusion weights) or "crossfade".
+    flow: the OpenCV flow method, "dis" (better on painted footage) or "farneback".
+    cadence: paint every c-th frame and fill the rest with `blend` (the requested frame count is kept).
+    loop: close the loop: the last frame flows into the first (seam in-betweens, cadence tail).
+    color_match: 0..1, pull every frame's LAB colours toward frame 1 after the fact (the painting chain
+        has its own in-loop match, `AnimationSettings.color_match`); `color_mode` "meanstd" or "histogram".
+    """
+
+    interpolate: int = 0
+    blend: str = "flow"
+    flow: str = "dis"
+    cadence: int = 1
+    loop: bool = True
+    color_match: float = 0.0
+    color_mode: str = "meanstd"
+
+    def __post_init__(self) -> None:
+        for name, value, hi in (("interpolate", self.interpolate, MAX_INTERPOLATE), ("cadence", self.cadence, MAX_CADENCE)):
+            lo = 0 if name == "interpolate" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise InputError(name, f"{value!r} is out of range", f"use an integer in [{lo}, {hi}]")
+        for name, value, options in (("blend", self.blend, BLEND_METHODS), ("flow", self.flow, FLOW_METHODS),
+                                     ("color-mode", self.color_mode, COLOR_MODES)):
+            if value not in options:
+                raise InputError(name, f"unknown value {value!r}", f"use one of {', '.join(options)}")
+        c = self.color_match
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c) or not 0 <= c <= 1:
+            raise InputError("color-match", f"{c!r} is out of range", "use a strength in [0, 1] (0 = off)")
+
+    def output_count(self, frames: int) -> int:
+        """How many frames `frames` painted/input frames become."""
+        k = self.interpolate
+        return frames * (k + 1) if self.loop and frames > 1 else frames + (frames - 1) * k
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def blend_frames(frames: Sequence[np.ndarray], settings: MotionSettings) -> list[np.ndarray]:
+    """Colour-match (if asked) then interpolate `frames`, closing the loop if asked."""
+    frames = list(frames)
+    if settings.color_match > 0 and len(frames) > 1:
+        frames = [frames[0]] + [match_color(f, frames[0], settings.color_match, settings.color_mode) for f in frames[1:]]
+    return interpolate_sequence(frames, settings.interpolate, settings.blend, loop=settings.loop, flow=settings.flow)
+
+
+__all__ = [
+    "BLEND_METHODS", "COLOR_MODES", "FLOW_METHODS", "MotionSettings", "blend_frames", "compute_flow", "crossfade",
+    "fill_cadence", "interpolate_pair", "interpolate_sequence", "keyframe_indices", "match_color", "warp",
+]

@@ -1,0 +1,39 @@
+"""Cadence: paint only every c-th output frame and fill the rest by interpolation.
+
+The count a user asks for is the count they get: keyframes sit at 0, c, 2c, ... and, when the animation
+does not loop, at the last frame too; a looping animation fills its tail toward frame 0.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .interpolate import interpolate_pair
+
+
+def keyframe_indices(frames: int, cadence: int, loop: bool) -> list[int]:
+    """Which of `frames` output frames are painted."""
+    keys = list(range(0, frames, max(1, cadence)))
+    if not loop and keys[-1] != frames - 1:
+        keys.append(frames - 1)
+    return keys
+
+
+def fill_cadence(keyframes: Mapping[int, np.ndarray], frames: int, *, loop: bool, method: str = "flow",
+                 flow: str = "dis") -> list[np.ndarray]:
+    """All `frames` output frames from the painted ones at their indices."""
+    keys = sorted(keyframes)
+    out: list[np.ndarray | None] = [None] * frames
+    for i in keys:
+        out[i] = keyframes[i]
+    spans: Sequence[tuple[int, int]] = list(zip(keys, keys[1:]))
+    if loop and keys[-1] != frames - 1:
+        spans = [*spans, (keys[-1], frames)]  # the tail flows into frame 0 of the next loop
+    for start, end in spans:
+        target = keyframes[end] if end < frames else keyframes[keys[0]]
+        for j, image in enumerate(interpolate_pair(keyframes[start], target, end - start - 1, method, flow), start=start + 1):
+            out[j] = image
+    if any(o is None for o in out):  # frames after the last keyframe of a non-looping, partial set
+        raise ValueError("keyframes do not cover every output frame")
+    return out  # type: ignore[return-value]

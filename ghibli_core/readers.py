@@ -1,0 +1,96 @@
+"""Reading frames made anywhere: a folder of images (natural order), an animated GIF/WebP/PNG, or a video."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from .errors import InputError
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+VIDEO_EXTS = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
+MAX_FRAMES = 5000
+_FIX = "give a folder of frames (PNG/JPEG/WebP), an animated GIF/WebP, or a video (MP4/MOV/WebM)"
+
+
+def natural_key(name: str) -> list:
+    """frame_2 before frame_10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def _same_size(frames: list[np.ndarray], names: list[str], input_name: str) -> list[np.ndarray]:
+    size = frames[0].shape[:2]
+    for frame, name in zip(frames, names):
+        if frame.shape[:2] != size:
+            raise InputError(input_name, f"{name} is {frame.shape[1]}x{frame.shape[0]} but the first frame is {size[1]}x{size[0]}",
+                             "give frames of one size")
+    return frames
+
+
+def _read_folder(folder: Path, input_name: str) -> tuple[list[np.ndarray], float | None]:
+    files = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".")),
+                   key=lambda p: natural_key(p.name))
+    if not files:
+        raise InputError(input_name, f"folder {folder} holds no images", _FIX)
+    if len(files) > MAX_FRAMES:
+        raise InputError(input_name, f"folder {folder} holds {len(files)} images", f"keep at most {MAX_FRAMES}")
+    frames = []
+    for file in files:
+        try:
+            with Image.open(file) as im:
+                frames.append(np.asarray(im.convert("RGB")))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise InputError(input_name, f"{file.name} is not a readable image ({type(exc).__name__})", "remove it or re-export it") from exc
+    return _same_size(frames, [f.name for f in files], input_name), None
+
+
+def _read_animation(file: Path, input_name: str) -> tuple[list[np.ndarray], float | None]:
+    try:
+        with Image.open(file) as im:
+            frames, durations = [], []
+            for frame in ImageSequence.Iterator(im):
+                frames.append(np.asarray(frame.convert("RGB")))  # Pillow composites GIF/WebP frames for us
+                durations.append(frame.info.get("duration") or im.info.get("duration"))
+                if len(frames) > MAX_FRAMES:
+                    raise InputError(input_name, f"{file.name} has more than {MAX_FRAMES} frames", "trim it first")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError(input_name, f"{file.name} is not a readable image ({type(exc).__name__})", _FIX) from exc
+    known = [d for d in durations if d]
+    return frames, (1000.0 / float(np.median(known)) if known else None)
+
+
+def _read_video(file: Path, input_name: str) -> tuple[list[np.ndarray], float | None]:
+    import av
+
+    try:
+        with av.open(str(file)) as container:
+            stream = container.streams.video[0]
+            rate = float(stream.average_rate) if stream.average_rate else None
+            frames = []
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if len(frames) > MAX_FRAMES:
+                    raise InputError(input_name, f"{file.name} has more than {MAX_FRAMES} frames", "trim it first")
+    except (av.FFmpegError, IndexError) as exc:
+        raise InputError(input_name, f"{file.name} is not a readable video ({type(exc).__name__})", _FIX) from exc
+    if not frames:
+        raise InputError(input_name, f"{file.name} has no video frames", _FIX)
+    return frames, rate
+
+
+def load_frames(path: str | os.PathLike, input_name: str = "input") -> tuple[list[np.ndarray], float | None]:
+    """RGB uint8 frames and the source's frame rate (None when the source has none)."""
+    src = Path(path).expanduser()
+    if src.is_dir():
+        return _read_folder(src, input_name)
+    if not src.is_file():
+        raise InputError(input_name, f"no file or folder at {src.resolve()}", _FIX)
+    ext = src.suffix.lower()
+    if ext in VIDEO_EXTS:
+        return _read_video(src, input_name)
+    if ext in IMAGE_EXTS:
+        return _read_animation(src, input_name)
+    raise InputError(input_name, f"unknown input format {ext or '(none)'!r} in {src.name}", _FIX)
