@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     o = p.add_argument_group("output")
     o.add_argument("--fps", type=float, default=None, help="frames per second (default 8 x (interpolate + 1), at most 50)")
     o.add_argument("--metrics", action="store_true", help="print the full quality table (a one-line summary is always printed)")
+    o.add_argument("--dither", action="store_true", help="GIF only: Floyd-Steinberg dithering against the shared palette")
     o.add_argument("--frames-dir", help="also write every frame as a numbered PNG into this folder")
     o.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -267,7 +268,7 @@ def run_generate(args: argparse.Namespace) -> int:
         "fps": fps, "models": pipes.model_names(), "init_image": Path(args.init_image).name if args.init_image else None,
         "metrics": {k: v for k, v in metrics.items() if k != "color_drift_per_frame"},
     }
-    save_animation(frames, output, fps=fps, metadata=metadata)
+    save_animation(frames, output, fps=fps, metadata=metadata, **_writer_options(output, args))
     write_json({"output": output.name, **metrics}, metrics_path(output))
     if frames_dir:
         write_png_frames(frames, frames_dir, metadata=metadata)
@@ -276,6 +277,10 @@ def run_generate(args: argparse.Namespace) -> int:
           f"seed {settings.seed}; load {loaded - started:.1f}s, paint {painted - loaded:.1f}s, finish {done - painted:.1f}s)")
     _print_metrics(metrics, args.metrics)
     return 0
+
+
+def _writer_options(output: Path, args: argparse.Namespace) -> dict:
+    return {"dither": True} if args.dither and output.suffix.lower() == ".gif" else {}
 
 
 def _print_metrics(metrics: dict, full: bool) -> None:
@@ -326,6 +331,7 @@ def _blend_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames-out", help="also (or only) write the result as numbered PNGs into this folder")
     p.add_argument("--fps", type=float, default=None, help="output frame rate (default: the input's x (interpolate + 1), at most 50)")
     p.add_argument("--metrics", action="store_true", help="print the full quality table of input and output")
+    p.add_argument("--dither", action="store_true", help="GIF only: Floyd-Steinberg dithering against the shared palette")
     _add_motion_args(p, generate=False)
     return p
 
@@ -359,7 +365,7 @@ def run_blend(argv: Sequence[str]) -> int:
     metadata = {"generator": f"{PROG} {__version__}", "source": Path(args.input).name, "source_frames": len(frames),
                 "motion": motion.to_dict(), "fps": fps, "metrics": {k: v for k, v in metrics.items() if k != "color_drift_per_frame"}}
     if output:
-        save_animation(images, output, fps=fps, metadata=metadata)
+        save_animation(images, output, fps=fps, metadata=metadata, **_writer_options(output, args))
         write_json({"output": output.name, **metrics}, metrics_path(output))
     if frames_dir:
         write_png_frames(images, frames_dir, metadata=metadata)

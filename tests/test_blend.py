@@ -181,6 +181,9 @@ def test_gif_unchanged_area_optimisation_is_lossless_and_smaller(tmp_path):
     assert len(decoded) == 6 and all(np.array_equal(x, y) for x, y in zip(decoded, expected))  # lossless vs the palette
     with Image.open(tmp_path / "o.gif") as im:
         assert im.info["loop"] == 0 and "transparency" in im.info
+    write_gif(frames, tmp_path / "d.gif", fps=8, dither=True)  # dithered: still every frame, still looping
+    dithered, _ = load_frames(tmp_path / "d.gif")
+    assert len(dithered) == 6 and not np.array_equal(dithered[0], decoded[0])
 
 
 def test_folder_reader_natural_order_and_errors(tmp_path):

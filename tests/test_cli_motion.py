@@ -118,7 +118,7 @@ def test_blend_an_animation_file_to_another_format(tmp_path, capsys):
     imgs = [Image.fromarray(f) for f in Scene("translate", size=64).frames(3)]
     imgs[0].save(src, save_all=True, append_images=imgs[1:], duration=250, loop=0)
     out = tmp_path / "out.webp"
-    assert cli.main(["blend", str(src), "--interpolate", "1", "--color-match", "-o", str(out), "--metrics"]) == 0
+    assert cli.main(["blend", str(src), "--interpolate", "1", "--color-match", "-o", str(out), "--metrics", "--dither"]) == 0
     frames, fps = load_frames(out)
     assert len(frames) == 5 and fps == pytest.approx(8, rel=0.05)  # 4 fps x 2
     text = capsys.readouterr().out
