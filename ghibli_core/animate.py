@@ -9,7 +9,6 @@ Frames are yielded as they are made, so a caller can preview, save or stop early
 from __future__ import annotations
 
 import dataclasses
-import math
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
@@ -21,7 +20,7 @@ from tqdm.auto import tqdm
 
 from . import defaults
 from .blend.color import match_color
-from .errors import Cancelled, InputError
+from .errors import Cancelled, InputError, check_range
 from .models.pipelines import GhibliPipelines
 
 SEED_POLICIES = ("fixed", "incrementing")
@@ -36,15 +35,6 @@ SCHEDULERS = {
     "pndm": "PNDMScheduler",
 }
 MAX_SEED = 2**32 - 1
-
-
-def _check_range(name: str, value: float, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False) -> None:
-    kind = "an integer" if integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not float(value).is_integer()) or not math.isfinite(value):
-        raise InputError(name, f"{value!r} is not {kind}", f"use {kind} in [{lo}, {hi}]")
-    if (value <= lo if lo_open else value < lo) or value > hi:
-        bound = f"({lo}, {hi}]" if lo_open else f"[{lo}, {hi}]"
-        raise InputError(name, f"{value} is out of range", f"use a value in {bound}")
 
 
 @dataclass(frozen=True)
@@ -70,24 +60,24 @@ class AnimationSettings:
     color_mode: str = "meanstd"
 
     def __post_init__(self) -> None:
-        _check_range("frames", self.frames, 1, 1000, integer=True)
-        _check_range("steps", self.steps, 1, 200, integer=True)
-        _check_range("strength", self.strength, 0.0, 1.0, lo_open=True)
-        _check_range("guidance", self.guidance, 0.0, 30.0)
-        _check_range("controlnet-scale", self.controlnet_scale, 0.0, 2.0)
+        check_range("frames", self.frames, 1, 1000, integer=True)
+        check_range("steps", self.steps, 1, 200, integer=True)
+        check_range("strength", self.strength, 0.0, 1.0, lo_open=True)
+        check_range("guidance", self.guidance, 0.0, 30.0)
+        check_range("controlnet-scale", self.controlnet_scale, 0.0, 2.0)
         for name, v in (("width", self.width), ("height", self.height)):
-            _check_range(name, v, 64, 2048, integer=True)
+            check_range(name, v, 64, 2048, integer=True)
             if v % 8:
                 raise InputError("size", f"{name} {v} is not a multiple of 8", f"use e.g. {v - v % 8 or 8} or {v - v % 8 + 8}")
         if self.seed is not None:
-            _check_range("seed", self.seed, 0, MAX_SEED, integer=True)
+            check_range("seed", self.seed, 0, MAX_SEED, integer=True)
         if self.seed_policy not in SEED_POLICIES:
             raise InputError("seed-policy", f"unknown policy {self.seed_policy!r}", f"use one of {', '.join(SEED_POLICIES)}")
         if self.scheduler not in SCHEDULERS:
             raise InputError("scheduler", f"unknown scheduler {self.scheduler!r}", f"use one of {', '.join(SCHEDULERS)}")
         if int(self.steps * self.strength) < 1:
             raise InputError("strength", f"steps {self.steps} x strength {self.strength} runs no denoising step", "raise --steps or --strength")
-        _check_range("color-match", self.color_match, 0.0, 1.0)
+        check_range("color-match", self.color_match, 0.0, 1.0)
         from .blend.color import COLOR_MODES
 
         if self.color_mode not in COLOR_MODES:
@@ -245,7 +235,8 @@ def animate(
                 raise Cancelled(f"cancelled before frame {count + 1} of {len(indices)}")
             frame = render_frame(pipes, settings, index, plan[index], previous, on_progress=on_progress,
                                  should_cancel=should_cancel, total_frames=len(indices), step_frame=count, reference=reference)
-            reference = reference or frame.image
+            if reference is None:
+                reference = frame.image
             previous = frame.image
             bar.update(1)
             yield frame

@@ -226,7 +226,7 @@ def run_generate(args: argparse.Namespace) -> int:
         tiny = ensure_tiny(Path(args.tiny_dir) if args.tiny_dir else None)
         model_settings = tiny.model_settings(loras=loras, device=args.device, dtype=args.dtype, allow_pickle=args.allow_pickle)
         if plan_settings.backend == "transformers" and not plan_settings.model:
-            plan_settings = plan_settings.with_(model=str(tiny.chat_dir))
+            plan_settings = plan_settings.replace(model=str(tiny.chat_dir))
     else:
         model_settings = ModelSettings(
             base=args.model or defaults.BASE_MODEL, controlnet=args.controlnet or defaults.CONTROLNET,
@@ -246,7 +246,6 @@ def run_generate(args: argparse.Namespace) -> int:
     for message in plan.warnings:
         warn(f"plan: {message}")
 
-    from .export import metrics_path, save_animation, write_json, write_png_frames
     from .metrics import compute_metrics
     from .models.pipelines import load_pipelines
     from .render import render_animation
@@ -266,12 +265,8 @@ def run_generate(args: argparse.Namespace) -> int:
         "plan_settings": None if file_plan else plan_settings.to_dict(),
         "seed": settings.seed, "settings": settings.to_dict(), "motion": motion.to_dict(), "schedule": animation.schedule(),
         "fps": fps, "models": pipes.model_names(), "init_image": Path(args.init_image).name if args.init_image else None,
-        "metrics": {k: v for k, v in metrics.items() if k != "color_drift_per_frame"},
     }
-    save_animation(frames, output, fps=fps, metadata=metadata, **_writer_options(output, args))
-    write_json({"output": output.name, **metrics}, metrics_path(output))
-    if frames_dir:
-        write_png_frames(frames, frames_dir, metadata=metadata)
+    _write_outputs(frames, output, frames_dir, fps=fps, metadata=metadata, metrics=metrics, dither=args.dither)
     done = time.perf_counter()
     print(f"wrote {output} ({len(frames)} frames from {len(animation.painted)} painted, {width}x{height}, {fps:g} fps, "
           f"seed {settings.seed}; load {loaded - started:.1f}s, paint {painted - loaded:.1f}s, finish {done - painted:.1f}s)")
@@ -279,8 +274,18 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _writer_options(output: Path, args: argparse.Namespace) -> dict:
-    return {"dither": True} if args.dither and output.suffix.lower() == ".gif" else {}
+def _write_outputs(images: list, output: Path | None, frames_dir: Path | None, *, fps: float, metadata: dict,
+                   metrics: dict, dither: bool) -> None:
+    """The animation (metrics in its metadata), its NAME.metrics.json, and the PNG frames if asked."""
+    from .export import metrics_path, save_animation, write_json, write_png_frames
+
+    metadata = {**metadata, "metrics": {k: v for k, v in metrics.items() if k != "color_drift_per_frame"}}
+    if output:
+        options = {"dither": True} if dither and output.suffix.lower() == ".gif" else {}
+        save_animation(images, output, fps=fps, metadata=metadata, **options)
+        write_json({"output": output.name, **metrics}, metrics_path(output))
+    if frames_dir:
+        write_png_frames(images, frames_dir, metadata=metadata)
 
 
 def _print_metrics(metrics: dict, full: bool) -> None:
@@ -290,13 +295,13 @@ def _print_metrics(metrics: dict, full: bool) -> None:
 
 
 def run_plan(argv: Sequence[str]) -> int:
-    from .plan import check_frame_count, clean_idea, make_planner, save_plan_file
+    from .plan import check_frame_count, check_plan_output, clean_idea, make_planner, save_plan_file
 
     args = _plan_parser().parse_args(argv)
     clean_idea(args.idea)
     check_frame_count(args.frames)
     if args.output:
-        _check_plan_output(args.output)
+        check_plan_output(args.output)
     plan = make_planner(planner_settings(args, args.seed)).plan(args.idea, args.frames)
     for message in plan.warnings:
         warn(message)
@@ -309,14 +314,6 @@ def run_plan(argv: Sequence[str]) -> int:
         for i, frame in enumerate(plan.frames, start=1):
             print(f"{i:3d}. {frame}")
     return 0
-
-
-def _check_plan_output(path: str) -> None:
-    out = Path(path).expanduser()
-    if out.is_dir():
-        raise InputError("output", f"{out} is a folder", "give a file name such as plan.json")
-    if not out.resolve().parent.is_dir():
-        raise InputError("output", f"folder {out.resolve().parent} does not exist", "create it first or choose another path")
 
 
 def _blend_parser() -> argparse.ArgumentParser:
@@ -340,7 +337,6 @@ def run_blend(argv: Sequence[str]) -> int:
     from PIL import Image
 
     from .blend import blend_frames
-    from .export import metrics_path, save_animation, write_json, write_png_frames
     from .metrics import compute_metrics, table
     from .readers import load_frames
     from .render import default_fps
@@ -363,12 +359,8 @@ def run_blend(argv: Sequence[str]) -> int:
     images = [Image.fromarray(a) for a in out]
     metrics = compute_metrics(out, motion.flow)
     metadata = {"generator": f"{PROG} {__version__}", "source": Path(args.input).name, "source_frames": len(frames),
-                "motion": motion.to_dict(), "fps": fps, "metrics": {k: v for k, v in metrics.items() if k != "color_drift_per_frame"}}
-    if output:
-        save_animation(images, output, fps=fps, metadata=metadata, **_writer_options(output, args))
-        write_json({"output": output.name, **metrics}, metrics_path(output))
-    if frames_dir:
-        write_png_frames(images, frames_dir, metadata=metadata)
+                "motion": motion.to_dict(), "fps": fps}
+    _write_outputs(images, output, frames_dir, fps=fps, metadata=metadata, metrics=metrics, dither=args.dither)
     where = ", ".join(str(x) for x in (output, frames_dir) if x)
     print(f"wrote {where} ({len(out)} frames from {len(frames)}, {fps:g} fps; {time.perf_counter() - started:.1f}s)")
     if args.metrics:

@@ -1,6 +1,8 @@
 """Errors a user can act on: each names the input at fault and the fix."""
 from __future__ import annotations
 
+import math
+
 
 class GhibliError(Exception):
     """Base class of every error the engine raises on purpose."""
@@ -29,3 +31,13 @@ class ModelLoadError(GhibliError):
 
 class Cancelled(GhibliError):
     """The caller asked to stop; raised between denoising steps or frames."""
+
+
+def check_range(name: str, value: float, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False) -> None:
+    """Refuse a setting that is not a finite number (an int when `integer`) in [lo, hi] (or (lo, hi])."""
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)) or not math.isfinite(value):
+        raise InputError(name, f"{value!r} is not {kind}", f"use {kind} in [{lo}, {hi}]")
+    if (value <= lo if lo_open else value < lo) or value > hi:
+        bound = f"({lo}, {hi}]" if lo_open else f"[{lo}, {hi}]"
+        raise InputError(name, f"{value} is out of range", f"use a value in {bound}")

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from .errors import InputError
+from .errors import InputError, check_range
 from .files import atomic_path
 
 FPS_RANGE = (0.1, 100.0)
@@ -29,9 +29,7 @@ _SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization)", r
 
 
 def check_fps(fps: float) -> float:
-    lo, hi = FPS_RANGE
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not lo <= fps <= hi:
-        raise InputError("fps", f"{fps!r} is out of range", f"use a number in [{lo}, {hi}]")
+    check_range("fps", fps, *FPS_RANGE)
     return float(fps)
 
 

@@ -45,10 +45,7 @@ def render_animation(
     if should_cancel is not None and should_cancel():
         raise Cancelled("cancelled before blending")
     arrays = {f.index: np.asarray(f.image.convert("RGB")) for f in painted}
-    if len(keys) == settings.frames:
-        timeline = [arrays[i] for i in keys]
-    else:
-        timeline = fill_cadence(arrays, settings.frames, loop=motion.loop, method=motion.blend, flow=motion.flow)
+    timeline = fill_cadence(arrays, settings.frames, loop=motion.loop, method=motion.blend, flow=motion.flow)
     # the timeline of a loop is cyclic: its last frame is followed by frame 0, so the seam gets in-betweens too
     out = interpolate_sequence(timeline, motion.interpolate, motion.blend, loop=motion.loop, flow=motion.flow)
     return Animation(frames=[Image.fromarray(a) for a in out], painted=painted, keyframes=keys)

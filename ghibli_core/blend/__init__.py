@@ -4,13 +4,12 @@ Everything here works on plain HxWx3 uint8 RGB arrays (any frames, not only ours
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_range
 from .cadence import fill_cadence, keyframe_indices
 from .color import COLOR_MODES, match_color
 from .flow import FLOW_METHODS, compute_flow, warp
@@ -42,17 +41,13 @@ class MotionSettings:
     color_mode: str = "meanstd"
 
     def __post_init__(self) -> None:
-        for name, value, hi in (("interpolate", self.interpolate, MAX_INTERPOLATE), ("cadence", self.cadence, MAX_CADENCE)):
-            lo = 0 if name == "interpolate" else 1
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise InputError(name, f"{value!r} is out of range", f"use an integer in [{lo}, {hi}]")
+        check_range("interpolate", self.interpolate, 0, MAX_INTERPOLATE, integer=True)
+        check_range("cadence", self.cadence, 1, MAX_CADENCE, integer=True)
+        check_range("color-match", self.color_match, 0.0, 1.0)
         for name, value, options in (("blend", self.blend, BLEND_METHODS), ("flow", self.flow, FLOW_METHODS),
                                      ("color-mode", self.color_mode, COLOR_MODES)):
             if value not in options:
                 raise InputError(name, f"unknown value {value!r}", f"use one of {', '.join(options)}")
-        c = self.color_match
-        if isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c) or not 0 <= c <= 1:
-            raise InputError("color-match", f"{c!r} is out of range", "use a strength in [0, 1] (0 = off)")
 
     def output_count(self, frames: int) -> int:
         """How many frames `frames` painted/input frames become."""

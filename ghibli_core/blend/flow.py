@@ -36,15 +36,18 @@ def compute_flow(a: np.ndarray, b: np.ndarray, method: str = "dis") -> np.ndarra
     return flow.astype(np.float32)
 
 
-def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=8)
+def pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """x and y coordinates of every pixel (cached per size: every warp of an animation needs the same grid)."""
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    xs.flags.writeable = ys.flags.writeable = False
     return xs, ys
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Sample `image` at x + flow(x) (bilinear, edges replicated)."""
     h, w = flow.shape[:2]
-    xs, ys = _grid(h, w)
+    xs, ys = pixel_grid(h, w)
     return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 

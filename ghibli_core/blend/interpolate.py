@@ -20,7 +20,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .flow import consistency, flow_pair, warp
+from .flow import consistency, flow_pair, pixel_grid, warp
 
 BLEND_METHODS = ("flow", "crossfade")
 _FLOOR = 0.02  # a little of each end everywhere, so no pixel is left with zero weight
@@ -33,7 +33,7 @@ def crossfade(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 def _splat(visible: np.ndarray, move: np.ndarray, to0: np.ndarray, to1: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forward-splat the `visible` pixels to x + move(x) (nearest pixel); sum the carried vectors and count arrivals."""
     h, w = visible.shape
-    ys, xs = np.mgrid[0:h, 0:w]
+    xs, ys = pixel_grid(h, w)
     tx = np.rint(xs + move[..., 0]).astype(np.int64)
     ty = np.rint(ys + move[..., 1]).astype(np.int64)
     ok = (visible > 0.5) & (tx >= 0) & (tx < w) & (ty >= 0) & (ty < h)

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import defaults
-from ..errors import InputError
+from ..errors import InputError, check_range
 from .base import Plan, check_frame_count, clean_idea
 from .faults import PlanFault, RetryPolicy, call_with_retries, known_secrets, redact
 from .normalize import normalize_reply
@@ -38,16 +37,10 @@ class PlannerSettings:
     def __post_init__(self) -> None:
         if self.backend not in BACKEND_NAMES:
             raise InputError("backend", f"unknown plan backend {self.backend!r}", f"use one of {', '.join(BACKEND_NAMES)}")
-        checks = (
-            ("temperature", self.temperature, 0.0, 2.0),
-            ("timeout", self.timeout, 0.1, 3600.0),
-            ("max-wait", self.max_wait, 0.0, 3600.0),
-        )
-        for name, value, lo, hi in checks:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not lo <= value <= hi:
-                raise InputError(name, f"{value!r} is out of range", f"use a number in [{lo:g}, {hi:g}]")
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or not 0 <= self.max_retries <= 10:
-            raise InputError("max-retries", f"{self.max_retries!r} is out of range", "use an integer in [0, 10]")
+        check_range("temperature", self.temperature, 0.0, 2.0)
+        check_range("timeout", self.timeout, 0.1, 3600.0)
+        check_range("max-wait", self.max_wait, 0.0, 3600.0)
+        check_range("max-retries", self.max_retries, 0, 10, integer=True)
         if self.base_url is not None:
             parts = urlsplit(self.base_url.strip())
             if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -69,7 +62,7 @@ class PlannerSettings:
         return {"backend": self.backend, "model": self.model_name, "base_url": safe_url(self.base_url),
                 "provider": self.provider, "temperature": self.temperature, "seed": self.seed}
 
-    def with_(self, **changes) -> "PlannerSettings":
+    def replace(self, **changes) -> "PlannerSettings":
         return replace(self, **changes)
 
 

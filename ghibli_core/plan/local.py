@@ -11,13 +11,12 @@ from .llm import LLMPlanner
 @functools.lru_cache(maxsize=2)
 def load_chat_pipeline(location: str, device: str):
     """A text-generation pipeline, loaded once per process per (model, device)."""
-    import torch
     from transformers import pipeline
 
     from ..device import resolve_device, resolve_dtype
 
     dev = resolve_device(device)
-    return pipeline("text-generation", model=location, device=dev, dtype=resolve_dtype("auto", dev) if dev.type != "cpu" else torch.float32)
+    return pipeline("text-generation", model=location, device=dev, dtype=resolve_dtype("auto", dev))
 
 
 class TransformersPlanner(LLMPlanner):

@@ -61,11 +61,19 @@ def load_plan_file(path: str | os.PathLike) -> Plan:
     return Plan(idea=idea or frames[0], frames=frames, backend="file", warnings=warnings)
 
 
-def save_plan_file(plan: Plan, path: str | os.PathLike, extra: dict | None = None) -> Path:
-    """Write `plan` as JSON (atomically), in the shape `load_plan_file` reads."""
+def check_plan_output(path: str | os.PathLike) -> Path:
+    """Refuse a plan output that is a folder or whose folder does not exist (before any planning)."""
     target = Path(path).expanduser()
+    if target.is_dir():
+        raise InputError("output", f"{target} is a folder", "give a file name such as plan.json")
     if not target.resolve().parent.is_dir():
         raise InputError("output", f"folder {target.resolve().parent} does not exist", "create it first or choose another path")
+    return target
+
+
+def save_plan_file(plan: Plan, path: str | os.PathLike, extra: dict | None = None) -> Path:
+    """Write `plan` as JSON (atomically), in the shape `load_plan_file` reads."""
+    target = check_plan_output(path)
     body = {"idea": plan.idea, "backend": plan.backend, "model": plan.model, "frames": plan.frames, "warnings": plan.warnings}
     body.update(extra or {})
     with atomic_path(target) as tmp:
