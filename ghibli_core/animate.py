@@ -226,6 +226,7 @@ def animate(
         raise InputError("keyframes", f"{indices[:8]} are not increasing frame indices", f"use indices in [0, {settings.frames - 1}]")
     settings = settings.with_seed()
     apply_scheduler(pipes, settings.scheduler)
+    pipes.activate_loras()
     previous = fit_image(init_image, settings.width, settings.height) if init_image is not None else None
     reference: Image.Image | None = None
     bar = tqdm(total=len(indices), desc="frames", unit="frame", disable=not progress)

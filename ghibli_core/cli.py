@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -24,7 +25,7 @@ from .blend import BLEND_METHODS, COLOR_MODES, FLOW_METHODS, MotionSettings
 from .plan.llm import BACKEND_NAMES, PlannerSettings
 
 PROG = "ghibli-anim"
-SUBCOMMANDS = ("plan", "blend", "make-tiny")
+SUBCOMMANDS = ("plan", "blend", "make-tiny", "comfy")
 
 EXAMPLES = f"""
 examples:
@@ -36,6 +37,7 @@ examples:
   {PROG} blend frames/ --interpolate 3 --loop -o smooth.mp4    # smooth frames made anywhere
   {PROG} plan "a ghibli forest" --frames 6 --json -o plan.json   # edit it, then:
   {PROG} --plan-file plan.json -o forest.gif
+  {PROG} comfy --server http://127.0.0.1:8188 "a cat bus in the rain" --frames 6 -o catbus.gif   # on a running ComfyUI
   {PROG} "a cat bus" --backend openai --base-url http://127.0.0.1:11434/v1 --plan-model llama3.2 -o catbus.gif  # Ollama
   {PROG} make-tiny ./tiny-models
 
@@ -369,6 +371,61 @@ def run_blend(argv: Sequence[str]) -> int:
     return 0
 
 
+def _comfy_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"{PROG} comfy",
+        description="Render on a running ComfyUI (with this pack installed): queue the pack's API workflow with the idea "
+        "patched in, follow its progress over the websocket, and download the animation from /view.",
+    )
+    p.add_argument("prompt", nargs="?", help="the idea (default: the workflow's own)")
+    p.add_argument("--server", default=os.environ.get("COMFYUI_URL", "http://127.0.0.1:8188"), help="ComfyUI's URL (default $COMFYUI_URL or %(default)s)")
+    p.add_argument("--workflow", help="an API-format workflow (default: the pack's workflows/api/ghibli_animation.json)")
+    p.add_argument("--frames", type=int, help="frames to plan")
+    p.add_argument("--seed", type=int, help="noise seed")
+    p.add_argument("--size", type=_size, help="WIDTHxHEIGHT")
+    p.add_argument("--steps", type=int, help="denoising steps")
+    p.add_argument("-o", "--output", required=True, help="where to write it; .gif, .webp or .mp4 picks the format")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    return p
+
+
+def run_comfy(argv: Sequence[str]) -> int:
+    from .comfy_client import DEFAULT_WORKFLOW, ComfyClient, load_workflow, patch_workflow
+    from .files import atomic_path
+    from .plan import check_frame_count, clean_idea
+
+    args = _comfy_parser().parse_args(argv)
+    output = check_output_path(args.output)
+    graph = load_workflow(args.workflow or DEFAULT_WORKFLOW)
+    width, height = args.size or (None, None)
+    if args.size:
+        AnimationSettings(frames=1, width=width, height=height)  # the same checks the node makes, before queueing
+    graph = patch_workflow(
+        graph, idea=clean_idea(args.prompt) if args.prompt is not None else None,
+        frames=check_frame_count(args.frames) if args.frames is not None else None, seed=args.seed, width=width, height=height,
+        steps=args.steps, output_format=output.suffix.lower().lstrip("."),
+    )
+    client = ComfyClient(args.server)
+    names: dict[str, str] = {k: v.get("_meta", {}).get("title") or v["class_type"] for k, v in graph.items()}
+
+    def show(event) -> None:
+        if args.quiet:
+            return
+        if event.kind == "progress":
+            print(f"\r{names.get(event.node, event.node)}: {event.value}/{event.max}", end="", file=sys.stderr, flush=True)
+        elif event.kind == "executing":
+            print(f"\n{names.get(event.node, event.node)}", end="", file=sys.stderr, flush=True)
+        elif event.kind == "done":
+            print(file=sys.stderr)
+
+    started = time.perf_counter()
+    data, name = client.render(graph, on_event=show)
+    with atomic_path(output) as tmp:
+        tmp.write_bytes(data)
+    print(f"wrote {output} ({len(data) // 1024} KiB, {name} on {client.base}, {time.perf_counter() - started:.1f}s)")
+    return 0
+
+
 def run_make_tiny(argv: Sequence[str]) -> int:
     from .tiny import make_tiny
 
@@ -387,6 +444,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_blend(argv[1:])
         if argv and argv[0] == "make-tiny":
             return run_make_tiny(argv[1:])
+        if argv and argv[0] == "comfy":
+            return run_comfy(argv[1:])
         return run_generate(build_parser().parse_args(argv))
     except InputError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

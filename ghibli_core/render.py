@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -34,14 +34,22 @@ def render_animation(
     *,
     init_image: Image.Image | None = None,
     on_progress: ProgressCallback | None = None,
+    on_frame: Callable[[Frame], None] | None = None,
     should_cancel: CancelCheck | None = None,
     progress: bool = True,
 ) -> Animation:
-    """Paint every `motion.cadence`-th frame of `plan`, fill the rest, then add in-betweens and the loop seam."""
+    """Paint every `motion.cadence`-th frame of `plan`, fill the rest, then add in-betweens and the loop seam.
+
+    `on_frame` sees each painted frame as soon as it exists (a preview); `on_progress` each denoising step.
+    """
     motion = motion or MotionSettings()
     keys = keyframe_indices(settings.frames, motion.cadence, motion.loop)
-    painted = list(animate(pipes, plan, settings, init_image=init_image, keyframes=keys, on_progress=on_progress,
-                           should_cancel=should_cancel, progress=progress))
+    painted = []
+    for frame in animate(pipes, plan, settings, init_image=init_image, keyframes=keys, on_progress=on_progress,
+                         should_cancel=should_cancel, progress=progress):
+        painted.append(frame)
+        if on_frame is not None:
+            on_frame(frame)
     if should_cancel is not None and should_cancel():
         raise Cancelled("cancelled before blending")
     arrays = {f.index: np.asarray(f.image.convert("RGB")) for f in painted}
@@ -49,6 +57,14 @@ def render_animation(
     # the timeline of a loop is cyclic: its last frame is followed by frame 0, so the seam gets in-betweens too
     out = interpolate_sequence(timeline, motion.interpolate, motion.blend, loop=motion.loop, flow=motion.flow)
     return Animation(frames=[Image.fromarray(a) for a in out], painted=painted, keyframes=keys)
+
+
+def denoising_steps(settings: AnimationSettings, motion: MotionSettings | None = None, *, init_image: bool = False) -> int:
+    """UNet steps `render_animation` runs: the first keyframe by txt2img (img2img from an init image), the rest img2img."""
+    motion = motion or MotionSettings()
+    painted = len(keyframe_indices(settings.frames, motion.cadence, motion.loop))
+    first = settings.img2img_steps() if init_image else settings.steps
+    return first + (painted - 1) * settings.img2img_steps()
 
 
 def default_fps(interpolate: int, base: float = 8.0) -> float:

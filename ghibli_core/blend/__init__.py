@@ -59,8 +59,15 @@ class MotionSettings:
 
 
 def blend_frames(frames: Sequence[np.ndarray], settings: MotionSettings) -> list[np.ndarray]:
-    """Colour-match (if asked) then interpolate `frames`, closing the loop if asked."""
+    """Colour-match (if asked), re-fill by cadence (if asked), then interpolate `frames`, closing the loop if asked.
+
+    For frames that already exist, cadence c keeps every c-th one and re-synthesises the others from
+    their neighbours by `settings.blend`: the count stays, frame-to-frame flicker goes.
+    """
     frames = list(frames)
+    if settings.cadence > 1 and len(frames) > 2:
+        keys = keyframe_indices(len(frames), settings.cadence, settings.loop)
+        frames = fill_cadence({i: frames[i] for i in keys}, len(frames), loop=settings.loop, method=settings.blend, flow=settings.flow)
     if settings.color_match > 0 and len(frames) > 1:
         frames = [frames[0]] + [match_color(f, frames[0], settings.color_match, settings.color_mode) for f in frames[1:]]
     return interpolate_sequence(frames, settings.interpolate, settings.blend, loop=settings.loop, flow=settings.flow)

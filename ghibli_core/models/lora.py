@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,18 +138,55 @@ def adapter_name(index: int, spec: LoraSpec) -> str:
     return f"lora{index}_{stem}"
 
 
+def _load_adapter(pipe: Any, spec: LoraSpec, name: str) -> None:
+    try:
+        with warnings.catch_warnings():  # peft warns on every adapter after the first; several are the point here
+            warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+            pipe.load_lora_weights(str(Path(spec.path).expanduser()), adapter_name=name)
+    except Exception as exc:
+        raise InputError("lora", f"{spec.name} could not be applied ({str(exc).splitlines()[0][:160]})", "use an SD1.5 LoRA in diffusers or kohya layout") from exc
+
+
 def attach_loras(pipe: Any, specs: tuple[LoraSpec, ...] | list[LoraSpec]) -> list[str]:
     """Load every LoRA as a peft adapter on `pipe` (shared components see it too) and set the weights."""
     names = []
     for i, spec in enumerate(specs):
         name = adapter_name(i, spec)
-        try:
-            pipe.load_lora_weights(str(Path(spec.path).expanduser()), adapter_name=name)
-        except Exception as exc:
-            raise InputError("lora", f"{spec.name} could not be applied ({str(exc).splitlines()[0][:160]})", "use an SD1.5 LoRA in diffusers or kohya layout") from exc
+        _load_adapter(pipe, spec, name)
         names.append(name)
     if names:
         pipe.set_adapters(names, adapter_weights=[s.weight for s in specs])
+    return names
+
+
+def lora_key(spec: LoraSpec) -> tuple[str, int, int]:
+    """Identifies a LoRA file's content cheaply: a changed file (new mtime/size) is a different adapter."""
+    path = Path(spec.path).expanduser().resolve()
+    st = path.stat()
+    return str(path), st.st_mtime_ns, st.st_size
+
+
+def use_loras(pipe: Any, loaded: dict[tuple[str, int, int], str], specs: tuple[LoraSpec, ...] | list[LoraSpec]) -> list[str]:
+    """Make exactly `specs` the active adapters of `pipe`, loading only files not yet in `loaded`.
+
+    `loaded` maps `lora_key` to adapter names and is updated in place; adapters stay loaded while
+    inactive, so switching LoRAs or weights between runs never reloads the base model.
+    """
+    names = []
+    for spec in specs:
+        key = lora_key(spec)
+        if key not in loaded:
+            name = f"lora{len(loaded)}_" + re.sub(r"[^A-Za-z0-9_]", "_", Path(spec.path).stem)[:40]
+            _load_adapter(pipe, spec, name)
+            loaded[key] = name
+        names.append(loaded[key])
+    if len(set(names)) != len(names):
+        raise InputError("lora", "the same LoRA file is applied twice", "chain each LoRA once and set its weight instead")
+    if names:
+        pipe.enable_lora()
+        pipe.set_adapters(names, adapter_weights=[s.weight for s in specs])
+    elif loaded:
+        pipe.disable_lora()
     return names
 
 

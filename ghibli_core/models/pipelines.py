@@ -19,7 +19,7 @@ from ..device import DTYPES, resolve_device, resolve_dtype
 from ..errors import InputError, ModelLoadError
 from .configs import CONTROLNET_CONFIG_DIR, SD15_CONFIG_DIR, read_json
 from .depth import DepthEstimator, load_depth_estimator
-from .lora import LoraSpec, attach_loras, check_lora_file
+from .lora import LoraSpec, check_lora_file, use_loras
 from .sources import ModelSource, hub_offline, resolve_source
 
 log = logging.getLogger(__name__)
@@ -57,12 +57,27 @@ class ModelSettings:
         base = resolve_source(self.base, "pipeline", "model", allow_pickle=self.allow_pickle)
         controlnet = resolve_source(self.controlnet, "controlnet", "controlnet", allow_pickle=self.allow_pickle)
         depth = resolve_source(self.depth_model, "depth", "depth-model")
-        base_cfg = Path(self.base_config) if self.base_config else SD15_CONFIG_DIR
-        cross, text = base_dims(base, base_cfg)
+        cross, text = base_dims(base, single_file_config(base, self.base_config))
         for spec in self.loras:
             check_lora_file(spec, cross_attention_dim=cross, text_hidden_size=text, allow_pickle=self.allow_pickle)
         device = resolve_device(self.device)
         return ResolvedModels(self, base, controlnet, depth, device, resolve_dtype(self.dtype, device))
+
+
+def single_file_config(src: ModelSource, explicit: str | None) -> Path:
+    """The diffusers config folder a single-file model is read with.
+
+    In order: the one given; a folder beside the file with the file's name minus its extension
+    (`anime.safetensors` + `anime/model_index.json`), for checkpoints of another shape; the shipped SD1.5 configs.
+    """
+    marker, shipped = (("model_index.json", SD15_CONFIG_DIR) if src.role == "pipeline" else ("config.json", CONTROLNET_CONFIG_DIR))
+    if explicit:
+        return Path(explicit)
+    if src.kind == "file":
+        beside = Path(src.location).with_suffix("")
+        if (beside / marker).is_file():
+            return beside
+    return shipped
 
 
 def base_dims(base: ModelSource, single_file_config: Path) -> tuple[int, int]:
@@ -105,9 +120,14 @@ class GhibliPipelines:
     img2img: Any  # StableDiffusionControlNetImg2ImgPipeline
     depth: DepthEstimator
     resolved: ResolvedModels
+    #: The LoRAs this handle paints with; `with_loras` gives a handle with others over the same weights.
+    loras: tuple[LoraSpec, ...] = ()
+    #: Names of the active adapters (set by `activate_loras`).
     lora_adapters: list[str] = field(default_factory=list)
     #: The model's own scheduler config, from which each run builds the scheduler it asks for.
     default_scheduler_config: dict[str, Any] = field(default_factory=dict)
+    #: Adapters loaded on the shared weights, by LoRA file identity; shared by every handle of these weights.
+    loaded_adapters: dict[tuple[str, int, int], str] = field(default_factory=dict)
 
     @property
     def device(self) -> torch.device:
@@ -117,6 +137,19 @@ class GhibliPipelines:
     def dtype(self) -> torch.dtype:
         return self.resolved.dtype
 
+    def with_loras(self, loras: tuple[LoraSpec, ...] | list[LoraSpec]) -> "GhibliPipelines":
+        """A handle on the same loaded weights that paints with `loras` (files checked now, loaded on use)."""
+        unet, text = self.txt2img.unet.config, self.txt2img.text_encoder.config
+        for spec in loras:
+            check_lora_file(spec, cross_attention_dim=int(unet.cross_attention_dim), text_hidden_size=int(text.hidden_size),
+                            allow_pickle=self.resolved.settings.allow_pickle)
+        return dataclasses.replace(self, loras=tuple(loras), lora_adapters=[])
+
+    def activate_loras(self) -> list[str]:
+        """Make this handle's LoRAs, at their weights, the active adapters of the shared weights."""
+        self.lora_adapters = use_loras(self.txt2img, self.loaded_adapters, self.loras)
+        return self.lora_adapters
+
     def model_names(self) -> dict[str, Any]:
         """Model names for metadata: hub ids or file names, never local paths."""
         r = self.resolved
@@ -124,7 +157,7 @@ class GhibliPipelines:
             "base": r.base.name,
             "controlnet": r.controlnet.name,
             "depth_model": r.depth.name,
-            "loras": [{"name": s.name, "weight": s.weight} for s in r.settings.loras],
+            "loras": [{"name": s.name, "weight": s.weight} for s in self.loras],
         }
 
 
@@ -211,9 +244,9 @@ def _load_pipelines(settings: ModelSettings | ResolvedModels, progress: bool) ->
 
     resolved = settings if isinstance(settings, ResolvedModels) else settings.resolve()
     s = resolved.settings
-    txt2img = _load_base(resolved.base, Path(s.base_config) if s.base_config else SD15_CONFIG_DIR, resolved.dtype, s.allow_pickle)
+    txt2img = _load_base(resolved.base, single_file_config(resolved.base, s.base_config), resolved.dtype, s.allow_pickle)
     controlnet = _load_controlnet(
-        resolved.controlnet, Path(s.controlnet_config) if s.controlnet_config else CONTROLNET_CONFIG_DIR, resolved.dtype, s.allow_pickle
+        resolved.controlnet, single_file_config(resolved.controlnet, s.controlnet_config), resolved.dtype, s.allow_pickle
     )
     if resolved.device.type != "cpu":  # models load on the CPU; move them once
         txt2img.to(resolved.device)
@@ -223,9 +256,10 @@ def _load_pipelines(settings: ModelSettings | ResolvedModels, progress: bool) ->
         img2img = StableDiffusionControlNetImg2ImgPipeline.from_pipe(txt2img, controlnet=controlnet)
     for pipe in (txt2img, img2img):
         pipe.set_progress_bar_config(disable=not progress, leave=False)
-    adapters = attach_loras(txt2img, s.loras)
     depth = load_depth_estimator(resolved.depth, resolved.device, resolved.dtype)
-    return GhibliPipelines(
-        txt2img=txt2img, img2img=img2img, depth=depth, resolved=resolved, lora_adapters=adapters,
+    pipes = GhibliPipelines(
+        txt2img=txt2img, img2img=img2img, depth=depth, resolved=resolved, loras=s.loras,
         default_scheduler_config=dict(txt2img.scheduler.config),
     )
+    pipes.activate_loras()
+    return pipes

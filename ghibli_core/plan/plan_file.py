@@ -18,10 +18,10 @@ from .normalize import CLIP_MAX_TOKENS, token_count
 FIX = 'write a JSON object like {"frames": ["first frame, Studio Ghibli style", ...]} (as `ghibli-anim plan --json` prints)'
 
 
-def _frames_from_json(data: object, name: str) -> tuple[list, str | None]:
+def _frames_from_json(data: object, name: str, input_name: str) -> tuple[list, str | None]:
     if isinstance(data, dict):
         if "frames" not in data:
-            raise InputError("plan-file", f"{name} has no `frames` list", FIX)
+            raise InputError(input_name, f"{name} has no `frames` list", FIX)
         idea = data.get("idea")
         return data["frames"], idea if isinstance(idea, str) and idea.strip() else None
     return data, None
@@ -36,29 +36,39 @@ def load_plan_file(path: str | os.PathLike) -> Plan:
         text = file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError("plan-file", f"{file.name} is not readable UTF-8 text ({type(exc).__name__})", FIX) from exc
-    idea = None
-    if file.suffix.lower() == ".json" or text.lstrip()[:1] in ("{", "["):
+    return parse_plan_text(text, file.name, as_json=file.suffix.lower() == ".json")
+
+
+def parse_plan_text(text: str, name: str, *, input_name: str = "plan-file", as_json: bool = False, idea: str | None = None) -> Plan:
+    """A plan from text: JSON (as `plan --json` writes) or one prompt per line (`#` comments ignored).
+
+    `name` says where the text came from in errors (a file name, "the prompts box"); `idea` is used
+    when the text does not carry one.
+    """
+    if as_json or text.lstrip()[:1] in ("{", "["):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError("plan-file", f"{file.name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", FIX) from exc
-        frames, idea = _frames_from_json(data, file.name)
+            raise InputError(input_name, f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", FIX) from exc
+        frames, json_idea = _frames_from_json(data, name, input_name)
+        idea = json_idea or idea
         if not isinstance(frames, list):
-            raise InputError("plan-file", f"`frames` in {file.name} is a {type(frames).__name__}, not a list", FIX)
+            raise InputError(input_name, f"`frames` in {name} is a {type(frames).__name__}, not a list", FIX)
     else:
         frames = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not frames:
-        raise InputError("plan-file", f"{file.name} holds no frames", FIX)
+        raise InputError(input_name, f"{name} holds no frames", FIX)
     if len(frames) > MAX_FRAMES:
-        raise InputError("plan-file", f"{file.name} holds {len(frames)} frames", f"keep at most {MAX_FRAMES}")
+        raise InputError(input_name, f"{name} holds {len(frames)} frames", f"keep at most {MAX_FRAMES}")
     for i, frame in enumerate(frames, start=1):
         if not isinstance(frame, str) or not frame.strip():
-            raise InputError("plan-file", f"frame {i} in {file.name} is {'empty' if isinstance(frame, str) else 'not text'}",
+            raise InputError(input_name, f"frame {i} in {name} is {'empty' if isinstance(frame, str) else 'not text'}",
                              "give every frame a non-empty prompt string")
     frames = [" ".join(f.split()) for f in frames]
     warnings = [f"frame {i} has {count} tokens; CLIP reads only the first {CLIP_MAX_TOKENS + 2} (shorten it)"
                 for i, count in ((i, token_count(f)) for i, f in enumerate(frames, start=1)) if count > CLIP_MAX_TOKENS]
-    return Plan(idea=idea or frames[0], frames=frames, backend="file", warnings=warnings)
+    idea = idea.strip() if isinstance(idea, str) and idea.strip() else frames[0]
+    return Plan(idea=idea, frames=frames, backend="file", warnings=warnings)
 
 
 def check_plan_output(path: str | os.PathLike) -> Path:

@@ -1,0 +1,66 @@
+"""Frame Blender: any IMAGE batch in, smoother IMAGE batch out (flow in-betweens, cadence, colour, loop)."""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ghibli_core.blend import BLEND_METHODS, COLOR_MODES, FLOW_METHODS, MAX_CADENCE, MAX_INTERPOLATE, MotionSettings, blend_frames
+from ghibli_core.errors import InputError
+from ghibli_core.export import FPS_RANGE
+from ghibli_core.render import default_fps
+
+from .generate import check_combos
+from .images import to_arrays, to_image_batch
+from .types import CATEGORY
+
+COMBOS = {"blend": BLEND_METHODS, "flow": FLOW_METHODS, "color_mode": COLOR_MODES}
+
+
+class GhibliFrameBlender(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GhibliFrameBlender",
+            display_name="Frame Blender",
+            category=f"{CATEGORY}/post",
+            description="Smooths any frame batch: optical-flow in-betweens (occlusion-aware, DIS flow), cadence re-fill, "
+            "colour coherence to frame 1, and loop closure (the last frame flows back into the first).",
+            inputs=[
+                io.Image.Input("images", tooltip="Frames in order, [B,H,W,C]: from Sequential Img2Img or any video/image node."),
+                io.Int.Input("interpolate", default=1, min=0, max=MAX_INTERPOLATE, tooltip="In-between frames added after each frame (and on the loop seam)."),
+                io.Combo.Input("blend", options=list(BLEND_METHODS), default="flow", tooltip="flow: motion-compensated in-betweens; crossfade: plain dissolve."),
+                io.Combo.Input("flow", options=list(FLOW_METHODS), default="dis", tooltip="OpenCV optical flow: dis (better on painted footage) or farneback."),
+                io.Int.Input("cadence", default=1, min=1, max=MAX_CADENCE,
+                             tooltip="Keep every n-th frame and re-synthesise the others from their neighbours (steadies flicker; 1 = off)."),
+                io.Float.Input("color_match", default=0.0, min=0.0, max=1.0, step=0.05, tooltip="Pull every frame's colours toward frame 1 (0 = off)."),
+                io.Combo.Input("color_mode", options=list(COLOR_MODES), default="meanstd", tooltip="meanstd: LAB mean/std transfer; histogram: full LAB histogram match."),
+                io.Boolean.Input("loop", default=True, tooltip="Close the loop: add in-betweens from the last frame back to the first."),
+                io.Float.Input("base_fps", default=8.0, min=FPS_RANGE[0], max=FPS_RANGE[1], step=0.5,
+                               tooltip="Frame rate of the input frames; the fps output keeps their pace with the in-betweens added."),
+            ],
+            outputs=[
+                io.Image.Output("frames", display_name="frames", tooltip="The blended frames."),
+                io.Float.Output("fps", display_name="fps", tooltip="base_fps x (interpolate + 1), at most 50: connect it to the saver's fps to keep the pace."),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, **values) -> bool | str:
+        values = {k: v for k, v in values.items() if v is not None}
+        errors = check_combos(values, COMBOS)
+        if not errors:
+            try:
+                MotionSettings(**{k: values[k] for k in ("interpolate", "blend", "flow", "cadence", "loop", "color_match", "color_mode") if k in values})
+            except InputError as exc:
+                errors.append(str(exc))
+        return "; ".join(errors) or True
+
+    @classmethod
+    def execute(cls, images, interpolate: int, blend: str, flow: str, cadence: int, color_match: float, color_mode: str,
+                loop: bool, base_fps: float) -> io.NodeOutput:
+        motion = MotionSettings(interpolate=interpolate, blend=blend, flow=flow, cadence=cadence, loop=loop,
+                                color_match=color_match, color_mode=color_mode)
+        frames = blend_frames(to_arrays(images, "images"), motion)
+        return io.NodeOutput(to_image_batch(frames), default_fps(interpolate, base_fps))
+
+
+NODES = [GhibliFrameBlender]

@@ -1,0 +1,106 @@
+"""Sequential Img2Img with Depth ControlNet: frame 1 by txt2img, every next frame from the one before."""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ghibli_core import defaults
+from ghibli_core.animate import MAX_SEED, SCHEDULERS, SEED_POLICIES, AnimationSettings
+from ghibli_core.blend import MAX_CADENCE, MotionSettings
+from ghibli_core.blend.color import COLOR_MODES
+from ghibli_core.errors import Cancelled, InputError
+from ghibli_core.render import denoising_steps, render_animation
+
+from . import host
+from .images import to_image_batch, to_pil
+from .types import CATEGORY, Pipeline, PlanType
+
+COMBOS = {"seed_policy": SEED_POLICIES, "scheduler": tuple(SCHEDULERS), "color_mode": COLOR_MODES}
+
+
+def check_combos(values: dict, combos: dict) -> list[str]:
+    """The V3 server does not check combo values against their options: the nodes do."""
+    return [f"{name}: unknown {values[name]!r}; use one of {', '.join(options)}"
+            for name, options in combos.items() if name in values and values[name] not in options]
+
+
+class GhibliSequentialImg2Img(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GhibliSequentialImg2Img",
+            display_name="Sequential Img2Img with Depth ControlNet",
+            category=f"{CATEGORY}/generate",
+            description="Paints the plan frame by frame: frame 1 by txt2img (or img2img from init_image), every next frame by "
+            "img2img from the previous one under the depth ControlNet fed the previous frame's depth map, colour-held to frame 1. "
+            "One progress tick per denoising step; Cancel stops between steps.",
+            inputs=[
+                Pipeline.Input("pipeline", tooltip="From Ghibli Pipeline Loader (and any Ghibli LoRA Loaders)."),
+                PlanType.Input("plan", tooltip="One prompt per frame, from LLM Frame Planner or Plan From Text."),
+                io.Int.Input("width", default=512, min=64, max=2048, step=8, tooltip="Frame width in pixels (a multiple of 8; SD1.5 is trained at 512)."),
+                io.Int.Input("height", default=512, min=64, max=2048, step=8, tooltip="Frame height in pixels (a multiple of 8)."),
+                io.Int.Input("steps", default=25, min=1, max=200, tooltip="Denoising steps of frame 1; img2img frames run steps x strength of them."),
+                io.Float.Input("strength", default=0.6, min=0.01, max=1.0, step=0.01,
+                               tooltip="How much each frame may change from the previous one: low is steady, 1.0 ignores the previous frame."),
+                io.Float.Input("guidance", default=7.5, min=0.0, max=30.0, step=0.1, tooltip="Classifier-free guidance (CFG) scale."),
+                io.Float.Input("controlnet_scale", default=0.8, min=0.0, max=2.0, step=0.05,
+                               tooltip="How strongly the previous frame's depth map holds the scene's shapes."),
+                io.Int.Input("seed", default=0, min=0, max=MAX_SEED, control_after_generate=True, tooltip="Noise seed; the same seed and settings repaint the same frames."),
+                io.Combo.Input("seed_policy", options=list(SEED_POLICIES), default="fixed",
+                               tooltip="fixed: every frame uses the seed (steadiest); incrementing: frame k uses seed + k (livelier)."),
+                io.Combo.Input("scheduler", options=list(SCHEDULERS), default="dpm++", tooltip="Sampler; default is the model's own."),
+                io.String.Input("negative_prompt", multiline=True, default=defaults.NEGATIVE_PROMPT, tooltip="What no frame should show."),
+                io.Float.Input("color_match", default=0.5, min=0.0, max=1.0, step=0.05,
+                               tooltip="Pull each frame's colours toward frame 1 before it seeds the next, so colour drift does not compound."),
+                io.Combo.Input("color_mode", options=list(COLOR_MODES), default="meanstd", tooltip="meanstd: LAB mean/std transfer; histogram: full LAB histogram match."),
+                io.Int.Input("cadence", default=1, min=1, max=MAX_CADENCE,
+                             tooltip="Paint every n-th frame and fill the others by optical flow: about n times faster, same frame count."),
+                io.Boolean.Input("loop", default=True, tooltip="The animation loops: with cadence, the tail after the last painted frame flows into frame 1."),
+                io.Image.Input("init_image", optional=True, tooltip="Optional: start from this image (img2img) instead of txt2img."),
+            ],
+            outputs=[
+                io.Image.Output("frames", display_name="frames", tooltip="One frame per plan prompt, [B,H,W,C]."),
+                io.Image.Output("depth_maps", display_name="depth_maps", tooltip="The depth map each img2img frame was steered by (one per painted frame after the "
+                                "first; frame 1's own when only one frame was painted)."),
+            ],
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def validate_inputs(cls, **values) -> bool | str:
+        values = {k: v for k, v in values.items() if v is not None}  # linked inputs are not known before the run
+        errors = check_combos(values, COMBOS)
+        try:
+            if not errors:
+                cls._settings(values, frames=1)
+        except InputError as exc:
+            errors.append(str(exc))
+        return "; ".join(errors) or True
+
+    @classmethod
+    def _settings(cls, v: dict, frames: int) -> tuple[AnimationSettings, MotionSettings]:
+        anim = AnimationSettings(
+            frames=frames, steps=v.get("steps", 25), strength=v.get("strength", 0.6), guidance=v.get("guidance", 7.5),
+            controlnet_scale=v.get("controlnet_scale", 0.8), negative_prompt=v.get("negative_prompt", ""),
+            width=v.get("width", 512), height=v.get("height", 512), seed=v.get("seed", 0),
+            seed_policy=v.get("seed_policy", "fixed"), scheduler=v.get("scheduler", "dpm++"),
+            color_match=v.get("color_match", 0.5), color_mode=v.get("color_mode", "meanstd"),
+        )
+        return anim, MotionSettings(cadence=v.get("cadence", 1), loop=v.get("loop", True))
+
+    @classmethod
+    def execute(cls, pipeline, plan, init_image=None, **values) -> io.NodeOutput:
+        if not getattr(plan, "frames", None):
+            raise InputError("plan", "is not a frame plan", "connect LLM Frame Planner or Plan From Text")
+        settings, motion = cls._settings(values, frames=len(plan.frames))
+        init = to_pil(init_image, "init_image")[0] if init_image is not None else None
+        progress = host.StepProgress(denoising_steps(settings, motion, init_image=init is not None), cls.hidden.unique_id)
+        try:
+            animation = render_animation(pipeline, plan.frames, settings, motion, init_image=init, on_progress=progress.step,
+                                         on_frame=progress.frame, should_cancel=host.cancel_check(), progress=False)
+        except Cancelled as exc:
+            host.raise_if_cancelled(exc)
+        depth = [f.control for f in animation.painted if f.control is not None] or [pipeline.depth(animation.painted[0].image)]
+        return io.NodeOutput(to_image_batch(animation.frames), to_image_batch([d.convert("RGB") for d in depth]))
+
+
+NODES = [GhibliSequentialImg2Img]

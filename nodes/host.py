@@ -1,0 +1,143 @@
+"""What the nodes ask of the ComfyUI that hosts them: model folders, progress, cancel, metadata settings."""
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterable
+
+import folder_paths
+
+from ghibli_core import defaults
+from ghibli_core.animate import Progress
+from ghibli_core.errors import Cancelled, ModelNotFoundError
+
+#: A model folder kind ComfyUI does not have: transformers depth estimators (models/depth/<name>/config.json).
+DEPTH_FOLDER = "depth"
+DIFFUSERS_TAG = " [diffusers]"  # marks a diffusers folder among single-file checkpoints in one list
+
+
+def register_folders() -> None:
+    """Add models/depth (extra paths may add more through extra_model_paths.yaml's `depth:` key)."""
+    folder_paths.add_model_folder_path(DEPTH_FOLDER, os.path.join(folder_paths.models_dir, DEPTH_FOLDER), is_default=True)
+
+
+def _subfolders_with(kind: str, marker: str) -> dict[str, str]:
+    """Folders under every `kind` path that hold `marker`, by name relative to that path."""
+    found: dict[str, str] = {}
+    try:
+        roots = folder_paths.get_folder_paths(kind)
+    except KeyError:
+        return found
+    for root in roots:
+        if not os.path.isdir(root):
+            continue
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            if marker in filenames and dirpath != root:
+                found.setdefault(os.path.relpath(dirpath, root).replace(os.sep, "/"), dirpath)
+                dirnames.clear()  # a model folder's subfolders are its parts, not more models
+    return found
+
+
+def base_models() -> dict[str, str]:
+    """SD1.5 models by the name shown in the list: checkpoint files, then diffusers folders."""
+    models = {name: "" for name in folder_paths.get_filename_list("checkpoints")}
+    for name, path in _subfolders_with("diffusers", "model_index.json").items():
+        models[name + DIFFUSERS_TAG] = path
+    return models
+
+
+def controlnet_models() -> dict[str, str]:
+    models = {name: "" for name in folder_paths.get_filename_list("controlnet")}
+    for name, path in _subfolders_with("controlnet", "config.json").items():
+        models[name + DIFFUSERS_TAG] = path
+    return models
+
+
+def depth_models() -> dict[str, str]:
+    """Local transformers depth folders, then the default hub id (used from the Hugging Face cache)."""
+    models = dict(_subfolders_with(DEPTH_FOLDER, "config.json"))
+    models.setdefault(defaults.DEPTH_MODEL, defaults.DEPTH_MODEL)
+    return models
+
+
+def resolve_listed(value: str, listing: dict[str, str], kind: str, input_name: str) -> str:
+    """The path (or hub id) behind a listed name; a missing one names the folder to put it in."""
+    if value in listing:
+        return listing[value] or folder_paths.get_full_path_or_raise(kind, value)
+    folders = ", ".join(_folder_list(kind)) or f"models/{kind}"
+    raise ModelNotFoundError(
+        input_name, f"{value!r} is not in ComfyUI's {kind} models", f"put it in {folders} (then press R in the canvas to refresh the lists)"
+    )
+
+
+def _folder_list(kind: str) -> Iterable[str]:
+    try:
+        return folder_paths.get_folder_paths(kind)
+    except KeyError:
+        return []
+
+
+def torch_device() -> str:
+    """The device ComfyUI itself runs on (honours --cpu, --cuda-device ...)."""
+    import comfy.model_management as mm
+
+    return str(mm.get_torch_device())
+
+
+class StepProgress:
+    """One ProgressBar tick per denoising step, and each painted frame as the canvas preview.
+
+    ComfyUI's progress hook raises its interrupt exception when the user pressed Cancel, so a run
+    stops between two steps.
+    """
+
+    def __init__(self, total_steps: int, node_id: str | None) -> None:
+        import comfy.utils
+
+        self.bar = comfy.utils.ProgressBar(total_steps, node_id=node_id)
+
+    def step(self, _progress: Progress) -> None:
+        self.bar.update(1)
+
+    def frame(self, frame) -> None:
+        self.bar.update_absolute(self.bar.current, preview=("JPEG", frame.image, 512))
+
+
+def cancel_check() -> Callable[[], bool]:
+    import comfy.model_management as mm
+
+    return mm.processing_interrupted
+
+
+def raise_if_cancelled(exc: Cancelled) -> None:
+    """Turn the engine's Cancelled into ComfyUI's own interrupt, which the queue reports as 'interrupted'."""
+    import comfy.model_management as mm
+
+    mm.throw_exception_if_processing_interrupted()
+    raise exc
+
+
+def metadata_enabled() -> bool:
+    from comfy.cli_args import args
+
+    return not args.disable_metadata
+
+
+def make_room(device: str, bytes_needed: int = 4 * 1024**3) -> None:
+    """Ask ComfyUI to offload its own models from a GPU before ours move there."""
+    if device.startswith("cuda"):
+        import torch
+        import comfy.model_management as mm
+
+        mm.free_memory(bytes_needed, torch.device(device))
+
+
+def file_fingerprint(*paths: str) -> tuple:
+    """Changes when a model file is replaced under the same name, so ComfyUI's cache reloads it."""
+    out = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+            out.append((path, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((path, None, None))
+    return tuple(out)

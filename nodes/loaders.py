@@ -1,0 +1,120 @@
+"""Loader nodes: the SD1.5 + depth ControlNet + depth estimator set, and style LoRAs on top of it."""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ghibli_core.device import DEVICES, DTYPES
+from ghibli_core.models.pipelines import ModelSettings, load_pipelines
+from ghibli_core.models.lora import WEIGHT_RANGE, LoraSpec
+
+import folder_paths
+
+from . import host
+from .types import CATEGORY, Pipeline
+
+LISTS = {
+    "ckpt_name": ("checkpoints", host.base_models),
+    "controlnet_name": ("controlnet", host.controlnet_models),
+    "depth_model": (host.DEPTH_FOLDER, host.depth_models),
+}
+
+
+def _listed_error(name: str, value) -> str | None:
+    kind, listing = LISTS[name]
+    if value is None or (isinstance(value, str) and value in listing()):  # None: linked, known only at run time
+        return None
+    return f"{name}: {value!r} is not in ComfyUI's {kind} models; put it in {', '.join(host._folder_list(kind)) or 'models/' + kind}"
+
+
+class GhibliPipelineLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GhibliPipelineLoader",
+            display_name="Ghibli Pipeline Loader",
+            category=f"{CATEGORY}/load",
+            description="Loads an SD1.5 checkpoint (single file from models/checkpoints or a diffusers folder from models/diffusers), "
+            "a depth ControlNet (models/controlnet) and a depth estimator (models/depth) once, shared by txt2img and img2img. "
+            "Kept between runs; released when ComfyUI frees memory (Unload Models).",
+            inputs=[
+                io.Combo.Input("ckpt_name", options=list(host.base_models()), tooltip="The SD1.5 model: a .safetensors checkpoint, or a diffusers folder (marked [diffusers])."),
+                io.Combo.Input("controlnet_name", options=list(host.controlnet_models()), tooltip="A depth ControlNet for SD1.5, e.g. control_v11f1p_sd15_depth."),
+                io.Combo.Input("depth_model", options=list(host.depth_models()),
+                               tooltip="A transformers depth estimator folder in models/depth (e.g. Depth-Anything-V2-Small-hf), or a hub id from the Hugging Face cache."),
+                io.Combo.Input("device", options=list(DEVICES), default="auto", tooltip="auto: the device ComfyUI runs on (honours --cpu)."),
+                io.Combo.Input("dtype", options=list(DTYPES), default="auto", tooltip="auto: fp16 on a GPU, fp32 on the CPU."),
+            ],
+            outputs=[Pipeline.Output("pipeline", display_name="pipeline", tooltip="The loaded models; chain Ghibli LoRA Loaders after it.")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, ckpt_name=None, controlnet_name=None, depth_model=None, device="auto", dtype="auto") -> bool | str:
+        errors = [e for e in (_listed_error(n, v) for n, v in (("ckpt_name", ckpt_name), ("controlnet_name", controlnet_name),
+                                                               ("depth_model", depth_model))) if e]
+        if device not in (*DEVICES, None):
+            errors.append(f"device: unknown {device!r}; use one of {', '.join(DEVICES)}")
+        if dtype not in (*DTYPES, None):
+            errors.append(f"dtype: unknown {dtype!r}; use one of {', '.join(DTYPES)}")
+        return "; ".join(errors) or True
+
+    @classmethod
+    def _paths(cls, ckpt_name: str, controlnet_name: str, depth_model: str) -> tuple[str, str, str]:
+        return (
+            host.resolve_listed(ckpt_name, host.base_models(), "checkpoints", "ckpt_name"),
+            host.resolve_listed(controlnet_name, host.controlnet_models(), "controlnet", "controlnet_name"),
+            host.resolve_listed(depth_model, host.depth_models(), host.DEPTH_FOLDER, "depth_model"),
+        )
+
+    @classmethod
+    def fingerprint_inputs(cls, ckpt_name, controlnet_name, depth_model, device, dtype):
+        try:
+            return host.file_fingerprint(*cls._paths(ckpt_name, controlnet_name, depth_model)), device, dtype
+        except Exception:  # a missing model is reported by execute, with the folder to put it in
+            return None
+
+    @classmethod
+    def execute(cls, ckpt_name: str, controlnet_name: str, depth_model: str, device: str, dtype: str) -> io.NodeOutput:
+        base, controlnet, depth = cls._paths(ckpt_name, controlnet_name, depth_model)
+        settings = ModelSettings(base=base, controlnet=controlnet, depth_model=depth,
+                                 device=host.torch_device() if device == "auto" else device, dtype=dtype)
+        resolved = settings.resolve()  # every file checked (headers only) before any weight is read
+        host.make_room(str(resolved.device))
+        return io.NodeOutput(load_pipelines(resolved, progress=False))
+
+
+class GhibliLoraLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        lo, hi = WEIGHT_RANGE
+        return io.Schema(
+            node_id="GhibliLoraLoader",
+            display_name="Ghibli LoRA Loader",
+            category=f"{CATEGORY}/load",
+            description="Adds a style LoRA (models/loras, diffusers or kohya layout) to the pipeline at a weight. "
+            "Chain several for several LoRAs; the base weights are shared, and switching LoRAs never reloads the model.",
+            inputs=[
+                Pipeline.Input("pipeline", tooltip="From Ghibli Pipeline Loader or another Ghibli LoRA Loader."),
+                io.Combo.Input("lora_name", options=folder_paths.get_filename_list("loras"), tooltip="An SD1.5 LoRA .safetensors file in models/loras."),
+                io.Float.Input("strength", default=0.8, min=lo, max=hi, step=0.05, tooltip="Adapter weight: 0 turns it off, 1 is full strength, negative inverts it."),
+            ],
+            outputs=[Pipeline.Output("pipeline_out", display_name="pipeline", tooltip="The same models, painting with this LoRA added.")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, lora_name=None, **_) -> bool | str:
+        if lora_name is None or lora_name in folder_paths.get_filename_list("loras"):
+            return True
+        return f"lora_name: {lora_name!r} is not in ComfyUI's loras; put it in {', '.join(host._folder_list('loras'))}"
+
+    @classmethod
+    def fingerprint_inputs(cls, pipeline, lora_name, strength):
+        path = folder_paths.get_full_path("loras", lora_name)
+        return host.file_fingerprint(path) if path else None, strength
+
+    @classmethod
+    def execute(cls, pipeline, lora_name: str, strength: float) -> io.NodeOutput:
+        path = folder_paths.get_full_path_or_raise("loras", lora_name)
+        return io.NodeOutput(pipeline.with_loras((*pipeline.loras, LoraSpec(path, float(strength)))))
+
+
+NODES = [GhibliPipelineLoader, GhibliLoraLoader]

@@ -1,0 +1,9 @@
+"""The pack's own socket types, shared by every node file."""
+from comfy_api.latest import io
+
+#: A loaded model set (ghibli_core.models.pipelines.GhibliPipelines) with the LoRAs it paints with.
+Pipeline = io.Custom("GHIBLI_PIPELINE")
+#: A frame plan (ghibli_core.plan.Plan): one prompt per frame, with its idea and source.
+PlanType = io.Custom("GHIBLI_PLAN")
+
+CATEGORY = "Ghibli"

@@ -1,0 +1,172 @@
+"""A real ComfyUI server for the end-to-end tests: tiny models under the names the shipped workflows use,
+this checkout linked into custom_nodes, `main.py --cpu` on 127.0.0.1. No mocks.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ghibli_core.tiny import TinyModels
+
+REPO = Path(__file__).resolve().parents[1]
+PACK_DIR_NAME = "ghibli-anim"
+#: The model names the shipped workflows preset (common SD1.5 / depth ControlNet files), and a style LoRA.
+SHIPPED = {
+    "checkpoint": "v1-5-pruned-emaonly-fp16.safetensors",
+    "controlnet": "control_v11f1p_sd15_depth_fp16.safetensors",
+    "depth": "Depth-Anything-V2-Small-hf",
+    "lora": "ghibli_style.safetensors",
+}
+
+
+def comfyui_dir() -> Path | None:
+    """ComfyUI's folder: $COMFYUI_DIR, else the copy `make comfyui` installs in .comfyui/ComfyUI."""
+    path = Path(os.environ.get("COMFYUI_DIR") or REPO / ".comfyui" / "ComfyUI")
+    return path if (path / "main.py").is_file() else None
+
+
+def _copy_configs(src: Path, dst: Path) -> None:
+    """A diffusers folder's configs and tokenizer, without weights (the config beside a single file)."""
+    for file in src.rglob("*"):
+        if file.is_file() and file.suffix in (".json", ".txt"):
+            target = dst / file.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, target)
+
+
+def write_models_dir(tiny: TinyModels, root: Path) -> Path:
+    """ComfyUI model folders holding the tiny models under the shipped names; returns the YAML for them."""
+    models = root / "models"
+    for kind in ("checkpoints", "controlnet", "loras", "depth", "diffusers"):
+        (models / kind).mkdir(parents=True, exist_ok=True)
+    ckpt = models / "checkpoints" / SHIPPED["checkpoint"]
+    ckpt.symlink_to(tiny.checkpoint)
+    _copy_configs(tiny.pipeline_dir, ckpt.with_suffix(""))  # tiny shapes, so the config sits beside the file
+    cn = models / "controlnet" / SHIPPED["controlnet"]
+    cn.symlink_to(tiny.controlnet_file)
+    _copy_configs(tiny.controlnet_dir, cn.with_suffix(""))
+    (models / "depth" / SHIPPED["depth"]).symlink_to(tiny.depth_dir, target_is_directory=True)
+    (models / "loras" / SHIPPED["lora"]).symlink_to(tiny.lora)
+    (models / "loras" / "tiny-style-kohya.safetensors").symlink_to(tiny.lora_kohya)
+    (models / "diffusers" / "tiny-sd15").symlink_to(tiny.pipeline_dir, target_is_directory=True)
+    (models / "controlnet" / "tiny-controlnet-depth").symlink_to(tiny.controlnet_dir, target_is_directory=True)
+    yaml = root / "extra_model_paths.yaml"
+    lines = ["ghibli_tests:", f"    base_path: {models}"] + [f"    {k}: {k}" for k in ("checkpoints", "controlnet", "loras", "depth", "diffusers")]
+    yaml.write_text("\n".join(lines) + "\n")
+    return yaml
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ComfyServer:
+    """A running ComfyUI; `url`, its `base` folder (output/, temp/, custom_nodes/) and its `log`."""
+
+    comfy: Path
+    root: Path
+    tiny: TinyModels
+    extra_args: tuple[str, ...] = ()
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base(self) -> Path:
+        return self.root / "base"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "server.log"
+
+    @property
+    def output(self) -> Path:
+        return self.base / "output"
+
+    def start(self, timeout: float = 180.0) -> "ComfyServer":
+        for sub in ("custom_nodes", "user"):
+            (self.base / sub).mkdir(parents=True, exist_ok=True)
+        link = self.base / "custom_nodes" / PACK_DIR_NAME
+        if not link.exists():
+            link.symlink_to(REPO, target_is_directory=True)
+        yaml = self.root / "extra_model_paths.yaml"
+        if not yaml.exists():
+            yaml = write_models_dir(self.tiny, self.root)
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port), "--disable-auto-launch",
+               "--base-directory", str(self.base), "--extra-model-paths-config", str(yaml), *self.extra_args]
+        self.proc = subprocess.Popen(cmd, cwd=self.comfy, env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ComfyUI exited with {self.proc.returncode}:\n{self.log_text()[-4000:]}")
+            try:
+                self.get("/system_stats")
+                return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"ComfyUI did not answer within {timeout:.0f}s:\n{self.log_text()[-4000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def alive(self) -> bool:
+        return self.proc is None or self.proc.poll() is None  # None: a server this object did not start
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    # --- HTTP ---------------------------------------------------------------------------------
+    def request(self, method: str, path: str, body: dict | None = None, timeout: float = 30.0) -> tuple[int, bytes]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
+    def get(self, path: str) -> dict:
+        status, body = self.request("GET", path)
+        if status != 200:
+            raise urllib.error.URLError(f"GET {path}: HTTP {status}")
+        return json.loads(body)
+
+    def queue(self, graph: dict, client_id: str | None = None) -> tuple[int, dict]:
+        status, body = self.request("POST", "/prompt", {"prompt": graph, "client_id": client_id or uuid.uuid4().hex})
+        return status, json.loads(body)
+
+    def wait_history(self, prompt_id: str, timeout: float = 300.0) -> dict:
+        """The finished entry of `prompt_id` in /history (success, error or interrupted)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            entry = self.get(f"/history/{prompt_id}").get(prompt_id)
+            if entry and entry.get("status", {}).get("completed") is not None and entry["status"].get("status_str") in ("success", "error"):
+                return entry
+            if not self.alive():
+                raise RuntimeError("ComfyUI died:\n" + self.log_text()[-4000:])
+            time.sleep(0.3)
+        raise TimeoutError(f"prompt {prompt_id} did not finish in {timeout:.0f}s:\n{self.log_text()[-3000:]}")

@@ -1,0 +1,160 @@
+"""The pack's parts that need no running ComfyUI: IMAGE conversion, the headless client's workflow
+handling, and the engine features the nodes stand on (LoRA handles, side-by-side configs, text plans)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ghibli_core.animate import AnimationSettings
+from ghibli_core.blend import MotionSettings, blend_frames
+from ghibli_core.comfy_client import DEFAULT_WORKFLOW, ComfyClient, load_workflow, patch_workflow
+from ghibli_core.errors import InputError
+from ghibli_core.models.lora import LoraSpec
+from ghibli_core.models.pipelines import ModelSettings, load_pipelines, single_file_config
+from ghibli_core.models.sources import resolve_source
+from ghibli_core.plan import parse_plan_text
+from ghibli_core.render import denoising_steps, render_animation
+from nodes.images import to_arrays, to_image_batch, to_pil
+
+
+# --- IMAGE <-> frames ---------------------------------------------------------------------------
+def test_image_batches_round_trip_exactly():
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (24, 40, 3), dtype=np.uint8) for _ in range(3)]
+    batch = to_image_batch(frames)
+    assert batch.shape == (3, 24, 40, 3) and batch.dtype == torch.float32 and 0 <= batch.min() and batch.max() <= 1
+    assert all(np.array_equal(a, b) for a, b in zip(to_arrays(batch), frames))
+    assert [im.size for im in to_pil(batch)] == [(40, 24)] * 3
+
+
+def test_grey_and_alpha_batches_become_rgb():
+    grey = torch.full((2, 8, 8, 1), 0.5)
+    assert to_arrays(grey)[0].shape == (8, 8, 3)
+    rgba = torch.rand(1, 8, 8, 4)
+    assert to_arrays(rgba)[0].shape == (8, 8, 3)
+
+
+@pytest.mark.parametrize("bad", [torch.rand(8, 8, 3), torch.rand(0, 8, 8, 3), torch.rand(1, 8, 8, 5), "frames"])
+def test_bad_image_inputs_name_the_input(bad):
+    with pytest.raises(InputError, match="^init_image:"):
+        to_arrays(bad, "init_image")
+
+
+def test_frames_of_different_sizes_are_refused():
+    with pytest.raises(InputError, match="differ in size"):
+        to_image_batch([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 16, 3), np.uint8)])
+
+
+# --- headless client: workflows -------------------------------------------------------------------
+def test_shipped_api_workflow_patches_the_idea_and_settings():
+    graph = load_workflow(DEFAULT_WORKFLOW)
+    patched = patch_workflow(graph, idea="a cat bus in the rain", frames=5, seed=11, width=256, height=192, steps=9, output_format="webp")
+    by_type = {n["class_type"]: n["inputs"] for n in patched.values()}
+    assert by_type["GhibliFramePlanner"]["idea"] == "a cat bus in the rain" and by_type["GhibliFramePlanner"]["frames"] == 5
+    assert (by_type["GhibliSequentialImg2Img"]["seed"], by_type["GhibliSequentialImg2Img"]["width"]) == (11, 256)
+    assert by_type["GhibliSaveAnimation"]["format"] == "webp"
+    assert graph != patched and load_workflow(DEFAULT_WORKFLOW) == graph  # the original is untouched
+
+
+def test_workflow_errors_say_what_to_do(tmp_path):
+    ui = tmp_path / "canvas.json"
+    ui.write_text(json.dumps({"nodes": [], "links": []}))
+    with pytest.raises(InputError, match="UI-format.*Export \\(API\\)"):
+        load_workflow(ui)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(InputError, match="^workflow: broken.json is not valid JSON"):
+        load_workflow(broken)
+    with pytest.raises(InputError, match="^workflow: no file"):
+        load_workflow(tmp_path / "absent.json")
+    no_saver = {"1": {"class_type": "GhibliFramePlanner", "inputs": {}}}
+    with pytest.raises(InputError, match="no GhibliSaveAnimation"):
+        patch_workflow(no_saver, idea="x")
+    with pytest.raises(InputError, match="no GhibliSequentialImg2Img node to set seed"):
+        patch_workflow(no_saver, seed=1)
+
+
+def test_client_refuses_bad_urls_and_absent_servers():
+    with pytest.raises(InputError, match="^server:"):
+        ComfyClient("ftp://example.org")
+    with pytest.raises(InputError, match="no ComfyUI answers at http://127.0.0.1:9"):
+        ComfyClient("127.0.0.1:9", timeout=2).get_json("/object_info")
+
+
+# --- engine features the nodes use --------------------------------------------------------------------
+def test_lora_handles_share_weights_and_switch_without_reloading(tiny):
+    pipes = load_pipelines(tiny.model_settings(), progress=False)  # its own: this test loads adapters onto it
+    settings = AnimationSettings(frames=2, steps=4, width=64, height=64, seed=3)
+    plan = ["a forest, Studio Ghibli style", "the forest at noon, Studio Ghibli style"]
+
+    def paint(handle):
+        return [np.asarray(f) for f in render_animation(handle, plan, settings, progress=False).frames]
+
+    plain = paint(pipes)
+    styled_handle = pipes.with_loras([LoraSpec(str(tiny.lora), 1.0)])
+    assert styled_handle.txt2img is pipes.txt2img and pipes.loras == ()
+    styled = paint(styled_handle)
+    assert any(not np.array_equal(a, b) for a, b in zip(plain, styled))
+    loaded = len(pipes.loaded_adapters)
+    assert all(np.array_equal(a, b) for a, b in zip(paint(pipes), plain))  # the LoRA is off again for the plain handle
+    assert all(np.array_equal(a, b) for a, b in zip(paint(styled_handle), styled))  # and back on, not loaded twice
+    assert len(pipes.loaded_adapters) == loaded == 1
+    both = pipes.with_loras([LoraSpec(str(tiny.lora), 0.5), LoraSpec(str(tiny.lora_kohya), 0.5)])
+    paint(both)
+    assert len(pipes.loaded_adapters) == 2 and sorted(both.lora_adapters) == sorted(pipes.loaded_adapters.values())
+    with pytest.raises(InputError, match="same LoRA file is applied twice"):
+        paint(pipes.with_loras([LoraSpec(str(tiny.lora)), LoraSpec(str(tiny.lora))]))
+    with pytest.raises(InputError, match="^lora:"):
+        pipes.with_loras([LoraSpec(str(tiny.checkpoint))])  # a full model is not a LoRA: refused at once
+
+
+def test_single_file_reads_the_config_folder_beside_it(tiny, tmp_path):
+    ckpt = tmp_path / "my-model.safetensors"
+    ckpt.symlink_to(tiny.checkpoint)
+    src = resolve_source(str(ckpt), "pipeline", "model")
+    assert single_file_config(src, None).name == "sd15"  # nothing beside it: the shipped SD1.5 configs
+    shutil.copytree(tiny.pipeline_dir, tmp_path / "my-model", ignore=shutil.ignore_patterns("*.safetensors"))
+    assert single_file_config(src, None) == tmp_path / "my-model"
+    assert str(single_file_config(src, "/explicit")) == "/explicit"
+    resolved = ModelSettings(base=str(ckpt), controlnet=str(tiny.controlnet_dir), depth_model=str(tiny.depth_dir)).resolve()
+    assert resolved.base.kind == "file"
+
+
+def test_text_plans_from_the_prompts_box():
+    plan = parse_plan_text("# my plan\nfirst  frame\n\n second frame \n", "the prompts box", input_name="prompts", idea="a hill")
+    assert plan.frames == ["first frame", "second frame"] and plan.idea == "a hill" and plan.backend == "file"
+    plan = parse_plan_text(json.dumps({"idea": "cats", "frames": ["a", "b", "c"]}), "the prompts box", input_name="prompts")
+    assert plan.frames == ["a", "b", "c"] and plan.idea == "cats"
+    with pytest.raises(InputError, match="^prompts: the prompts box holds no frames"):
+        parse_plan_text("# only a comment\n", "the prompts box", input_name="prompts")
+    with pytest.raises(InputError, match="^prompts: frame 2 in the prompts box is not text"):
+        parse_plan_text('["a", 3]', "the prompts box", input_name="prompts")
+
+
+def test_blender_cadence_keeps_keyframes_and_resynthesises_the_rest():
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(7)]
+    out = blend_frames(frames, MotionSettings(cadence=3, loop=False, blend="crossfade"))
+    assert len(out) == 7
+    for i in (0, 3, 6):
+        assert np.array_equal(out[i], frames[i])
+    assert not np.array_equal(out[1], frames[1])
+    mid = (frames[0].astype(float) * 2 + frames[3]) / 3
+    assert np.abs(out[1].astype(float) - mid).max() <= 1.0
+
+
+def test_denoising_steps_counts_the_progress_ticks(pipes):
+    settings = AnimationSettings(frames=5, steps=6, strength=0.5, width=64, height=64, seed=1)
+    motion = MotionSettings(cadence=2, loop=False)
+    ticks = []
+    render_animation(pipes, ["a hill, Studio Ghibli style"] * 5, settings, motion, on_progress=ticks.append, progress=False)
+    assert len(ticks) == denoising_steps(settings, motion) == 6 + 2 * 3
+    init = Image.new("RGB", (64, 64), (90, 120, 60))
+    ticks.clear()
+    render_animation(pipes, ["a hill"] * 5, settings, motion, init_image=init, on_progress=ticks.append, progress=False)
+    assert len(ticks) == denoising_steps(settings, motion, init_image=True) == 3 * 3

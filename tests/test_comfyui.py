@@ -1,0 +1,390 @@
+"""End-to-end: the pack inside a real ComfyUI (0.3.75, --cpu) with tiny models. No mocks.
+
+ComfyUI comes from `make comfyui` (.comfyui/ComfyUI) or $COMFYUI_DIR. Without it these tests skip,
+unless GHIBLI_REQUIRE_COMFYUI=1 (CI sets it), where a missing ComfyUI fails the run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from comfy_server import REPO, SHIPPED, ComfyServer, comfyui_dir
+
+sys.path.insert(0, str(REPO / "scripts"))
+from build_workflows import WIDGET_TYPES, input_specs, widget_values  # noqa: E402
+
+GHIBLI_NODES = {"GhibliFramePlanner", "GhibliPlanFromText", "GhibliPipelineLoader", "GhibliLoraLoader",
+                "GhibliSequentialImg2Img", "GhibliFrameBlender", "GhibliSaveAnimation"}
+API = {name: REPO / "workflows" / "api" / f"{name}.json" for name in ("ghibli_animation", "ghibli_minimal")}
+UI = {name: REPO / "workflows" / f"{name}.json" for name in API}
+
+
+@pytest.fixture(scope="module")
+def server(tiny, tmp_path_factory):
+    comfy = comfyui_dir()
+    if comfy is None:
+        if os.environ.get("GHIBLI_REQUIRE_COMFYUI") == "1":
+            pytest.fail("ComfyUI is not installed: run `make comfyui` (or set COMFYUI_DIR)")
+        pytest.skip("ComfyUI is not installed (`make comfyui` installs it)")
+    srv = ComfyServer(comfy, tmp_path_factory.mktemp("comfy"), tiny).start()
+    yield srv
+    srv.stop()
+
+
+def small(graph: dict, **sampler) -> dict:
+    """The graph at a tiny size (the shipped values are for real models)."""
+    graph = json.loads(json.dumps(graph))
+    for node in graph.values():
+        if node["class_type"] == "GhibliSequentialImg2Img":
+            node["inputs"].update({"width": 64, "height": 64, "steps": 4, **sampler})
+        if node["class_type"] == "GhibliFramePlanner":
+            node["inputs"]["frames"] = 3
+    return graph
+
+
+def api(name: str = "ghibli_animation") -> dict:
+    return json.loads(API[name].read_text())
+
+
+def run(server: ComfyServer, graph: dict) -> dict:
+    status, body = server.queue(graph)
+    assert status == 200, body
+    entry = server.wait_history(body["prompt_id"])
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:3000]
+    return entry
+
+
+def saved_animation(server: ComfyServer, entry: dict, node: str) -> tuple[dict, bytes]:
+    file = entry["outputs"][node]["animations"][0]
+    status, data = server.request("GET", f"/view?filename={file['filename']}&subfolder={file['subfolder']}&type={file['type']}")
+    assert status == 200
+    return file, data
+
+
+def test_pack_imports_without_failure(server):
+    log = server.log_text()
+    assert f"custom_nodes/{'ghibli-anim'}" in log
+    failed = [line for line in log.splitlines() if "IMPORT FAILED" in line and "ghibli" in line]
+    assert not failed, failed
+    assert "Ghibli Animation: the" not in log  # no node module failed on its own
+
+
+def test_object_info_lists_every_node_with_tooltips(server):
+    info = server.get("/object_info")
+    assert GHIBLI_NODES <= set(info)
+    for node_id in GHIBLI_NODES:
+        node = info[node_id]
+        assert node["description"].strip(), node_id
+        assert node["category"].startswith("Ghibli/"), node_id
+        for section in ("required", "optional"):
+            for name, spec in node["input"].get(section, {}).items():
+                assert len(spec) > 1 and spec[1].get("tooltip", "").strip(), f"{node_id}.{name} has no tooltip"
+    assert info["GhibliSaveAnimation"]["output_node"] is True
+    # the models the tests placed are listed, each in the folder ComfyUI keeps them in
+    loader = info["GhibliPipelineLoader"]["input"]["required"]
+    assert SHIPPED["checkpoint"] in loader["ckpt_name"][1]["options"]
+    assert "tiny-sd15 [diffusers]" in loader["ckpt_name"][1]["options"]
+    assert SHIPPED["depth"] in loader["depth_model"][1]["options"]
+    assert SHIPPED["lora"] in info["GhibliLoraLoader"]["input"]["required"]["lora_name"][1]["options"]
+
+
+def test_template_browser_offers_the_canvas_workflows_with_thumbnails(server):
+    templates = server.get("/workflow_templates")["ghibli-anim"]
+    assert sorted(templates) == sorted(UI)  # the API files live in workflows/api/, not in the browser
+    for name in UI:
+        status, body = server.request("GET", f"/api/workflow_templates/ghibli-anim/{name}.jpg")
+        assert status == 200 and body[:3] == b"\xff\xd8\xff"
+        status, body = server.request("GET", f"/api/workflow_templates/ghibli-anim/{name}.json")
+        assert status == 200 and json.loads(body)["nodes"]
+
+
+@pytest.mark.parametrize("name", list(API))
+def test_workflows_match_the_nodes_real_inputs(server, name):
+    info = server.get("/object_info")
+    graph, ui = api(name), json.loads(UI[name].read_text())
+    for node_id, node in graph.items():
+        spec = info[node["class_type"]]
+        known = {n for n, *_ in input_specs(spec)}
+        required = set(spec["input"]["required"])
+        assert set(node["inputs"]) <= known, (node_id, set(node["inputs"]) - known)
+        assert required <= set(node["inputs"]), (node_id, required - set(node["inputs"]))
+        for input_name, kind, options, _ in input_specs(spec):
+            value = node["inputs"].get(input_name)
+            if kind == "COMBO" and not isinstance(value, list) and value is not None:
+                assert value in options["options"], (node_id, input_name, value)
+    # the canvas file holds the same nodes, widget values in the canvas' order, and the same links
+    ui_nodes = {str(n["id"]): n for n in ui["nodes"]}
+    assert set(ui_nodes) == set(graph)
+    links = {link[0]: link for link in ui["links"]}
+    for node_id, node in graph.items():
+        ui_node = ui_nodes[node_id]
+        assert ui_node["type"] == node["class_type"]
+        assert ui_node["widgets_values"] == widget_values(info[node["class_type"]], node["inputs"]), node_id
+        wanted = {k: v for k, v in node["inputs"].items() if isinstance(v, list)}
+        got = {}
+        for slot, entry in enumerate(ui_node["inputs"]):
+            if entry.get("link") is not None:
+                link = links[entry["link"]]
+                assert link[3] == int(node_id) and link[4] == slot
+                got[entry["name"]] = [str(link[1]), link[2]]
+                assert link[5] == info[graph[str(link[1])]["class_type"]]["output"][link[2]]
+                if entry["type"] in WIDGET_TYPES:
+                    assert entry["widget"]["name"] == entry["name"]
+        assert got == wanted, node_id
+    loader = next(n for n in ui["nodes"] if n["type"] == "GhibliPipelineLoader")
+    hints = {m["name"]: m for m in loader["properties"]["models"]}
+    assert hints[SHIPPED["checkpoint"]]["directory"] == "checkpoints" and hints[SHIPPED["checkpoint"]]["url"].startswith("https://huggingface.co/")
+    assert hints[SHIPPED["controlnet"]]["directory"] == "controlnet"
+
+
+def test_api_workflow_makes_a_looping_gif_fetched_from_view(server):
+    entry = run(server, small(api()))
+    file, data = saved_animation(server, entry, "6")
+    assert file["type"] == "output" and file["filename"].endswith("_.gif") and file["subfolder"] == "ghibli"
+    path = server.output / "ghibli" / file["filename"]
+    assert path.read_bytes() == data
+    with Image.open(path) as im:
+        assert im.format == "GIF" and im.n_frames == 6 and im.info.get("loop") == 0 and im.size == (64, 64)
+        meta = json.loads(im.info["comment"])
+    assert meta["plan"] and len(meta["plan"]) == 3 and meta["workflow"] is None  # API runs carry no canvas workflow
+    assert meta["comfyui_prompt"]["4"]["class_type"] == "GhibliSequentialImg2Img"
+    # the canvas preview is an animated WebP (the front end does not animate GIF previews)
+    preview = entry["outputs"]["6"]["images"][0]
+    assert preview["type"] == "temp" and preview["filename"].endswith(".webp")
+    assert entry["outputs"]["6"]["animated"] == [True]
+    status, webp = server.request("GET", f"/view?filename={preview['filename']}&subfolder={preview['subfolder']}&type=temp")
+    assert status == 200
+    with Image.open(__import__("io").BytesIO(webp)) as im:
+        assert im.format == "WEBP" and im.n_frames == 6
+    # depth maps come out as IMAGE too (the PreviewImage node saved one per img2img frame)
+    assert len(entry["outputs"]["7"]["images"]) == 2
+    # the plan text is shown on the planner node
+    assert entry["outputs"]["1"]["text"][0].count("\n") == 2
+
+
+def test_loader_is_cached_between_runs_and_released_on_free(server):
+    graph = small(api("ghibli_minimal"))
+    run(server, graph)
+    graph["3"]["inputs"]["seed"] = 99
+    again = run(server, graph)
+    cached = next(m[1]["nodes"] for m in again["status"]["messages"] if m[0] == "execution_cached")
+    assert "2" in cached and "3" not in cached
+    status, _ = server.request("POST", "/free", {"unload_models": True, "free_memory": True})
+    assert status == 200
+    time.sleep(1.5)  # the queue worker applies the flags between prompts
+    graph["3"]["inputs"]["seed"] = 100
+    fresh = run(server, graph)
+    cached = next(m[1]["nodes"] for m in fresh["status"]["messages"] if m[0] == "execution_cached")
+    assert "2" not in cached
+
+
+def _errors(body: dict, node: str) -> str:
+    return json.dumps(body["node_errors"][node])
+
+
+def test_bad_graphs_get_http_400_with_node_errors(server):
+    # an unknown combo value (ComfyUI does not check V3 combos; the node does)
+    graph = small(api("ghibli_minimal"))
+    graph["3"]["inputs"]["scheduler"] = "warp-drive"
+    status, body = server.queue(graph)
+    assert status == 400 and "scheduler" in _errors(body, "3") and "dpm++" in _errors(body, "3")
+    # a model that is not installed names the folder to put it in
+    graph = small(api("ghibli_minimal"))
+    graph["2"]["inputs"]["ckpt_name"] = "missing-model.safetensors"
+    status, body = server.queue(graph)
+    assert status == 400 and "missing-model.safetensors" in _errors(body, "2") and "models/checkpoints" in _errors(body, "2")
+    # a size the engine refuses, before any model loads
+    graph = small(api("ghibli_minimal"), width=100)
+    status, body = server.queue(graph)
+    assert status == 400 and "multiple of 8" in _errors(body, "3")
+    # a missing link target and a missing required input: ComfyUI's own checks
+    graph = small(api("ghibli_minimal"))
+    del graph["3"]["inputs"]["plan"]
+    status, body = server.queue(graph)
+    assert status == 400 and "3" in body["node_errors"]
+    # nothing was run for any of them
+    assert server.get("/queue")["queue_running"] == []
+
+
+def test_interrupt_mid_run_keeps_the_server_alive_and_writes_nothing(server):
+    before = sorted(server.output.rglob("*"))
+    graph = api("ghibli_minimal")
+    graph["1"]["inputs"]["frames"] = 40
+    graph["3"]["inputs"].update(width=128, height=128, steps=30, seed=5)
+    graph["4"]["inputs"]["filename_prefix"] = "ghibli/interrupted"
+    status, body = server.queue(graph)
+    assert status == 200
+    prompt_id = body["prompt_id"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until it is painting
+        queue = server.get("/queue")
+        if queue["queue_running"]:
+            time.sleep(2.0)
+            break
+        time.sleep(0.2)
+    assert server.request("POST", "/interrupt", {})[0] == 200
+    entry = server.wait_history(prompt_id, timeout=120)
+    kinds = [m[0] for m in entry["status"]["messages"]]
+    assert "execution_interrupted" in kinds, kinds
+    assert server.alive() and server.get("/system_stats")
+    assert not list(server.output.rglob("interrupted*")) and sorted(server.output.rglob("*")) == before
+    assert not [p for p in server.output.rglob("*") if ".tmp" in p.name]
+    run(server, small(api("ghibli_minimal")))  # and it still works
+
+
+def test_headless_client_renders_through_the_websocket(server, tmp_path):
+    out = tmp_path / "catbus.webp"
+    proc = subprocess.run(
+        [sys.executable, "-m", "ghibli_core.cli", "comfy", "--server", server.url, "a cat bus in the rain", "--frames", "3",
+         "--size", "64x64", "--steps", "4", "--seed", "3", "-o", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Sequential Img2Img with Depth ControlNet: 8/8" in proc.stderr  # per-step progress from the websocket
+    with Image.open(out) as im:
+        assert im.format == "WEBP" and im.n_frames == 6
+    assert f"wrote {out}" in proc.stdout
+    # a server without the pack's nodes, or a refused graph, is a clear error and no file
+    bad = tmp_path / "bad.gif"
+    proc = subprocess.run([sys.executable, "-m", "ghibli_core.cli", "comfy", "--server", server.url, "x", "--size", "100x64", "-o", str(bad)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "multiple of 8" in proc.stderr and not bad.exists()
+    proc = subprocess.run([sys.executable, "-m", "ghibli_core.cli", "comfy", "--server", "http://127.0.0.1:9", "x", "-o", str(bad)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "no ComfyUI answers" in proc.stderr and not bad.exists()
+
+
+def test_comfy_cli_runs_the_shipped_api_workflow(server, tmp_path):
+    """`comfy run --workflow` on workflows/api/ghibli_animation.json exactly as shipped (512x512, 8 frames)."""
+    comfy = shutil.which("comfy", path=str(Path(sys.executable).parent))
+    assert comfy, "comfy-cli is not installed (make comfyui installs it)"
+    home = tmp_path / "home"
+    home.mkdir()
+    before = set(server.output.rglob("*.gif"))
+    proc = subprocess.run(
+        [comfy, "--skip-prompt", "--no-enable-telemetry", "run", "--workflow", str(API["ghibli_animation"]), "--host", "127.0.0.1",
+         "--port", str(server.port), "--wait", "--timeout", "600"],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "HOME": str(home)}, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    new = set(server.output.rglob("*.gif")) - before
+    assert len(new) == 1
+    with Image.open(new.pop()) as im:
+        assert im.n_frames == 16 and im.info.get("loop") == 0 and im.size == (512, 512)
+
+
+def test_ui_workflow_loads_in_the_real_front_end(server, tmp_path):
+    """Headless Chromium loads each canvas workflow into the real front end: no missing node types."""
+    pytest.importorskip("selenium")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    driver_bin = shutil.which("chromedriver")
+    if not chromium or not driver_bin:
+        if os.environ.get("GHIBLI_REQUIRE_COMFYUI") == "1":
+            pytest.fail("chromium and chromedriver are needed (Debian: apt-get install chromium chromium-driver)")
+        pytest.skip("no chromium/chromedriver")
+    options = Options()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--window-size=1600,1000", f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(driver_bin), options=options)
+    artifacts = Path(os.environ.get("GHIBLI_ARTIFACTS", REPO / "test-artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    try:
+        driver.set_script_timeout(60)
+        driver.get(server.url)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if driver.execute_script("return !!(window.app && window.app.graph && window.LiteGraph)"):
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the front end did not start")
+        for name, path in UI.items():
+            workflow = json.loads(path.read_text())
+            result = driver.execute_async_script(
+                """
+                const [wf, done] = arguments;
+                (async () => {
+                  await window.app.loadGraphData(wf, true, true, 'test');
+                  await new Promise(r => setTimeout(r, 1000));
+                  const nodes = window.app.graph._nodes || window.app.graph.nodes;
+                  const missing = nodes.filter(n => !window.LiteGraph.registered_node_types[n.type]).map(n => n.type);
+                  const dialogs = [...document.querySelectorAll('.p-dialog')].map(d => d.innerText).filter(t => /missing/i.test(t));
+                  done({count: nodes.length, types: nodes.map(n => n.type), missing, dialogs,
+                        widgets: nodes.map(n => [n.type, (n.widgets || []).length])});
+                })().catch(e => done({error: String(e)}));
+                """,
+                workflow,
+            )
+            assert "error" not in result, result
+            assert result["missing"] == [] and not [d for d in result["dialogs"] if "node" in d.lower()], result
+            assert sorted(result["types"]) == sorted(n["type"] for n in workflow["nodes"])
+            driver.execute_script(  # close the first-run dialogs and frame the graph for the screenshot
+                "document.querySelectorAll('.p-dialog-mask').forEach(d => d.remove());"
+                "const c = window.app.canvas; c.ds.scale = 0.7; c.ds.offset = [110, 140]; c.setDirty(true, true);")
+            time.sleep(0.5)
+            shot = artifacts / f"{name}.png"
+            driver.save_screenshot(str(shot))
+            assert shot.stat().st_size > 10_000
+        _run_from_the_canvas(server, driver, artifacts)
+    finally:
+        driver.quit()
+
+
+def _run_from_the_canvas(server: ComfyServer, driver, artifacts: Path) -> None:
+    """Press Run on the minimal workflow (at a tiny size): the saved GIF embeds the canvas workflow."""
+    workflow = json.loads(UI["ghibli_minimal"].read_text())
+    for node in workflow["nodes"]:
+        if node["type"] == "GhibliSequentialImg2Img":
+            node["widgets_values"][:3] = [64, 64, 4]
+        if node["type"] == "GhibliFramePlanner":
+            node["widgets_values"][1] = 3
+        if node["type"] == "GhibliSaveAnimation":
+            node["widgets_values"][0] = "ghibli/from-canvas"
+    before = set(server.get("/history"))
+    driver.execute_async_script(
+        "const [wf, done] = arguments;"
+        "window.app.loadGraphData(wf, true, true, 'run').then(() => window.app.queuePrompt(0, 1)).then(() => done(true))"
+        ".catch(e => done(String(e)));",
+        workflow,
+    )
+    deadline = time.monotonic() + 180
+    new = []
+    while time.monotonic() < deadline and not new:
+        new = [k for k in server.get("/history") if k not in before]
+        time.sleep(0.5)
+    assert new, "the canvas did not queue the workflow"
+    entry = server.wait_history(new[0])
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    gif = server.output / "ghibli" / entry["outputs"]["4"]["animations"][0]["filename"]
+    with Image.open(gif) as im:
+        meta = json.loads(im.info["comment"])
+    assert {n["type"] for n in meta["workflow"]["nodes"]} == {n["type"] for n in workflow["nodes"]}
+    time.sleep(1.5)  # let the canvas draw the preview
+    driver.save_screenshot(str(artifacts / "ghibli_minimal_after_run.png"))
+
+
+def test_disable_metadata_writes_no_workflow_or_plan(server, tiny, tmp_path):
+    """ComfyUI started with --disable-metadata: the animation carries nothing but its frames."""
+    other = ComfyServer(server.comfy, tmp_path, tiny, extra_args=("--disable-metadata",)).start()
+    try:
+        entry = run(other, small(api("ghibli_minimal")))
+        gif = other.output / "ghibli" / entry["outputs"]["4"]["animations"][0]["filename"]
+        with Image.open(gif) as im:
+            assert im.n_frames == 3 and "comment" not in im.info
+    finally:
+        other.stop()
