@@ -8,7 +8,7 @@ from ghibli_core.errors import InputError
 from ghibli_core.export import FPS_RANGE
 from ghibli_core.render import default_fps
 
-from .generate import check_combos
+from . import host
 from .images import to_arrays, to_image_batch
 from .types import CATEGORY
 
@@ -46,7 +46,7 @@ class GhibliFrameBlender(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, **values) -> bool | str:
         values = {k: v for k, v in values.items() if v is not None}
-        errors = check_combos(values, COMBOS)
+        errors = host.combo_errors(values, COMBOS)
         if not errors:
             try:
                 MotionSettings(**{k: values[k] for k in ("interpolate", "blend", "flow", "cadence", "loop", "color_match", "color_mode") if k in values})

@@ -17,12 +17,6 @@ from .types import CATEGORY, Pipeline, PlanType
 COMBOS = {"seed_policy": SEED_POLICIES, "scheduler": tuple(SCHEDULERS), "color_mode": COLOR_MODES}
 
 
-def check_combos(values: dict, combos: dict) -> list[str]:
-    """The V3 server does not check combo values against their options: the nodes do."""
-    return [f"{name}: unknown {values[name]!r}; use one of {', '.join(options)}"
-            for name, options in combos.items() if name in values and values[name] not in options]
-
-
 class GhibliSequentialImg2Img(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -68,7 +62,7 @@ class GhibliSequentialImg2Img(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, **values) -> bool | str:
         values = {k: v for k, v in values.items() if v is not None}  # linked inputs are not known before the run
-        errors = check_combos(values, COMBOS)
+        errors = host.combo_errors(values, COMBOS)
         try:
             if not errors:
                 cls._settings(values, frames=1)

@@ -63,17 +63,23 @@ def resolve_listed(value: str, listing: dict[str, str], kind: str, input_name: s
     """The path (or hub id) behind a listed name; a missing one names the folder to put it in."""
     if value in listing:
         return listing[value] or folder_paths.get_full_path_or_raise(kind, value)
-    folders = ", ".join(_folder_list(kind)) or f"models/{kind}"
+    folders = ", ".join(folder_list(kind)) or f"models/{kind}"
     raise ModelNotFoundError(
         input_name, f"{value!r} is not in ComfyUI's {kind} models", f"put it in {folders} (then press R in the canvas to refresh the lists)"
     )
 
 
-def _folder_list(kind: str) -> Iterable[str]:
+def folder_list(kind: str) -> Iterable[str]:
     try:
         return folder_paths.get_folder_paths(kind)
     except KeyError:
         return []
+
+
+def combo_errors(values: dict, combos: dict) -> list[str]:
+    """The V3 server does not check combo values against their options: the nodes do, at queue time."""
+    return [f"{name}: unknown {values[name]!r}; use one of {', '.join(options)}"
+            for name, options in combos.items() if values.get(name) is not None and values[name] not in options]
 
 
 def torch_device() -> str:

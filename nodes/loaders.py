@@ -23,7 +23,7 @@ def _listed_error(name: str, value) -> str | None:
     kind, listing = LISTS[name]
     if value is None or (isinstance(value, str) and value in listing()):  # None: linked, known only at run time
         return None
-    return f"{name}: {value!r} is not in ComfyUI's {kind} models; put it in {', '.join(host._folder_list(kind)) or 'models/' + kind}"
+    return f"{name}: {value!r} is not in ComfyUI's {kind} models; put it in {', '.join(host.folder_list(kind)) or 'models/' + kind}"
 
 
 class GhibliPipelineLoader(io.ComfyNode):
@@ -104,7 +104,7 @@ class GhibliLoraLoader(io.ComfyNode):
     def validate_inputs(cls, lora_name=None, **_) -> bool | str:
         if lora_name is None or lora_name in folder_paths.get_filename_list("loras"):
             return True
-        return f"lora_name: {lora_name!r} is not in ComfyUI's loras; put it in {', '.join(host._folder_list('loras'))}"
+        return f"lora_name: {lora_name!r} is not in ComfyUI's loras; put it in {', '.join(host.folder_list('loras'))}"
 
     @classmethod
     def fingerprint_inputs(cls, pipeline, lora_name, strength):

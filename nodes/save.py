@@ -10,7 +10,6 @@ from ghibli_core import __version__
 from ghibli_core.export import FPS_RANGE, save_animation, write_webp
 
 from . import host
-from .generate import check_combos
 from .images import to_pil
 from .types import CATEGORY, PlanType
 
@@ -52,7 +51,7 @@ class GhibliSaveAnimation(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, **values) -> bool | str:
-        errors = check_combos({k: v for k, v in values.items() if v is not None}, {"format": FORMATS})
+        errors = host.combo_errors(values, {"format": FORMATS})
         prefix = values.get("filename_prefix")
         if isinstance(prefix, str) and not prefix.strip():
             errors.append("filename_prefix: is empty; give a name such as ghibli/animation")

@@ -5,12 +5,12 @@ unless GHIBLI_REQUIRE_COMFYUI=1 (CI sets it), where a missing ComfyUI fails the 
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -163,7 +163,7 @@ def test_api_workflow_makes_a_looping_gif_fetched_from_view(server):
     assert entry["outputs"]["6"]["animated"] == [True]
     status, webp = server.request("GET", f"/view?filename={preview['filename']}&subfolder={preview['subfolder']}&type=temp")
     assert status == 200
-    with Image.open(__import__("io").BytesIO(webp)) as im:
+    with Image.open(io.BytesIO(webp)) as im:
         assert im.format == "WEBP" and im.n_frames == 6
     # depth maps come out as IMAGE too (the PreviewImage node saved one per img2img frame)
     assert len(entry["outputs"]["7"]["images"]) == 2
