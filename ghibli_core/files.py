@@ -30,3 +30,12 @@ def atomic_path(target: Path) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def file_identity(path: str | os.PathLike) -> tuple:
+    """(path, mtime in ns, size): changes when a file is replaced under the same name; (path, None, None) if absent."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return str(path), None, None
+    return str(path), st.st_mtime_ns, st.st_size

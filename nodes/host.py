@@ -9,6 +9,7 @@ import folder_paths
 from ghibli_core import defaults
 from ghibli_core.animate import Progress
 from ghibli_core.errors import Cancelled, ModelNotFoundError
+from ghibli_core.files import file_identity
 
 #: A model folder kind ComfyUI does not have: transformers depth estimators (models/depth/<name>/config.json).
 DEPTH_FOLDER = "depth"
@@ -139,11 +140,4 @@ def make_room(device: str, bytes_needed: int = 4 * 1024**3) -> None:
 
 def file_fingerprint(*paths: str) -> tuple:
     """Changes when a model file is replaced under the same name, so ComfyUI's cache reloads it."""
-    out = []
-    for path in paths:
-        try:
-            st = os.stat(path)
-            out.append((path, st.st_mtime_ns, st.st_size))
-        except OSError:
-            out.append((path, None, None))
-    return tuple(out)
+    return tuple(file_identity(p) for p in paths)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, ModelNotFoundError
+from ..files import file_identity
 from .sources import PICKLE_EXTS, SAFE_EXTS, safetensors_keys
 
 WEIGHT_RANGE = (-4.0, 4.0)
@@ -147,26 +148,12 @@ def _load_adapter(pipe: Any, spec: LoraSpec, name: str) -> None:
         raise InputError("lora", f"{spec.name} could not be applied ({str(exc).splitlines()[0][:160]})", "use an SD1.5 LoRA in diffusers or kohya layout") from exc
 
 
-def attach_loras(pipe: Any, specs: tuple[LoraSpec, ...] | list[LoraSpec]) -> list[str]:
-    """Load every LoRA as a peft adapter on `pipe` (shared components see it too) and set the weights."""
-    names = []
-    for i, spec in enumerate(specs):
-        name = adapter_name(i, spec)
-        _load_adapter(pipe, spec, name)
-        names.append(name)
-    if names:
-        pipe.set_adapters(names, adapter_weights=[s.weight for s in specs])
-    return names
-
-
-def lora_key(spec: LoraSpec) -> tuple[str, int, int]:
+def lora_key(spec: LoraSpec) -> tuple:
     """Identifies a LoRA file's content cheaply: a changed file (new mtime/size) is a different adapter."""
-    path = Path(spec.path).expanduser().resolve()
-    st = path.stat()
-    return str(path), st.st_mtime_ns, st.st_size
+    return file_identity(Path(spec.path).expanduser().resolve())
 
 
-def use_loras(pipe: Any, loaded: dict[tuple[str, int, int], str], specs: tuple[LoraSpec, ...] | list[LoraSpec]) -> list[str]:
+def use_loras(pipe: Any, loaded: dict[tuple, str], specs: tuple[LoraSpec, ...] | list[LoraSpec]) -> list[str]:
     """Make exactly `specs` the active adapters of `pipe`, loading only files not yet in `loaded`.
 
     `loaded` maps `lora_key` to adapter names and is updated in place; adapters stay loaded while
@@ -176,7 +163,7 @@ def use_loras(pipe: Any, loaded: dict[tuple[str, int, int], str], specs: tuple[L
     for spec in specs:
         key = lora_key(spec)
         if key not in loaded:
-            name = f"lora{len(loaded)}_" + re.sub(r"[^A-Za-z0-9_]", "_", Path(spec.path).stem)[:40]
+            name = adapter_name(len(loaded), spec)
             _load_adapter(pipe, spec, name)
             loaded[key] = name
         names.append(loaded[key])

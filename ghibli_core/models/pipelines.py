@@ -127,7 +127,7 @@ class GhibliPipelines:
     #: The model's own scheduler config, from which each run builds the scheduler it asks for.
     default_scheduler_config: dict[str, Any] = field(default_factory=dict)
     #: Adapters loaded on the shared weights, by LoRA file identity; shared by every handle of these weights.
-    loaded_adapters: dict[tuple[str, int, int], str] = field(default_factory=dict)
+    loaded_adapters: dict[tuple, str] = field(default_factory=dict)
 
     @property
     def device(self) -> torch.device:
