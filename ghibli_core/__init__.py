@@ -6,6 +6,7 @@ Stages, each usable alone (from Python, the `ghibli-anim` CLI, or the ComfyUI no
     animate   animate(pipes, plan.frames, settings)   -> yields Frame objects
     render    render_animation(pipes, plan.frames, settings, MotionSettings(...)) -> Animation
               (keyframes painted, cadence filled by flow, in-betweens, loop closed)
+    presets   get_preset("balanced").animation(...), .motion()  -> the schedule of quality / balanced / fast
     metrics   compute_metrics(frames)                  -> flicker, warp error, loop seam, colour drift
     export    save_animation(images, "out.gif", ...)  -> looping GIF / WebP / MP4, atomic, with metadata
 This package never imports ComfyUI.
@@ -20,6 +21,7 @@ _LAZY = {
     "LoraSpec": "models.lora",
     "Plan": "plan", "make_plan": "plan", "PlannerSettings": "plan", "load_plan_file": "plan",
     "MotionSettings": "blend", "blend_frames": "blend", "render_animation": "render", "Animation": "render",
+    "Preset": "presets", "PRESETS": "presets", "get_preset": "presets",
     "compute_metrics": "metrics", "load_frames": "readers",
     "save_animation": "export", "write_png_frames": "export", "read_metadata": "export",
     "make_tiny": "tiny", "ensure_tiny": "tiny", "TinyModels": "tiny",

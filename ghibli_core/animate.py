@@ -43,8 +43,9 @@ class AnimationSettings:
     the previous frame), and each img2img frame runs int(steps * strength) denoising steps."""
 
     frames: int = 8
-    steps: int = 25
-    strength: float = 0.6
+    # steps, strength, scheduler and controlnet_scale default to the "balanced" preset (see presets.py)
+    steps: int = 16
+    strength: float = 0.45
     guidance: float = 7.5
     controlnet_scale: float = 0.8
     negative_prompt: str = defaults.NEGATIVE_PROMPT
@@ -141,6 +142,35 @@ def apply_scheduler(pipes: GhibliPipelines, name: str) -> None:
         pipe.scheduler = scheduler_cls.from_config(base_config)
 
 
+class PromptEmbeddings:
+    """Text-encoder outputs per distinct text, so a plan encodes each prompt (and the negative prompt) once.
+
+    Valid while the active LoRA adapters stay the same (a text-encoder LoRA changes the embeddings):
+    `animate` makes one per run.
+    """
+
+    def __init__(self, pipes: GhibliPipelines) -> None:
+        self.pipe = pipes.txt2img
+        self._cache: dict[str, torch.Tensor] = {}
+
+    def encode(self, text: str) -> torch.Tensor:
+        if text not in self._cache:
+            # Encoding a text as a positive prompt gives the same tensor as encoding it as the negative one
+            # (same tokenisation and padding), so one cache serves both.
+            self._cache[text] = self.pipe.encode_prompt(text, self.pipe._execution_device, 1, False)[0]
+        return self._cache[text]
+
+    def pipeline_kwargs(self, prompt: str, negative_prompt: str, guidance: float) -> dict[str, Any]:
+        """`prompt_embeds` (and `negative_prompt_embeds` when guidance is on) for a diffusers pipeline call."""
+        kwargs = {"prompt_embeds": self.encode(prompt)}
+        if guidance > 1.0:  # diffusers runs classifier-free guidance only above 1
+            kwargs["negative_prompt_embeds"] = self.encode(negative_prompt or "")
+        return kwargs
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+
 def fit_image(image: Image.Image, width: int, height: int) -> Image.Image:
     """Scale and centre-crop to exactly width x height (no distortion)."""
     image = ImageOps.exif_transpose(image).convert("RGB")
@@ -159,12 +189,13 @@ def render_frame(
     total_frames: int | None = None,
     step_frame: int | None = None,
     reference: Image.Image | None = None,
+    embeddings: PromptEmbeddings | None = None,
 ) -> Frame:
     """Paint one frame: txt2img when `previous` is None, else depth-ControlNet img2img from `previous`.
 
     With a `reference` (the animation's first frame) the result is colour-matched to it by
     `settings.color_match`. Frame `index` depends only on `previous`, `reference`, its prompt and its
-    seed, so any frame can be regenerated alone.
+    seed, so any frame can be regenerated alone. `embeddings` reuses prompt encodings across frames.
     """
     settings = settings.with_seed()
     seed = settings.frame_seed(index)
@@ -179,12 +210,14 @@ def render_frame(
             raise Cancelled(f"cancelled during frame {index + 1} of {total}")
         return kwargs
 
-    common = dict(
-        prompt=prompt, negative_prompt=settings.negative_prompt or None, num_inference_steps=settings.steps,
-        guidance_scale=settings.guidance, generator=generator, height=settings.height, width=settings.width,
-        callback_on_step_end=step_end,
-    )
     with torch.inference_mode():
+        if embeddings is None:
+            embeddings = PromptEmbeddings(pipes)
+        common = dict(
+            num_inference_steps=settings.steps, guidance_scale=settings.guidance, generator=generator,
+            height=settings.height, width=settings.width, callback_on_step_end=step_end,
+            **embeddings.pipeline_kwargs(prompt, settings.negative_prompt, settings.guidance),
+        )
         if previous is None:
             image = pipes.txt2img(**common).images[0]
             return Frame(index, image, prompt, seed, None)
@@ -229,13 +262,15 @@ def animate(
     pipes.activate_loras()
     previous = fit_image(init_image, settings.width, settings.height) if init_image is not None else None
     reference: Image.Image | None = None
+    embeddings = PromptEmbeddings(pipes)
     bar = tqdm(total=len(indices), desc="frames", unit="frame", disable=not progress)
     try:
         for count, index in enumerate(indices):
             if should_cancel is not None and should_cancel():
                 raise Cancelled(f"cancelled before frame {count + 1} of {len(indices)}")
             frame = render_frame(pipes, settings, index, plan[index], previous, on_progress=on_progress,
-                                 should_cancel=should_cancel, total_frames=len(indices), step_frame=count, reference=reference)
+                                 should_cancel=should_cancel, total_frames=len(indices), step_frame=count, reference=reference,
+                                 embeddings=embeddings)
             if reference is None:
                 reference = frame.image
             previous = frame.image

@@ -17,11 +17,13 @@ from typing import Sequence
 
 from . import __version__, defaults
 from .animate import SCHEDULERS, SEED_POLICIES, AnimationSettings
+from .presets import DEFAULT_PRESET, PRESETS, get_preset
 from .render import default_fps
-from .device import DEVICES, DTYPES
+from .device import DEVICES, DTYPES, peak_memory_mb
 from .errors import Cancelled, GhibliError, InputError
 from .export import FORMATS, check_fps, check_frames_dir, check_output_path
 from .blend import BLEND_METHODS, COLOR_MODES, FLOW_METHODS, MotionSettings
+from .models.speed import COMPILE_MODES
 from .plan.llm import BACKEND_NAMES, PlannerSettings
 
 PROG = "ghibli-anim"
@@ -77,18 +79,27 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--tiny-dir", help="where --tiny keeps its models (default $GHIBLI_TINY_DIR or ~/.cache/ghibli-anim)")
     g.add_argument("--device", default="auto", choices=DEVICES, help="auto = cuda > mps > cpu")
     g.add_argument("--dtype", default="auto", choices=list(DTYPES), help="auto = fp16 on GPU, fp32 on CPU")
-    a = p.add_argument_group("painting")
+    g.add_argument("--compile", default="off", choices=COMPILE_MODES,
+                   help="torch.compile the UNet and ControlNet (GPU; the first frame pays the compile time; default off)")
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory layout (default: on for CUDA, off on the CPU where it is slower)")
+    g.add_argument("--vae-tiling", action="store_true", help="decode in tiles: large sizes in less memory")
+    g.add_argument("--vae-slicing", action="store_true", help="decode batched images one at a time (less peak memory)")
+    a = p.add_argument_group("painting (--preset sets steps, strength, scheduler, controlnet-scale, cadence and interpolate; "
+                             "a flag given explicitly wins)")
     d = AnimationSettings()
+    a.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS),
+                   help="; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()) + f" (default {DEFAULT_PRESET})")
     a.add_argument("--init-image", help="start from this image (img2img under its depth map) instead of txt2img")
-    a.add_argument("--steps", type=int, default=d.steps, help=f"denoising steps (default {d.steps}; img2img frames run steps x strength)")
-    a.add_argument("--strength", type=float, default=d.strength, help=f"how far each frame departs from the previous, 0..1 (default {d.strength})")
+    a.add_argument("--steps", type=int, help="denoising steps (preset: " + _preset_values("steps") + "; img2img frames run steps x strength)")
+    a.add_argument("--strength", type=float, help="how far each frame departs from the previous, 0..1 (preset: " + _preset_values("strength") + ")")
     a.add_argument("--guidance", type=float, default=d.guidance, help=f"classifier-free guidance scale (default {d.guidance})")
-    a.add_argument("--controlnet-scale", type=float, default=d.controlnet_scale, help=f"depth ControlNet weight (default {d.controlnet_scale})")
+    a.add_argument("--controlnet-scale", type=float, help="depth ControlNet weight (preset: " + _preset_values("controlnet_scale") + ")")
     a.add_argument("--negative-prompt", default=d.negative_prompt, help="what to steer away from")
     a.add_argument("--size", default=None, help="WIDTHxHEIGHT, multiples of 8 (default 512x512; 64x64 with --tiny)")
     a.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed and stored in the file)")
     a.add_argument("--seed-policy", default=d.seed_policy, choices=SEED_POLICIES, help="fixed: same seed every frame; incrementing: seed + frame index")
-    a.add_argument("--scheduler", default=d.scheduler, choices=list(SCHEDULERS), help=f"sampler (default {d.scheduler})")
+    a.add_argument("--scheduler", choices=list(SCHEDULERS), help="sampler (preset: " + _preset_values("scheduler") + ")")
     _add_motion_args(p, generate=True)
     o = p.add_argument_group("output")
     o.add_argument("--fps", type=float, default=None, help="frames per second (default 8 x (interpolate + 1), at most 50)")
@@ -100,19 +111,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _preset_values(field: str) -> str:
+    return ", ".join(f"{p.name} {getattr(p, field)}" for p in PRESETS.values())
+
+
 def _add_motion_args(p: argparse.ArgumentParser, *, generate: bool) -> None:
     """Interpolation flags, shared by the main command and `blend`."""
     d = MotionSettings()
     g = p.add_argument_group("motion")
-    g.add_argument("--interpolate", type=int, default=0, metavar="K", help="in-between frames after each frame (default 0)")
+    if generate:
+        g.add_argument("--interpolate", type=int, metavar="K", help="in-between frames after each frame (preset: " + _preset_values("interpolate") + ")")
+    else:
+        g.add_argument("--interpolate", type=int, default=0, metavar="K", help="in-between frames after each frame (default 0)")
     g.add_argument("--blend", default=d.blend, choices=BLEND_METHODS,
                    help="in-betweens by optical-flow warping with occlusion handling (default) or a pixel crossfade")
     g.add_argument("--flow", default=d.flow, choices=FLOW_METHODS, help="OpenCV flow: dis (default, better on painted footage) or farneback")
     g.add_argument("--color-mode", default=d.color_mode, choices=COLOR_MODES, help="colour matching in LAB by mean/std (default) or histogram")
     if generate:
         a = AnimationSettings()
-        g.add_argument("--cadence", type=int, default=1, metavar="C",
-                       help="paint every C-th frame, fill the rest by --blend (the frame count is kept; default 1)")
+        g.add_argument("--cadence", type=int, metavar="C",
+                       help="paint every C-th frame, fill the rest by --blend (the frame count is kept; preset: " + _preset_values("cadence") + ")")
         g.add_argument("--color-match", type=float, default=a.color_match, metavar="S",
                        help=f"pull each frame's colours toward frame 1 before it seeds the next, 0..1 (default {a.color_match}; 0 = off)")
         g.add_argument("--no-loop", dest="loop", action="store_false", help="do not close the loop (the last frame does not flow into the first)")
@@ -206,19 +224,21 @@ def run_generate(args: argparse.Namespace) -> int:
     elif args.frames is None:
         args.frames = 8
     width, height = _size(args.size) if args.size else ((64, 64) if args.tiny else (512, 512))
-    settings = AnimationSettings(
+    preset = get_preset(args.preset)
+    settings = preset.animation(
         frames=args.frames, steps=args.steps, strength=args.strength, guidance=args.guidance,
         controlnet_scale=args.controlnet_scale, negative_prompt=args.negative_prompt, width=width, height=height,
         seed=args.seed, seed_policy=args.seed_policy, scheduler=args.scheduler, color_match=args.color_match,
         color_mode=args.color_mode,
     ).with_seed()
-    motion = MotionSettings(interpolate=args.interpolate, blend=args.blend, flow=args.flow, cadence=args.cadence, loop=args.loop)
+    motion = preset.motion(interpolate=args.interpolate, blend=args.blend, flow=args.flow, cadence=args.cadence, loop=args.loop)
     fps = check_fps(args.fps if args.fps is not None else default_fps(motion.interpolate))
     output = check_output_path(args.output)
     frames_dir = check_frames_dir(args.frames_dir) if args.frames_dir else None
     init_image = check_init_image(args.init_image) if args.init_image else None
     loras = tuple(LoraSpec.parse(x) for x in args.lora)
     plan_settings = planner_settings(args, settings.seed)
+    speed = dict(compile=args.compile, channels_last=args.channels_last, vae_tiling=args.vae_tiling, vae_slicing=args.vae_slicing)
     if args.tiny:
         clash = [f"--{n}" for n in ("model", "controlnet", "depth_model") if getattr(args, n)]
         if clash:
@@ -226,14 +246,14 @@ def run_generate(args: argparse.Namespace) -> int:
         from .tiny import ensure_tiny
 
         tiny = ensure_tiny(Path(args.tiny_dir) if args.tiny_dir else None)
-        model_settings = tiny.model_settings(loras=loras, device=args.device, dtype=args.dtype, allow_pickle=args.allow_pickle)
+        model_settings = tiny.model_settings(loras=loras, device=args.device, dtype=args.dtype, allow_pickle=args.allow_pickle, **speed)
         if plan_settings.backend == "transformers" and not plan_settings.model:
             plan_settings = plan_settings.replace(model=str(tiny.chat_dir))
     else:
         model_settings = ModelSettings(
             base=args.model or defaults.BASE_MODEL, controlnet=args.controlnet or defaults.CONTROLNET,
             depth_model=args.depth_model or defaults.DEPTH_MODEL, loras=loras, device=args.device, dtype=args.dtype,
-            allow_pickle=args.allow_pickle, base_config=args.model_config, controlnet_config=args.controlnet_config,
+            allow_pickle=args.allow_pickle, base_config=args.model_config, controlnet_config=args.controlnet_config, **speed,
         )
     resolved = model_settings.resolve()
     planner = None if file_plan else make_planner(plan_settings)  # a missing key fails here, before any model loads
@@ -250,11 +270,13 @@ def run_generate(args: argparse.Namespace) -> int:
 
     from .metrics import compute_metrics
     from .models.pipelines import load_pipelines
-    from .render import render_animation
+    from .render import denoising_steps, render_animation
 
     started = time.perf_counter()
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
-    log(f"{PROG}: {settings.frames} frames at {width}x{height}, seed {settings.seed}, on {resolved.device}")
+    log(f"{PROG}: {settings.frames} frames at {width}x{height}, seed {settings.seed}, preset {preset.name} "
+        f"({denoising_steps(settings, motion, init_image=init_image is not None)} denoising steps for "
+        f"{motion.output_count(settings.frames)} output frames), on {resolved.device}")
     pipes = load_pipelines(resolved, progress=not args.quiet)
     loaded = time.perf_counter()
     animation = render_animation(pipes, plan.frames, settings, motion, init_image=init_image, progress=not args.quiet)
@@ -265,13 +287,14 @@ def run_generate(args: argparse.Namespace) -> int:
         "generator": f"{PROG} {__version__}", "prompt": plan.idea, "plan": plan.frames, "plan_backend": plan.backend,
         "plan_model": plan.model, "plan_warnings": plan.warnings,
         "plan_settings": None if file_plan else plan_settings.to_dict(),
-        "seed": settings.seed, "settings": settings.to_dict(), "motion": motion.to_dict(), "schedule": animation.schedule(),
+        "seed": settings.seed, "preset": preset.name, "settings": settings.to_dict(), "motion": motion.to_dict(), "schedule": animation.schedule(),
         "fps": fps, "models": pipes.model_names(), "init_image": Path(args.init_image).name if args.init_image else None,
     }
     _write_outputs(frames, output, frames_dir, fps=fps, metadata=metadata, metrics=metrics, dither=args.dither)
     done = time.perf_counter()
     print(f"wrote {output} ({len(frames)} frames from {len(animation.painted)} painted, {width}x{height}, {fps:g} fps, "
-          f"seed {settings.seed}; load {loaded - started:.1f}s, paint {painted - loaded:.1f}s, finish {done - painted:.1f}s)")
+          f"seed {settings.seed}; load {loaded - started:.1f}s, paint {painted - loaded:.1f}s, finish {done - painted:.1f}s, "
+          f"peak memory {peak_memory_mb(resolved.device):.0f} MB)")
     _print_metrics(metrics, args.metrics)
     return 0
 
@@ -383,7 +406,8 @@ def _comfy_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, help="frames to plan")
     p.add_argument("--seed", type=int, help="noise seed")
     p.add_argument("--size", type=_size, help="WIDTHxHEIGHT")
-    p.add_argument("--steps", type=int, help="denoising steps")
+    p.add_argument("--preset", choices=list(PRESETS), help="speed/quality preset (default: the workflow's own)")
+    p.add_argument("--steps", type=int, help="denoising steps (switches the workflow to the custom preset)")
     p.add_argument("-o", "--output", required=True, help="where to write it; .gif, .webp or .mp4 picks the format")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     return p
@@ -403,7 +427,7 @@ def run_comfy(argv: Sequence[str]) -> int:
     graph = patch_workflow(
         graph, idea=clean_idea(args.prompt) if args.prompt is not None else None,
         frames=check_frame_count(args.frames) if args.frames is not None else None, seed=args.seed, width=width, height=height,
-        steps=args.steps, output_format=output.suffix.lower().lstrip("."),
+        steps=args.steps, preset=args.preset, output_format=output.suffix.lower().lstrip("."),
     )
     client = ComfyClient(args.server)
     names: dict[str, str] = {k: v.get("_meta", {}).get("title") or v["class_type"] for k, v in graph.items()}

@@ -51,13 +51,25 @@ def _nodes_of(graph: dict, class_type: str) -> list[dict]:
 
 def patch_workflow(graph: dict[str, Any], *, idea: str | None = None, frames: int | None = None, seed: int | None = None,
                    width: int | None = None, height: int | None = None, steps: int | None = None,
-                   output_format: str | None = None) -> dict[str, Any]:
-    """A copy of `graph` with the idea and settings put into the Ghibli nodes that take them."""
+                   preset: str | None = None, output_format: str | None = None) -> dict[str, Any]:
+    """A copy of `graph` with the idea and settings put into the Ghibli nodes that take them.
+
+    A preset also writes its values into the widgets it sets (as the canvas does); `steps` alone switches
+    the node to the "custom" preset, since a named preset's own step count would otherwise win.
+    """
+    from .presets import get_preset
+
     graph = json.loads(json.dumps(graph))
+    painter: dict[str, Any] = {}
+    if preset is not None:
+        chosen = get_preset(preset)
+        painter = {"preset": chosen.name, **{k: v for k, v in chosen.values().items() if k != "interpolate"}}
+    if steps is not None:
+        painter.update(preset="custom", steps=steps)
     targets = {
         "idea": ("GhibliFramePlanner", idea), "frames": ("GhibliFramePlanner", frames), "seed": ("GhibliSequentialImg2Img", seed),
         "width": ("GhibliSequentialImg2Img", width), "height": ("GhibliSequentialImg2Img", height),
-        "steps": ("GhibliSequentialImg2Img", steps), "format": (SAVER, output_format),
+        **{k: ("GhibliSequentialImg2Img", v) for k, v in painter.items()}, "format": (SAVER, output_format),
     }
     for field, (class_type, value) in targets.items():
         if value is None:
@@ -67,6 +79,9 @@ def patch_workflow(graph: dict[str, Any], *, idea: str | None = None, frames: in
             raise InputError("workflow", f"has no {class_type} node to set {field} on", "use the pack's workflow, or drop that option")
         for node in nodes:
             node.setdefault("inputs", {})[field] = value
+    if preset is not None:  # in-betweens live in the Frame Blender, where the graph has one
+        for node in _nodes_of(graph, "GhibliFrameBlender"):
+            node.setdefault("inputs", {})["interpolate"] = get_preset(preset).interpolate
     if not _nodes_of(graph, SAVER):
         raise InputError("workflow", f"has no {SAVER} node, so there is no animation to fetch", "add a Ghibli GIF Saver")
     return graph

@@ -34,3 +34,22 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     if name == "auto":
         return torch.float16 if device.type in ("cuda", "mps") else torch.float32
     return DTYPES[name]
+
+
+def peak_memory_mb(device: torch.device | None = None) -> float:
+    """Peak memory of this process so far: allocated GPU memory on CUDA, resident set size on the CPU."""
+    if device is not None and device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import sys
+
+    try:
+        import resource
+    except ImportError:  # Windows: the peak working set, where psutil is installed (ComfyUI has it)
+        try:
+            import psutil
+
+            return psutil.Process().memory_info().peak_wset / 2**20
+        except (ImportError, AttributeError):
+            return float("nan")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux

@@ -41,8 +41,9 @@ def render_animation(
     """Paint every `motion.cadence`-th frame of `plan`, fill the rest, then add in-betweens and the loop seam.
 
     `on_frame` sees each painted frame as soon as it exists (a preview); `on_progress` each denoising step.
+    Without `motion`, the default preset's cadence and in-betweens are used.
     """
-    motion = motion or MotionSettings()
+    motion = motion or default_motion()
     keys = keyframe_indices(settings.frames, motion.cadence, motion.loop)
     painted = []
     for frame in animate(pipes, plan, settings, init_image=init_image, keyframes=keys, on_progress=on_progress,
@@ -61,10 +62,16 @@ def render_animation(
 
 def denoising_steps(settings: AnimationSettings, motion: MotionSettings | None = None, *, init_image: bool = False) -> int:
     """UNet steps `render_animation` runs: the first keyframe by txt2img (img2img from an init image), the rest img2img."""
-    motion = motion or MotionSettings()
+    motion = motion or default_motion()
     painted = len(keyframe_indices(settings.frames, motion.cadence, motion.loop))
     first = settings.img2img_steps() if init_image else settings.steps
     return first + (painted - 1) * settings.img2img_steps()
+
+
+def default_motion() -> MotionSettings:
+    from .presets import get_preset
+
+    return get_preset(None).motion()
 
 
 def default_fps(interpolate: int, base: float = 8.0) -> float:

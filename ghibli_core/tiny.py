@@ -138,12 +138,15 @@ def _build_pipeline():
 def _build_controlnet(unet):
     from diffusers import ControlNetModel
 
-    controlnet = ControlNetModel.from_unet(unet)
-    # from_unet zero-initialises the output convs and the hint encoder's last conv, so a fresh
-    # ControlNet ignores its control image; randomise them so the depth map really steers it.
+    return randomize_zero_convs(ControlNetModel.from_unet(unet))
+
+
+def randomize_zero_convs(controlnet, std: float = 0.05):
+    """A fresh ControlNet has zero output convs and hint-encoder last conv, so it ignores its control
+    image; randomise them so the depth map really steers a random-weight model."""
     zero_init = [p for n, p in controlnet.named_parameters()
                  if n.startswith(("controlnet_down_blocks", "controlnet_mid_block", "controlnet_cond_embedding.conv_out"))]
-    _randomize_(zero_init, std=0.05)
+    _randomize_(zero_init, std=std)
     return controlnet
 
 

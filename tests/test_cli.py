@@ -120,7 +120,8 @@ def test_tiny_command_writes_a_looping_gif_with_metadata(tmp_path, tiny):
     meta = read_metadata(out)
     assert meta["seed"] == 3 and len(meta["plan"]) == 4 and meta["models"]["base"] == "tiny-sd15"
     assert str(Path.home()) not in json.dumps(meta) or str(Path.home()) == "/"
-    assert len(list((tmp_path / "f").glob("frame_*.png"))) == 4
+    # 4 planned frames, one flow in-between each (the balanced preset): 8 output frames
+    assert len(list((tmp_path / "f").glob("frame_*.png"))) == 8 and "peak memory" in res.stdout
     # same command, same seed: the same file content
     again = run_cli(["--tiny", "a ghibli forest", "--frames", "4", "-o", str(tmp_path / "y.gif"), "--seed", "3", "--quiet"], tiny)
     assert again.returncode == 0 and (tmp_path / "y.gif").read_bytes() == out.read_bytes()

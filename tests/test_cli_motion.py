@@ -72,7 +72,9 @@ def test_done_when_tiny_run_with_interpolation_and_metrics(tmp_path, tiny):
     assert saved["frames"] == len(frames) and saved["output"] == "x.gif"
     meta = read_metadata(out)
     assert meta["metrics"]["flicker"] == saved["flicker"] and meta["motion"]["interpolate"] == 3
-    assert meta["schedule"] == {"painted": 4, "keyframes": [0, 1, 2, 3], "output_frames": 16}
+    # the default preset (balanced) paints every 2nd frame; --interpolate given explicitly wins over its 1
+    assert meta["preset"] == "balanced" and meta["motion"]["cadence"] == 2
+    assert meta["schedule"] == {"painted": 2, "keyframes": [0, 2], "output_frames": 16}
 
 
 @pytest.mark.parametrize("ext", [".webp", ".mp4"])

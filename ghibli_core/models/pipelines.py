@@ -21,6 +21,7 @@ from .configs import CONTROLNET_CONFIG_DIR, SD15_CONFIG_DIR, read_json
 from .depth import DepthEstimator, load_depth_estimator
 from .lora import LoraSpec, check_lora_file, use_loras
 from .sources import ModelSource, hub_offline, resolve_source
+from .speed import COMPILE_MODES, apply_speedups
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +41,22 @@ class ModelSettings:
     base_config: str | None = None
     #: config folder used for a single-file ControlNet (default: the shipped SD1.5 depth ControlNet config).
     controlnet_config: str | None = None
+    #: NHWC weights and activations; None = on for CUDA only (it measured slower on the CPU).
+    channels_last: bool | None = None
+    #: torch.compile the UNet and ControlNet ("off", "default", "reduce-overhead", "max-autotune"); worth it on a GPU
+    #: for long runs (the first frame pays the compile time).
+    compile: str = "off"
+    #: Decode (and encode) in overlapping tiles: large sizes in less memory, at a small cost in speed.
+    vae_tiling: bool = False
+    #: Decode a batch one image at a time (less peak memory for batched decodes).
+    vae_slicing: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loras", tuple(self.loras))
         if self.dtype not in DTYPES:
             raise InputError("dtype", f"unknown dtype {self.dtype!r}", f"use one of {', '.join(DTYPES)}")
+        if self.compile not in COMPILE_MODES:
+            raise InputError("compile", f"unknown mode {self.compile!r}", f"use one of {', '.join(COMPILE_MODES)}")
         for cfg, name in ((self.base_config, "base-config"), (self.controlnet_config, "controlnet-config")):
             if cfg is not None and not Path(cfg, "config.json" if name == "controlnet-config" else "model_index.json").is_file():
                 raise InputError(name, f"{cfg} is not a diffusers config folder", "point it at a folder with model_index.json / config.json")
@@ -128,6 +140,8 @@ class GhibliPipelines:
     default_scheduler_config: dict[str, Any] = field(default_factory=dict)
     #: Adapters loaded on the shared weights, by LoRA file identity; shared by every handle of these weights.
     loaded_adapters: dict[tuple, str] = field(default_factory=dict)
+    #: The speed options in effect (attention, channels-last, compile, VAE tiling/slicing).
+    speedups: dict[str, Any] = field(default_factory=dict)
 
     @property
     def device(self) -> torch.device:
@@ -240,26 +254,36 @@ def load_pipelines(settings: ModelSettings | ResolvedModels, *, progress: bool =
 
 
 def _load_pipelines(settings: ModelSettings | ResolvedModels, progress: bool) -> GhibliPipelines:
-    from diffusers import StableDiffusionControlNetImg2ImgPipeline
-
     resolved = settings if isinstance(settings, ResolvedModels) else settings.resolve()
     s = resolved.settings
     txt2img = _load_base(resolved.base, single_file_config(resolved.base, s.base_config), resolved.dtype, s.allow_pickle)
     controlnet = _load_controlnet(
         resolved.controlnet, single_file_config(resolved.controlnet, s.controlnet_config), resolved.dtype, s.allow_pickle
     )
-    if resolved.device.type != "cpu":  # models load on the CPU; move them once
-        txt2img.to(resolved.device)
-        controlnet.to(resolved.device)
+    depth = load_depth_estimator(resolved.depth, resolved.device, resolved.dtype)
+    return assemble_pipelines(txt2img, controlnet, depth, resolved, progress=progress)
+
+
+def assemble_pipelines(txt2img: Any, controlnet: Any, depth: DepthEstimator, resolved: ResolvedModels, *,
+                       progress: bool = True) -> GhibliPipelines:
+    """Pipelines over already-built models (loaded by `load_pipelines`, or made in memory by a benchmark)."""
+    from diffusers import StableDiffusionControlNetImg2ImgPipeline
+
+    s = resolved.settings
+    # models load on the CPU; move them once (a no-op when they are already there, in that dtype)
+    with _quiet("diffusers.models.modeling_utils"):  # AutoencoderKL's "keep in float32: []" note on a no-op cast
+        txt2img.to(resolved.device, resolved.dtype)
+        controlnet.to(device=resolved.device, dtype=resolved.dtype)
+    speedups = apply_speedups(txt2img, controlnet, device=resolved.device, channels_last=s.channels_last,
+                              compile_mode=s.compile, vae_tiling=s.vae_tiling, vae_slicing=s.vae_slicing)
     # from_pipe reuses every module of txt2img: no second copy of the UNet/VAE/text encoder.
     with _quiet("diffusers.models.modeling_utils"):  # from_pipe's no-op dtype cast warns "keep in float32: []"
         img2img = StableDiffusionControlNetImg2ImgPipeline.from_pipe(txt2img, controlnet=controlnet)
     for pipe in (txt2img, img2img):
         pipe.set_progress_bar_config(disable=not progress, leave=False)
-    depth = load_depth_estimator(resolved.depth, resolved.device, resolved.dtype)
     pipes = GhibliPipelines(
         txt2img=txt2img, img2img=img2img, depth=depth, resolved=resolved, loras=s.loras,
-        default_scheduler_config=dict(txt2img.scheduler.config),
+        default_scheduler_config=dict(txt2img.scheduler.config), speedups=speedups,
     )
     pipes.activate_loras()
     return pipes

@@ -1,0 +1,186 @@
+"""Speed presets and engine efficiency on tiny models: step budgets, prompt encoding once, speed switches."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from ghibli_core import cli
+from ghibli_core.animate import AnimationSettings, PromptEmbeddings, animate, render_frame
+from ghibli_core.blend import MotionSettings
+from ghibli_core.comfy_client import DEFAULT_WORKFLOW, load_workflow, patch_workflow
+from ghibli_core.errors import InputError
+from ghibli_core.export import read_metadata
+from ghibli_core.models.pipelines import ModelSettings, load_pipelines
+from ghibli_core.models.speed import apply_speedups, wants_channels_last
+from ghibli_core.presets import DEFAULT_PRESET, PRESETS, get_preset
+from ghibli_core.render import denoising_steps, render_animation
+from test_animate import Recorder
+from test_cli import SCRIPT
+
+TINY = dict(width=64, height=64, seed=5)
+
+
+# --- presets ---------------------------------------------------------------------------------------------------
+
+def test_balanced_needs_at_most_two_and_a_half_unet_steps_per_output_frame_of_a_16_frame_loop():
+    balanced = PRESETS["balanced"]
+    motion, settings = balanced.motion(), balanced.animation(frames=8)
+    assert motion.output_count(8) == 16
+    assert denoising_steps(settings, motion) / 16 <= 2.5
+    assert balanced.steps_per_output_frame(8) == pytest.approx(37 / 16)
+    # ordered: quality spends the most, fast the least; all far under the original loop's 28.4
+    per_frame = {name: p.steps_per_output_frame(8) for name, p in PRESETS.items()}
+    assert per_frame["quality"] > per_frame["balanced"] > per_frame["fast"] and per_frame["quality"] < 28.4 / 3
+
+
+def test_balanced_is_the_default_everywhere():
+    assert DEFAULT_PRESET == "balanced" and get_preset(None) is PRESETS["balanced"]
+    plain, preset = AnimationSettings(), PRESETS["balanced"]
+    assert (plain.steps, plain.strength, plain.scheduler, plain.controlnet_scale) == \
+        (preset.steps, preset.strength, preset.scheduler, preset.controlnet_scale)
+    args = cli.build_parser().parse_args(["idea", "-o", "x.gif"])
+    assert args.preset == "balanced" and args.steps is None and args.cadence is None and args.interpolate is None
+
+
+def test_explicit_values_win_over_the_preset_and_are_still_checked():
+    fast = get_preset("fast")
+    s = fast.animation(frames=4, steps=30, strength=None, **TINY)
+    assert s.steps == 30 and s.strength == fast.strength and s.scheduler == fast.scheduler
+    assert fast.motion(cadence=1, interpolate=None).cadence == 1 and fast.motion().interpolate == fast.interpolate
+    with pytest.raises(InputError, match="preset.*unknown preset 'turbo'.*quality, balanced, fast"):
+        get_preset("turbo")
+    with pytest.raises(InputError, match="strength"):
+        fast.animation(strength=1.5)
+
+
+def test_cli_rejects_an_unknown_preset_before_loading_anything(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["idea", "--preset", "turbo", "-o", "x.gif"])
+    assert exc.value.code == 2 and "invalid choice: 'turbo'" in capsys.readouterr().err
+
+
+def test_cli_preset_fast_paints_every_fourth_frame(tmp_path, tiny):
+    out = tmp_path / "fast.gif"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", GHIBLI_TINY_DIR=str(tiny.root))
+    res = subprocess.run([str(SCRIPT), "--tiny", "a windy hill", "--frames", "8", "--preset", "fast", "--seed", "2", "-o", str(out)],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    meta = read_metadata(out)
+    assert meta["preset"] == "fast" and meta["settings"]["steps"] == PRESETS["fast"].steps
+    assert meta["schedule"] == {"painted": 2, "keyframes": [0, 4], "output_frames": 16}
+    assert "preset fast (15 denoising steps for 16 output frames)" in res.stderr
+
+
+def test_render_without_motion_uses_the_default_preset_schedule(pipes):
+    rec = Recorder(pipes)
+    try:
+        anim = render_animation(pipes, [f"a hill, frame {i}" for i in range(8)], AnimationSettings(frames=8, steps=4, **TINY), progress=False)
+    finally:
+        rec.close()
+    assert anim.keyframes == [0, 2, 4, 6] and len(anim.frames) == 16
+    assert rec.unet_calls == denoising_steps(AnimationSettings(frames=8, steps=4, **TINY)) == 4 + 3 * 1
+
+
+# --- prompt embeddings -------------------------------------------------------------------------------------------
+
+def test_each_distinct_prompt_is_encoded_once_per_animation(pipes):
+    calls = []
+    handle = pipes.txt2img.text_encoder.register_forward_pre_hook(lambda m, a: calls.append(1))
+    try:
+        plan = ["a hill at dawn", "a hill at dawn", "a hill at noon", "a hill at dawn"]
+        list(animate(pipes, plan, AnimationSettings(frames=4, steps=2, strength=0.5, **TINY), progress=False))
+    finally:
+        handle.remove()
+    assert len(calls) == 3  # "dawn", "noon" and the negative prompt; the pipeline alone would encode 8 times
+
+
+def test_cached_embeddings_paint_exactly_what_the_plain_pipeline_paints(pipes):
+    settings = AnimationSettings(frames=2, steps=3, guidance=6.0, scheduler="default", **TINY)
+    from ghibli_core.animate import apply_scheduler
+
+    apply_scheduler(pipes, "default")
+    ours = render_frame(pipes, settings, 0, "a red hill").image
+    with torch.inference_mode():
+        plain = pipes.txt2img(prompt="a red hill", negative_prompt=settings.negative_prompt, num_inference_steps=3, guidance_scale=6.0,
+                              generator=torch.Generator().manual_seed(5), height=64, width=64).images[0]
+    assert np.array_equal(np.asarray(ours), np.asarray(plain))
+    # without guidance no negative prompt is encoded at all
+    cache = PromptEmbeddings(pipes)
+    assert set(cache.pipeline_kwargs("a hill", "ugly", guidance=1.0)) == {"prompt_embeds"} and len(cache) == 1
+
+
+# --- speed switches ----------------------------------------------------------------------------------------------
+
+def test_attention_runs_through_pytorch_sdpa(pipes):
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    for model in (pipes.txt2img.unet, pipes.img2img.controlnet, pipes.txt2img.vae):
+        assert all(isinstance(p, AttnProcessor2_0) for p in model.attn_processors.values())
+    assert pipes.speedups["attention"] == "sdpa" and pipes.speedups["channels_last"] is False  # CPU default
+
+
+def test_channels_last_is_automatic_on_cuda_only():
+    assert wants_channels_last(None, torch.device("cuda")) and not wants_channels_last(None, torch.device("cpu"))
+    assert wants_channels_last(True, torch.device("cpu")) and not wants_channels_last(False, torch.device("cuda"))
+
+
+def test_speed_switches_apply_and_frames_still_paint(tiny):
+    pipes = load_pipelines(tiny.model_settings(channels_last=True, vae_tiling=True, vae_slicing=True), progress=False)
+    vae, unet = pipes.txt2img.vae, pipes.txt2img.unet
+    assert vae.use_tiling and vae.use_slicing and pipes.speedups["vae_tiling"]
+    conv = unet.conv_in.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    frame = render_frame(pipes, AnimationSettings(frames=1, steps=3, **TINY), 0, "a hill")
+    assert frame.image.size == (64, 64) and np.asarray(frame.image).std() > 0
+
+
+def test_compile_wraps_the_shared_modules_in_place(tiny):
+    pipes = load_pipelines(tiny.model_settings(), progress=False)
+    applied = apply_speedups(pipes.txt2img, pipes.img2img.controlnet, device=torch.device("cpu"), compile_mode="reduce-overhead")
+    assert applied["compile"] == "reduce-overhead"
+    # Module.compile: the same objects (shared by both pipelines) now call a compiled forward
+    assert pipes.img2img.unet is pipes.txt2img.unet and pipes.txt2img.unet._compiled_call_impl is not None
+    assert pipes.img2img.controlnet._compiled_call_impl is not None
+    with pytest.raises(InputError, match="compile.*unknown mode 'fastest'"):
+        ModelSettings(compile="fastest")
+
+
+def test_peak_memory_is_reported():
+    from ghibli_core.device import peak_memory_mb
+
+    assert peak_memory_mb(torch.device("cpu")) > 50
+
+
+# --- ComfyUI side ----------------------------------------------------------------------------------------------
+
+def test_patch_workflow_sets_a_preset_and_steps_switch_to_custom():
+    graph = load_workflow(DEFAULT_WORKFLOW)
+    fast = patch_workflow(graph, preset="fast")
+    node = next(n for n in fast.values() if n["class_type"] == "GhibliSequentialImg2Img")["inputs"]
+    assert node["preset"] == "fast" and node["steps"] == PRESETS["fast"].steps and node["cadence"] == PRESETS["fast"].cadence
+    blender = next(n for n in fast.values() if n["class_type"] == "GhibliFrameBlender")["inputs"]
+    assert blender["interpolate"] == PRESETS["fast"].interpolate
+    custom = patch_workflow(graph, steps=7)
+    node = next(n for n in custom.values() if n["class_type"] == "GhibliSequentialImg2Img")["inputs"]
+    assert node["preset"] == "custom" and node["steps"] == 7
+    with pytest.raises(InputError, match="preset"):
+        patch_workflow(graph, preset="turbo")
+
+
+def test_shipped_workflows_paint_with_the_default_preset():
+    for name in ("ghibli_animation", "ghibli_minimal"):
+        graph = json.loads((DEFAULT_WORKFLOW.parent / f"{name}.json").read_text())
+        node = next(n for n in graph.values() if n["class_type"] == "GhibliSequentialImg2Img")["inputs"]
+        assert node["preset"] == DEFAULT_PRESET
+        assert {k: node[k] for k in ("steps", "strength", "scheduler", "controlnet_scale", "cadence")} == \
+            {k: v for k, v in PRESETS[DEFAULT_PRESET].values().items() if k != "interpolate"}
+
+
+def test_motion_settings_stay_neutral_for_frames_made_elsewhere():
+    # the blend command and Frame Blender smooth any frames: no cadence re-fill unless asked
+    assert MotionSettings().cadence == 1 and MotionSettings().interpolate == 0
