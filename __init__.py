@@ -11,6 +11,9 @@ import sys
 if importlib.util.find_spec("ghibli_core") is None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+#: The canvas script (preset widgets follow the chosen preset); ComfyUI serves it to the front end.
+WEB_DIRECTORY = "./web"
+
 
 async def comfy_entrypoint():
     from .nodes.extension import GhibliExtension

@@ -8,13 +8,16 @@ from ghibli_core.animate import MAX_SEED, SCHEDULERS, SEED_POLICIES, AnimationSe
 from ghibli_core.blend import MAX_CADENCE, MotionSettings
 from ghibli_core.blend.color import COLOR_MODES
 from ghibli_core.errors import Cancelled, InputError
+from ghibli_core.presets import DEFAULT_PRESET, PRESETS
 from ghibli_core.render import denoising_steps, render_animation
 
 from . import host
+from .preset_widgets import PRESET_OPTIONS, preset_widget_values
 from .images import to_image_batch, to_pil
 from .types import CATEGORY, Pipeline, PlanType
 
-COMBOS = {"seed_policy": SEED_POLICIES, "scheduler": tuple(SCHEDULERS), "color_mode": COLOR_MODES}
+COMBOS = {"preset": PRESET_OPTIONS, "seed_policy": SEED_POLICIES, "scheduler": tuple(SCHEDULERS), "color_mode": COLOR_MODES}
+_DEFAULT = PRESETS[DEFAULT_PRESET]
 
 
 class GhibliSequentialImg2Img(io.ComfyNode):
@@ -26,27 +29,32 @@ class GhibliSequentialImg2Img(io.ComfyNode):
             category=f"{CATEGORY}/generate",
             description="Paints the plan frame by frame: frame 1 by txt2img (or img2img from init_image), every next frame by "
             "img2img from the previous one under the depth ControlNet fed the previous frame's depth map, colour-held to frame 1. "
+            "The preset picks the schedule (balanced paints every 2nd frame and fills the rest by optical flow). "
             "One progress tick per denoising step; Cancel stops between steps.",
             inputs=[
                 Pipeline.Input("pipeline", tooltip="From Ghibli Pipeline Loader (and any Ghibli LoRA Loaders)."),
                 PlanType.Input("plan", tooltip="One prompt per frame, from LLM Frame Planner or Plan From Text."),
+                io.Combo.Input("preset", options=list(PRESET_OPTIONS), default=DEFAULT_PRESET,
+                               tooltip="Speed/quality schedule: " + "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values())
+                               + ". It sets steps, strength, scheduler, controlnet_scale and cadence (their widgets follow it); "
+                               "custom uses the widgets as you set them."),
                 io.Int.Input("width", default=512, min=64, max=2048, step=8, tooltip="Frame width in pixels (a multiple of 8; SD1.5 is trained at 512)."),
                 io.Int.Input("height", default=512, min=64, max=2048, step=8, tooltip="Frame height in pixels (a multiple of 8)."),
-                io.Int.Input("steps", default=25, min=1, max=200, tooltip="Denoising steps of frame 1; img2img frames run steps x strength of them."),
-                io.Float.Input("strength", default=0.6, min=0.01, max=1.0, step=0.01,
+                io.Int.Input("steps", default=_DEFAULT.steps, min=1, max=200, tooltip="Denoising steps of frame 1; img2img frames run steps x strength of them."),
+                io.Float.Input("strength", default=_DEFAULT.strength, min=0.01, max=1.0, step=0.01,
                                tooltip="How much each frame may change from the previous one: low is steady, 1.0 ignores the previous frame."),
                 io.Float.Input("guidance", default=7.5, min=0.0, max=30.0, step=0.1, tooltip="Classifier-free guidance (CFG) scale."),
-                io.Float.Input("controlnet_scale", default=0.8, min=0.0, max=2.0, step=0.05,
+                io.Float.Input("controlnet_scale", default=_DEFAULT.controlnet_scale, min=0.0, max=2.0, step=0.05,
                                tooltip="How strongly the previous frame's depth map holds the scene's shapes."),
                 io.Int.Input("seed", default=0, min=0, max=MAX_SEED, control_after_generate=True, tooltip="Noise seed; the same seed and settings repaint the same frames."),
                 io.Combo.Input("seed_policy", options=list(SEED_POLICIES), default="fixed",
                                tooltip="fixed: every frame uses the seed (steadiest); incrementing: frame k uses seed + k (livelier)."),
-                io.Combo.Input("scheduler", options=list(SCHEDULERS), default="dpm++", tooltip="Sampler; default is the model's own."),
+                io.Combo.Input("scheduler", options=list(SCHEDULERS), default=_DEFAULT.scheduler, tooltip="Sampler; default is the model's own."),
                 io.String.Input("negative_prompt", multiline=True, default=defaults.NEGATIVE_PROMPT, tooltip="What no frame should show."),
                 io.Float.Input("color_match", default=0.5, min=0.0, max=1.0, step=0.05,
                                tooltip="Pull each frame's colours toward frame 1 before it seeds the next, so colour drift does not compound."),
                 io.Combo.Input("color_mode", options=list(COLOR_MODES), default="meanstd", tooltip="meanstd: LAB mean/std transfer; histogram: full LAB histogram match."),
-                io.Int.Input("cadence", default=1, min=1, max=MAX_CADENCE,
+                io.Int.Input("cadence", default=_DEFAULT.cadence, min=1, max=MAX_CADENCE,
                              tooltip="Paint every n-th frame and fill the others by optical flow: about n times faster, same frame count."),
                 io.Boolean.Input("loop", default=True, tooltip="The animation loops: with cadence, the tail after the last painted frame flows into frame 1."),
                 io.Image.Input("init_image", optional=True, tooltip="Optional: start from this image (img2img) instead of txt2img."),
@@ -72,14 +80,16 @@ class GhibliSequentialImg2Img(io.ComfyNode):
 
     @classmethod
     def _settings(cls, v: dict, frames: int) -> tuple[AnimationSettings, MotionSettings]:
+        # a preset's values win over the widgets it sets (the canvas shows them anyway); "custom" keeps the widgets
+        v = {**v, **preset_widget_values(v.get("preset", DEFAULT_PRESET))}
         anim = AnimationSettings(
-            frames=frames, steps=v.get("steps", 25), strength=v.get("strength", 0.6), guidance=v.get("guidance", 7.5),
-            controlnet_scale=v.get("controlnet_scale", 0.8), negative_prompt=v.get("negative_prompt", ""),
-            width=v.get("width", 512), height=v.get("height", 512), seed=v.get("seed", 0),
-            seed_policy=v.get("seed_policy", "fixed"), scheduler=v.get("scheduler", "dpm++"),
+            frames=frames, steps=v.get("steps", _DEFAULT.steps), strength=v.get("strength", _DEFAULT.strength),
+            guidance=v.get("guidance", 7.5), controlnet_scale=v.get("controlnet_scale", _DEFAULT.controlnet_scale),
+            negative_prompt=v.get("negative_prompt", ""), width=v.get("width", 512), height=v.get("height", 512),
+            seed=v.get("seed", 0), seed_policy=v.get("seed_policy", "fixed"), scheduler=v.get("scheduler", _DEFAULT.scheduler),
             color_match=v.get("color_match", 0.5), color_mode=v.get("color_mode", "meanstd"),
         )
-        return anim, MotionSettings(cadence=v.get("cadence", 1), loop=v.get("loop", True))
+        return anim, MotionSettings(cadence=v.get("cadence", _DEFAULT.cadence), loop=v.get("loop", True))
 
     @classmethod
     def execute(cls, pipeline, plan, init_image=None, **values) -> io.NodeOutput:

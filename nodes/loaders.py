@@ -5,6 +5,7 @@ from comfy_api.latest import io
 
 from ghibli_core.device import DEVICES, DTYPES
 from ghibli_core.models.pipelines import ModelSettings, load_pipelines
+from ghibli_core.models.speed import COMPILE_MODES
 from ghibli_core.models.lora import WEIGHT_RANGE, LoraSpec
 
 import folder_paths
@@ -43,18 +44,25 @@ class GhibliPipelineLoader(io.ComfyNode):
                                tooltip="A transformers depth estimator folder in models/depth (e.g. Depth-Anything-V2-Small-hf), or a hub id from the Hugging Face cache."),
                 io.Combo.Input("device", options=list(DEVICES), default="auto", tooltip="auto: the device ComfyUI runs on (honours --cpu)."),
                 io.Combo.Input("dtype", options=list(DTYPES), default="auto", tooltip="auto: fp16 on a GPU, fp32 on the CPU."),
+                io.Combo.Input("compile", options=list(COMPILE_MODES), default="off", optional=True,
+                               tooltip="torch.compile the UNet and ControlNet: faster frames on a GPU after a slow first one (off on the CPU)."),
+                io.Boolean.Input("vae_tiling", default=False, optional=True,
+                                 tooltip="Decode in tiles: large frame sizes in less memory, slightly slower."),
             ],
             outputs=[Pipeline.Output("pipeline", display_name="pipeline", tooltip="The loaded models; chain Ghibli LoRA Loaders after it.")],
         )
 
     @classmethod
-    def validate_inputs(cls, ckpt_name=None, controlnet_name=None, depth_model=None, device="auto", dtype="auto") -> bool | str:
+    def validate_inputs(cls, ckpt_name=None, controlnet_name=None, depth_model=None, device="auto", dtype="auto",
+                        compile="off", vae_tiling=False) -> bool | str:
         errors = [e for e in (_listed_error(n, v) for n, v in (("ckpt_name", ckpt_name), ("controlnet_name", controlnet_name),
                                                                ("depth_model", depth_model))) if e]
         if device not in (*DEVICES, None):
             errors.append(f"device: unknown {device!r}; use one of {', '.join(DEVICES)}")
         if dtype not in (*DTYPES, None):
             errors.append(f"dtype: unknown {dtype!r}; use one of {', '.join(DTYPES)}")
+        if compile not in (*COMPILE_MODES, None):
+            errors.append(f"compile: unknown {compile!r}; use one of {', '.join(COMPILE_MODES)}")
         return "; ".join(errors) or True
 
     @classmethod
@@ -66,17 +74,19 @@ class GhibliPipelineLoader(io.ComfyNode):
         )
 
     @classmethod
-    def fingerprint_inputs(cls, ckpt_name, controlnet_name, depth_model, device, dtype):
+    def fingerprint_inputs(cls, ckpt_name, controlnet_name, depth_model, device, dtype, compile="off", vae_tiling=False):
         try:
-            return host.file_fingerprint(*cls._paths(ckpt_name, controlnet_name, depth_model)), device, dtype
+            return host.file_fingerprint(*cls._paths(ckpt_name, controlnet_name, depth_model)), device, dtype, compile, vae_tiling
         except Exception:  # a missing model is reported by execute, with the folder to put it in
             return None
 
     @classmethod
-    def execute(cls, ckpt_name: str, controlnet_name: str, depth_model: str, device: str, dtype: str) -> io.NodeOutput:
+    def execute(cls, ckpt_name: str, controlnet_name: str, depth_model: str, device: str, dtype: str, compile: str = "off",
+                vae_tiling: bool = False) -> io.NodeOutput:
         base, controlnet, depth = cls._paths(ckpt_name, controlnet_name, depth_model)
         settings = ModelSettings(base=base, controlnet=controlnet, depth_model=depth,
-                                 device=host.torch_device() if device == "auto" else device, dtype=dtype)
+                                 device=host.torch_device() if device == "auto" else device, dtype=dtype,
+                                 compile=compile, vae_tiling=vae_tiling)
         resolved = settings.resolve()  # every file checked (headers only) before any weight is read
         host.make_room(str(resolved.device))
         return io.NodeOutput(load_pipelines(resolved, progress=False))

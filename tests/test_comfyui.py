@@ -41,11 +41,11 @@ def server(tiny, tmp_path_factory):
 
 
 def small(graph: dict, **sampler) -> dict:
-    """The graph at a tiny size (the shipped values are for real models)."""
+    """The graph at a tiny size, every frame painted in 4 steps (the shipped values are for real models)."""
     graph = json.loads(json.dumps(graph))
     for node in graph.values():
         if node["class_type"] == "GhibliSequentialImg2Img":
-            node["inputs"].update({"width": 64, "height": 64, "steps": 4, **sampler})
+            node["inputs"].update({"width": 64, "height": 64, "preset": "custom", "steps": 4, "cadence": 1, **sampler})
         if node["class_type"] == "GhibliFramePlanner":
             node["inputs"]["frames"] = 3
     return graph
@@ -171,6 +171,23 @@ def test_api_workflow_makes_a_looping_gif_fetched_from_view(server):
     assert entry["outputs"]["1"]["text"][0].count("\n") == 2
 
 
+def test_a_preset_sets_the_schedule_and_its_values_are_served(server):
+    graph = small(api(), preset="fast", steps=99)  # the preset's own steps win over the widget
+    graph["1"]["inputs"]["frames"] = 8
+    entry = run(server, graph)
+    _, data = saved_animation(server, entry, "6")
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.n_frames == 16  # 8 planned frames, one in-between each
+    assert len(entry["outputs"]["7"]["images"]) == 1  # fast paints frames 1 and 5: one img2img frame, one depth map
+    from nodes.preset_widgets import preset_table
+
+    table = server.get("/ghibli/presets")
+    assert table == json.loads(json.dumps(preset_table())) and table["presets"]["fast"]["cadence"] == 4
+    graph["4"]["inputs"]["preset"] = "turbo"
+    status, body = server.queue(graph)
+    assert status == 400 and "preset" in _errors(body, "4") and "balanced" in _errors(body, "4")
+
+
 def test_loader_is_cached_between_runs_and_released_on_free(server):
     graph = small(api("ghibli_minimal"))
     run(server, graph)
@@ -219,7 +236,7 @@ def test_interrupt_mid_run_keeps_the_server_alive_and_writes_nothing(server):
     before = sorted(server.output.rglob("*"))
     graph = api("ghibli_minimal")
     graph["1"]["inputs"]["frames"] = 40
-    graph["3"]["inputs"].update(width=128, height=128, steps=30, seed=5)
+    graph["3"]["inputs"].update(width=128, height=128, preset="custom", steps=30, cadence=1, seed=5)
     graph["4"]["inputs"]["filename_prefix"] = "ghibli/interrupted"
     status, body = server.queue(graph)
     assert status == 200
@@ -249,7 +266,9 @@ def test_headless_client_renders_through_the_websocket(server, tmp_path):
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "Sequential Img2Img with Depth ControlNet: 8/8" in proc.stderr  # per-step progress from the websocket
+    # per-step progress from the websocket: --steps 4 switches to the custom preset; the workflow's cadence 2 paints
+    # frames 1 and 3: 4 txt2img steps + int(4 x 0.45) = 1 img2img step
+    assert "Sequential Img2Img with Depth ControlNet: 5/5" in proc.stderr
     with Image.open(out) as im:
         assert im.format == "WEBP" and im.n_frames == 6
     assert f"wrote {out}" in proc.stdout
@@ -340,9 +359,38 @@ def test_ui_workflow_loads_in_the_real_front_end(server, tmp_path):
             shot = artifacts / f"{name}.png"
             driver.save_screenshot(str(shot))
             assert shot.stat().st_size > 10_000
+        _preset_widgets_follow_the_preset(driver)
         _run_from_the_canvas(server, driver, artifacts)
     finally:
         driver.quit()
+
+
+def _preset_widgets_follow_the_preset(driver) -> None:
+    """The pack's canvas script: picking a preset fills in its widgets; editing one of them switches to custom."""
+    from ghibli_core.presets import PRESETS
+
+    result = driver.execute_async_script(
+        """
+        const done = arguments[0];
+        (async () => {
+          const node = window.LiteGraph.createNode("GhibliSequentialImg2Img");
+          window.app.graph.add(node);
+          await new Promise(r => setTimeout(r, 1500));  // the script fetches /ghibli/presets once
+          const w = name => node.widgets.find(x => x.name === name);
+          const pick = (name, value) => { w(name).value = value; w(name).callback(value); };
+          pick("preset", "fast");
+          const fast = Object.fromEntries(["steps", "strength", "scheduler", "controlnet_scale", "cadence"].map(k => [k, w(k).value]));
+          const stillFast = w("preset").value;
+          pick("steps", 7);
+          done({fast, stillFast, afterEdit: w("preset").value});
+          window.app.graph.remove(node);
+        })().catch(e => done({error: String(e)}));
+        """
+    )
+    assert "error" not in result, result
+    fast = PRESETS["fast"]
+    assert result["fast"] == {k: v for k, v in fast.values().items() if k != "interpolate"} and result["stillFast"] == "fast"
+    assert result["afterEdit"] == "custom"
 
 
 def _run_from_the_canvas(server: ComfyServer, driver, artifacts: Path) -> None:
@@ -350,7 +398,7 @@ def _run_from_the_canvas(server: ComfyServer, driver, artifacts: Path) -> None:
     workflow = json.loads(UI["ghibli_minimal"].read_text())
     for node in workflow["nodes"]:
         if node["type"] == "GhibliSequentialImg2Img":
-            node["widgets_values"][:3] = [64, 64, 4]
+            node["widgets_values"][:4] = ["custom", 64, 64, 4]
         if node["type"] == "GhibliFramePlanner":
             node["widgets_values"][1] = 3
         if node["type"] == "GhibliSaveAnimation":

@@ -1,0 +1,26 @@
+"""The Sequential Img2Img node's `preset` widget: which widgets a preset sets, and their values.
+
+No ComfyUI import: the node, the HTTP route and the tests share it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ghibli_core.presets import DEFAULT_PRESET, PRESETS, Preset
+
+#: Paint with the widgets as set; any other option is a preset name.
+CUSTOM = "custom"
+PRESET_OPTIONS = (*PRESETS, CUSTOM)
+#: The widgets a preset sets (the canvas script fills them in when a preset is picked).
+PRESET_WIDGETS = (*Preset.ANIMATION_FIELDS, "cadence")
+
+
+def preset_widget_values(name: str) -> dict[str, Any]:
+    """The widget values the named preset sets ({} for custom)."""
+    return {} if name == CUSTOM else {k: PRESETS[name].values()[k] for k in PRESET_WIDGETS}
+
+
+def preset_table() -> dict[str, Any]:
+    """What `GET /ghibli/presets` answers: {"default", "custom", "widgets", "presets": {name: {widget: value}}}."""
+    return {"default": DEFAULT_PRESET, "custom": CUSTOM, "widgets": list(PRESET_WIDGETS),
+            "presets": {name: preset_widget_values(name) for name in PRESETS}}
