@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml requirements.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/ghibli-anim --tiny "a serene forest at dawn, sunlight through swaying trees" --frames 8 --interpolate 1 --seed 7 --metrics -o demo.gif
+	$(VENV)/bin/ghibli-anim --tiny "a serene forest at dawn, sunlight through swaying trees" --frames 8 --seed 7 --metrics -o demo.gif
 
 comfyui: $(STAMP)
 	bash scripts/install_comfyui.sh $(COMFY_DIR) $(VENV)

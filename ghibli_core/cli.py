@@ -35,6 +35,7 @@ examples:
   {PROG} "a cat bus in the rain" --model ~/ComfyUI/models/checkpoints/v1-5-pruned-emaonly.safetensors \\
       --lora ~/ComfyUI/models/loras/ghibli_style.safetensors:0.8 --seed 42 -o catbus.gif
   {PROG} --tiny "a ghibli forest" --frames 4 -o x.gif        # offline, tiny random models (no download)
+  {PROG} "a windy hill" --preset fast --frames 16 -o hill.gif   # 32-frame loop, every 4th frame painted
   {PROG} "a windy hill" --frames 8 --interpolate 3 --metrics -o hill.webp   # flow in-betweens, quality table
   {PROG} blend frames/ --interpolate 3 --loop -o smooth.mp4    # smooth frames made anywhere
   {PROG} plan "a ghibli forest" --frames 6 --json -o plan.json   # edit it, then:
