@@ -206,6 +206,7 @@ def run_bare_balanced(pipe, img2img, depth, prompts: list[str], size: int, count
     from diffusers import DPMSolverMultistepScheduler
 
     preset = PRESETS["balanced"]
+    assert preset.cadence == 2 and preset.interpolate == 1, "bare_diffusers is written for cadence 2, one in-between"
     scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
     pipe.scheduler = img2img.scheduler = scheduler
     step = lambda p, i, t, kw: (count_step(), kw)[1]  # noqa: E731
@@ -221,7 +222,6 @@ def run_bare_balanced(pipe, img2img, depth, prompts: list[str], size: int, count
                             controlnet_conditioning_scale=preset.controlnet_scale, generator=torch.Generator().manual_seed(0),
                             **common).images[0]
             painted.append(np.asarray(image))
-    assert preset.cadence == 2 and preset.interpolate == 1, "bare_diffusers is written for cadence 2, one in-between"
     timeline = []  # cadence fill: a midpoint after each painted frame (the last one toward frame 0: a loop)
     for i, frame in enumerate(painted):
         timeline += [frame, bare_midpoint(frame, painted[(i + 1) % len(painted)])]
@@ -304,7 +304,6 @@ def main(argv: list[str] | None = None) -> int:
         pipe, img2img, controlnet, pipes, bare_depth = build(device, dtype, Path(tmp))
         # warm-up: first calls pay one-time kernel set-up that no row should be charged for
         with torch.inference_mode():
-            pipe(plan[0], num_inference_steps=1, height=args.size, width=args.size, guidance_scale=7.5)
             warm = pipe(plan[0], num_inference_steps=1, height=args.size, width=args.size, output_type="pil").images[0]
             img2img(plan[0], image=warm, control_image=bare_depth(warm), strength=1.0, num_inference_steps=1)
         runners = {

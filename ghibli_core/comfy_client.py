@@ -63,7 +63,7 @@ def patch_workflow(graph: dict[str, Any], *, idea: str | None = None, frames: in
     painter: dict[str, Any] = {}
     if preset is not None:
         chosen = get_preset(preset)
-        painter = {"preset": chosen.name, **{k: v for k, v in chosen.values().items() if k != "interpolate"}}
+        painter = {"preset": chosen.name, **chosen.painting_values()}
     if steps is not None:
         painter.update(preset="custom", steps=steps)
     targets = {

@@ -42,6 +42,10 @@ class Preset:
         """Every value the preset sets, by setting name."""
         return {k: getattr(self, k) for k in self.ANIMATION_FIELDS + self.MOTION_FIELDS}
 
+    def painting_values(self) -> dict[str, Any]:
+        """The values the painting stage takes (what the Sequential Img2Img node's widgets hold): all but the in-betweens."""
+        return {k: getattr(self, k) for k in (*self.ANIMATION_FIELDS, "cadence")}
+
     def animation(self, **overrides: Any) -> AnimationSettings:
         """AnimationSettings with this preset's values; `overrides` that are not None win."""
         values = {k: getattr(self, k) for k in self.ANIMATION_FIELDS}

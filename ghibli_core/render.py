@@ -11,6 +11,7 @@ from .animate import AnimationSettings, CancelCheck, Frame, ProgressCallback, an
 from .blend import MotionSettings, fill_cadence, interpolate_sequence, keyframe_indices
 from .errors import Cancelled
 from .models.pipelines import GhibliPipelines
+from .presets import get_preset
 
 
 @dataclass
@@ -69,8 +70,7 @@ def denoising_steps(settings: AnimationSettings, motion: MotionSettings | None =
 
 
 def default_motion() -> MotionSettings:
-    from .presets import get_preset
-
+    """The default preset's cadence and in-betweens."""
     return get_preset(None).motion()
 
 

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ghibli_core.presets import DEFAULT_PRESET, PRESETS, Preset
+from ghibli_core.presets import DEFAULT_PRESET, PRESETS
 
 #: Paint with the widgets as set; any other option is a preset name.
 CUSTOM = "custom"
 PRESET_OPTIONS = (*PRESETS, CUSTOM)
 #: The widgets a preset sets (the canvas script fills them in when a preset is picked).
-PRESET_WIDGETS = (*Preset.ANIMATION_FIELDS, "cadence")
+PRESET_WIDGETS = tuple(PRESETS[DEFAULT_PRESET].painting_values())
 
 
 def preset_widget_values(name: str) -> dict[str, Any]:
     """The widget values the named preset sets ({} for custom)."""
-    return {} if name == CUSTOM else {k: PRESETS[name].values()[k] for k in PRESET_WIDGETS}
+    return {} if name == CUSTOM else PRESETS[name].painting_values()
 
 
 def preset_table() -> dict[str, Any]:
