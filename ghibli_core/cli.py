@@ -3,6 +3,7 @@
     ghibli-anim "a serene forest at dawn" --frames 8 -o forest.gif
     ghibli-anim make-tiny DIR
     ghibli-anim plan "a serene forest at dawn" --frames 8 [--json]
+    ghibli-anim train-lora --data my_images/ --out style.safetensors
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from .models.speed import COMPILE_MODES
 from .plan.llm import BACKEND_NAMES, PlannerSettings
 
 PROG = "ghibli-anim"
-SUBCOMMANDS = ("plan", "blend", "make-tiny", "comfy")
+SUBCOMMANDS = ("plan", "blend", "make-tiny", "comfy", "train-lora")
 
 EXAMPLES = f"""
 examples:
@@ -42,6 +43,7 @@ examples:
   {PROG} --plan-file plan.json -o forest.gif
   {PROG} comfy --server http://127.0.0.1:8188 "a cat bus in the rain" --frames 6 -o catbus.gif   # on a running ComfyUI
   {PROG} "a cat bus" --backend openai --base-url http://127.0.0.1:11434/v1 --plan-model llama3.2 -o catbus.gif  # Ollama
+  {PROG} train-lora --data my_ghibli_set/ --out ghibli_style.safetensors   # your own style LoRA (see train-lora --help)
   {PROG} make-tiny ./tiny-models
 
 models (hub id, local diffusers folder, or single .safetensors file):
@@ -471,6 +473,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_make_tiny(argv[1:])
         if argv and argv[0] == "comfy":
             return run_comfy(argv[1:])
+        if argv and argv[0] == "train-lora":
+            from .cli_train import run_train_lora
+
+            return run_train_lora(argv[1:])
         return run_generate(build_parser().parse_args(argv))
     except InputError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

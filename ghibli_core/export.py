@@ -33,15 +33,16 @@ def check_fps(fps: float) -> float:
     return float(fps)
 
 
-def check_output_path(path: str | os.PathLike, input_name: str = "output") -> Path:
+def check_output_path(path: str | os.PathLike, input_name: str = "output", formats: Sequence[str] = FORMATS) -> Path:
     """Refuse an unknown extension, a missing or unwritable folder, or a folder given as the file."""
     out = Path(path).expanduser()
+    example = f"such as {'forest.gif' if formats is FORMATS else 'name' + formats[0]}"
     if str(path).strip() == "":
-        raise InputError(input_name, "is empty", "give a file name such as forest.gif")
-    if out.suffix.lower() not in FORMATS:
-        raise InputError(input_name, f"unknown output format {out.suffix or '(none)'!r} in {out.name}", f"use one of {', '.join(FORMATS)}")
+        raise InputError(input_name, "is empty", f"give a file name {example}")
+    if out.suffix.lower() not in formats:
+        raise InputError(input_name, f"unknown output format {out.suffix or '(none)'!r} in {out.name}", f"use one of {', '.join(formats)}")
     if out.is_dir():
-        raise InputError(input_name, f"{out} is a folder", "give a file name such as forest.gif")
+        raise InputError(input_name, f"{out} is a folder", f"give a file name {example}")
     folder = out.resolve().parent
     if not folder.is_dir():
         raise InputError(input_name, f"folder {folder} does not exist", "create it first or choose another path")

@@ -26,7 +26,7 @@ from .models.configs import SD15_CONFIG_DIR
 from .models.lora import LoraSpec
 from .models.pipelines import ModelSettings
 
-TINY_FORMAT_VERSION = 2
+TINY_FORMAT_VERSION = 3  # 3: kohya text-encoder keys with text_model_ (the SD1.5 layout)
 IMAGE_SIZE = 64  # a size the tiny models handle quickly (latents 8x8)
 
 
@@ -152,9 +152,10 @@ def randomize_zero_convs(controlnet, std: float = 0.05):
 
 def _write_loras(pipe, out_dir: Path) -> None:
     from diffusers import StableDiffusionPipeline
-    from diffusers.utils import convert_state_dict_to_kohya
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
+
+    from .train.lora_file import peft_to_kohya
 
     unet_cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["to_q", "to_k", "to_v", "to_out.0"])
     text_cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "out_proj"])
@@ -170,10 +171,7 @@ def _write_loras(pipe, out_dir: Path) -> None:
         str(out_dir), unet_lora_layers=unet_sd, text_encoder_lora_layers=text_sd, weight_name="tiny-style.safetensors",
         unet_lora_adapter_metadata=unet_cfg.to_dict(), text_encoder_lora_adapter_metadata=text_cfg.to_dict(),
     )
-    peft_sd = {f"unet.{k}": v for k, v in unet_sd.items()} | {f"text_encoder.{k}": v for k, v in text_sd.items()}
-    kohya = convert_state_dict_to_kohya(peft_sd)
-    # kohya files carry alpha per module; diffusers' converter writes alpha = rank, so set the real one.
-    kohya = {k: (torch.tensor(float(unet_cfg.lora_alpha)) if k.endswith(".alpha") else v) for k, v in kohya.items()}
+    kohya = peft_to_kohya(unet_sd, text_sd, unet_cfg.lora_alpha)
     _save_file(kohya, out_dir / "tiny-style-kohya.safetensors", metadata={"ss_network_dim": "4", "ss_network_alpha": "8"})
 
 

@@ -70,11 +70,14 @@ def test_images_become_square_tensors_in_minus_one_to_one(tmp_path):
     px = item["pixel_values"]
     assert px.shape == (3, 64, 64) and px.dtype == torch.float32 and -1.0 <= px.min() and px.max() <= 1.0
     assert item["caption"] == "ghibli style, scene 0"
-    # random crops and flips vary between draws but repeat with the same seed
-    a = [CaptionedImages(examples, 64, crop="random", flip=True, seed=3)[0]["pixel_values"] for _ in range(2)]
+    # random crops and flips vary from pass to pass, and repeat for the same (seed, pass): resumable
     draws = CaptionedImages(examples, 64, crop="random", flip=True, seed=3)
-    b = [draws[0]["pixel_values"] for _ in range(6)]
-    assert torch.equal(a[0], a[1]) and torch.equal(a[0], b[0]) and any(not torch.equal(b[0], x) for x in b[1:])
+    again = CaptionedImages(examples, 64, crop="random", flip=True, seed=3)
+    passes = [draws.item(0, epoch)["pixel_values"] for epoch in range(6)]
+    assert all(torch.equal(x, again.item(0, e)["pixel_values"]) for e, x in enumerate(passes))
+    assert any(not torch.equal(passes[0], x) for x in passes[1:])
+    again.set_epoch(4)
+    assert torch.equal(again[0]["pixel_values"], passes[4])
     with pytest.raises(InputError, match="resolution"):
         CaptionedImages(examples, 100)
     with pytest.raises(InputError, match="crop"):

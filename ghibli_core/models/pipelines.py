@@ -211,6 +211,13 @@ def _load_base(src: ModelSource, config_dir: Path, dtype: torch.dtype, allow_pic
         ) from exc
 
 
+def load_base(src: ModelSource, *, base_config: str | None = None, dtype: torch.dtype = torch.float32,
+              allow_pickle: bool = False, progress: bool = True) -> Any:
+    """The base SD1.5 `StableDiffusionPipeline` alone, from a checked source (what LoRA training starts from)."""
+    with _loading_bars(progress):
+        return _load_base(src, single_file_config(src, base_config), dtype, allow_pickle)
+
+
 def _load_controlnet(src: ModelSource, config_dir: Path, dtype: torch.dtype, allow_pickle: bool) -> Any:
     from diffusers import ControlNetModel
 

@@ -102,14 +102,24 @@ class CaptionedImages(torch.utils.data.Dataset):
             raise InputError("crop", f"unknown mode {crop!r}", f"use one of {', '.join(CROP_MODES)}")
         if resolution < 64 or resolution % 8:
             raise InputError("resolution", f"{resolution} is not a multiple of 8 of at least 64", "use e.g. 512")
-        self.examples, self.resolution, self.crop, self.flip = list(examples), resolution, crop, flip
-        self.rng = random.Random(seed)
+        self.examples, self.resolution, self.crop, self.flip, self.seed = list(examples), resolution, crop, flip, seed
+        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.examples)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the crops and flips of pass `epoch` over the data."""
+        self.epoch = epoch
+
     def __getitem__(self, index: int) -> dict:
+        return self.item(index, self.epoch)
+
+    def item(self, index: int, epoch: int) -> dict:
+        """Example `index` as augmented in pass `epoch`: a pure function of (seed, epoch, index), so a resumed
+        run sees exactly the crops an uninterrupted one would have."""
         ex = self.examples[index]
+        rng = random.Random(f"{self.seed}:{epoch}:{index}")
         with Image.open(ex.image) as im:
             image = ImageOps.exif_transpose(im).convert("RGB")
         size = self.resolution
@@ -118,9 +128,9 @@ class CaptionedImages(torch.utils.data.Dataset):
         if self.crop == "center":
             left, top = (image.width - size) // 2, (image.height - size) // 2
         else:
-            left, top = self.rng.randint(0, image.width - size), self.rng.randint(0, image.height - size)
+            left, top = rng.randint(0, image.width - size), rng.randint(0, image.height - size)
         image = image.crop((left, top, left + size, top + size))
-        if self.flip and self.rng.random() < 0.5:
+        if self.flip and rng.random() < 0.5:
             image = ImageOps.mirror(image)
         pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1).contiguous()
         return {"pixel_values": pixels, "caption": ex.caption}
