@@ -9,6 +9,7 @@ Stages, each usable alone (from Python, the `ghibli-anim` CLI, or the ComfyUI no
     presets   get_preset("balanced").animation(...), .motion()  -> the schedule of quality / balanced / fast
     metrics   compute_metrics(frames)                  -> flicker, warp error, loop seam, colour drift
     export    save_animation(images, "out.gif", ...)  -> looping GIF / WebP / MP4, atomic, with metadata
+    train     train_lora(data_dir, base, "style.safetensors", TrainSettings(...)) -> a style LoRA every tool loads
 This package never imports ComfyUI.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ _LAZY = {
     "compute_metrics": "metrics", "load_frames": "readers",
     "save_animation": "export", "write_png_frames": "export", "read_metadata": "export",
     "make_tiny": "tiny", "ensure_tiny": "tiny", "TinyModels": "tiny",
+    "train_lora": "train", "TrainSettings": "train", "read_lora_metadata": "train",
     "GhibliError": "errors", "InputError": "errors", "ModelNotFoundError": "errors", "ModelLoadError": "errors", "Cancelled": "errors",
 }
 
