@@ -28,7 +28,7 @@ from .models.speed import COMPILE_MODES
 from .plan.llm import BACKEND_NAMES, PlannerSettings
 
 PROG = "ghibli-anim"
-SUBCOMMANDS = ("plan", "blend", "make-tiny", "comfy", "train-lora")
+SUBCOMMANDS = ("plan", "blend", "make-tiny", "comfy", "train-lora", "batch")
 
 EXAMPLES = f"""
 examples:
@@ -43,6 +43,7 @@ examples:
   {PROG} --plan-file plan.json -o forest.gif
   {PROG} comfy --server http://127.0.0.1:8188 "a cat bus in the rain" --frames 6 -o catbus.gif   # on a running ComfyUI
   {PROG} "a cat bus" --backend openai --base-url http://127.0.0.1:11434/v1 --plan-model llama3.2 -o catbus.gif  # Ollama
+  {PROG} batch jobs.jsonl --out-dir renders/ [--ray]    # many animations, models loaded once (see batch --help)
   {PROG} train-lora --data my_ghibli_set/ --out ghibli_style.safetensors   # your own style LoRA (see train-lora --help)
   {PROG} make-tiny ./tiny-models
 
@@ -477,6 +478,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .cli_train import run_train_lora
 
             return run_train_lora(argv[1:])
+        if argv and argv[0] == "batch":
+            from .cli_batch import run_batch
+
+            return run_batch(argv[1:])
         return run_generate(build_parser().parse_args(argv))
     except InputError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -189,7 +189,6 @@ def test_bad_settings_are_refused_naming_the_flag(change, words):
 
 def test_cli_train_lora_tiny_then_resume_then_bad_inputs(dataset, tmp_path, capsys, monkeypatch, tiny):
     monkeypatch.setenv("GHIBLI_TINY_DIR", str(tiny.root))
-    monkeypatch.setattr("ghibli_core.tiny.default_tiny_dir", lambda: tiny.root)
     out = tmp_path / "cli.safetensors"
     args = ["train-lora", "--data", str(dataset), "--tiny", "--out", str(out), "--rank", "4", "--checkpoint-every", "10", "-q"]
     assert main([*args, "--max-steps", "20"]) == 0

@@ -1,0 +1,238 @@
+"""A jobs file: one animation per row, JSONL or CSV, every row checked before anything renders.
+
+JSONL: one object per line. CSV: a header row with the same names; `loras` as ``a.safetensors:0.8;b.safetensors``,
+`plan` as a JSON list or prompts separated by ``|``. Fields (only `prompt` or `plan` is required):
+
+    id, prompt, plan, frames, seed, preset, size ("512x512") or width + height, loras (["FILE[:WEIGHT]", ...]),
+    output (file name under the output folder; its extension picks GIF / WebP / MP4), model (a base other than the
+    batch's), steps, strength, guidance, scheduler, controlnet_scale, negative_prompt, cadence, interpolate, fps
+
+Relative LoRA and plan-file paths are read from the jobs file's folder.
+"""
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import io
+import json
+import re
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..animate import AnimationSettings
+from ..blend import MotionSettings
+from ..errors import InputError
+from ..export import FORMATS, check_fps
+from ..models.lora import LoraSpec
+from ..plan import check_frame_count, clean_idea, load_plan_file, parse_plan_text
+from ..presets import PRESETS, get_preset
+from ..render import default_fps
+
+INT_FIELDS = ("frames", "seed", "width", "height", "steps", "cadence", "interpolate")
+FLOAT_FIELDS = ("strength", "guidance", "controlnet_scale", "fps")
+TEXT_FIELDS = ("id", "prompt", "preset", "size", "output", "model", "scheduler", "negative_prompt")
+FIELDS = ("plan", "loras", *INT_FIELDS, *FLOAT_FIELDS, *TEXT_FIELDS)
+#: painting values a row may set over its preset, and motion values
+PAINT_OVERRIDES = ("steps", "strength", "guidance", "scheduler", "controlnet_scale", "negative_prompt")
+MOTION_OVERRIDES = ("cadence", "interpolate")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One checked row: everything needed to render it, with paths made absolute."""
+
+    line: int
+    id: str
+    idea: str
+    plan: tuple[str, ...] | None
+    frames: int
+    seed: int
+    preset: str
+    width: int
+    height: int
+    loras: tuple[LoraSpec, ...]
+    output: str
+    model: str | None
+    fps: float
+    paint: tuple[tuple[str, Any], ...]
+    motion_overrides: tuple[tuple[str, Any], ...]
+
+    def animation(self) -> AnimationSettings:
+        return get_preset(self.preset).animation(frames=self.frames, seed=self.seed, width=self.width, height=self.height, **dict(self.paint))
+
+    def motion(self) -> MotionSettings:
+        return get_preset(self.preset).motion(**dict(self.motion_overrides))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["loras"] = [{"path": s.path, "weight": s.weight} for s in self.loras]
+        data["paint"], data["motion_overrides"] = dict(self.paint), dict(self.motion_overrides)
+        return data
+
+    def fingerprint(self, models: dict[str, Any]) -> str:
+        """Changes whenever the picture would: the row's values (not its line or output name) and the models."""
+        body = {k: v for k, v in self.to_dict().items() if k not in ("line", "output", "id")}
+        return hashlib.sha256(json.dumps({"job": body, "models": models}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class JobsFileError(InputError):
+    """Every bad row of a jobs file, each with its line number."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        listed = "\n".join(f"  {p}" for p in problems[:50]) + (f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else "")
+        super().__init__("jobs", f"{len(problems)} problem{'s' * (len(problems) != 1)} in {source}:\n{listed}\n",
+                         "fix those rows; nothing was rendered")
+        self.problems = problems
+
+
+def _rows(path: Path) -> list[tuple[int, Any]]:
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        return [(reader.line_num, {k.strip(): v for k, v in row.items() if k and v not in (None, "")}) for row in reader]
+    rows = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            rows.append((n, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            rows.append((n, InputError("row", f"not JSON ({exc.msg}, column {exc.colno})", 'write one {"prompt": ...} object per line')))
+    return rows
+
+
+def _coerce(field: str, value: Any, from_csv: bool) -> Any:
+    if field in INT_FIELDS:
+        if from_csv and isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(field, f"{value!r} is not an integer", f"write e.g. \"{field}\": 8")
+    elif field in FLOAT_FIELDS:
+        if from_csv and isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(field, f"{value!r} is not a number", f"write e.g. \"{field}\": 0.5")
+        return float(value)
+    elif field in TEXT_FIELDS and not isinstance(value, str):
+        raise InputError(field, f"{value!r} is not text", f"write \"{field}\" as a string")
+    return value
+
+
+def _resolve(path: str, base_dir: Path) -> str:
+    p = Path(path).expanduser()
+    return str(p if p.is_absolute() else (base_dir / p).resolve())
+
+
+def _loras(value: Any, base_dir: Path) -> tuple[LoraSpec, ...]:
+    if isinstance(value, str):
+        value = [v for v in value.split(";") if v.strip()]
+    if not isinstance(value, list):
+        raise InputError("loras", f"{value!r} is not a list", 'write ["style.safetensors:0.8"] (CSV: a.safetensors:0.8;b.safetensors)')
+    specs = []
+    for item in value:
+        if isinstance(item, dict) and isinstance(item.get("path"), str):
+            spec = LoraSpec(item["path"], item.get("weight", 1.0))
+        elif isinstance(item, str):
+            spec = LoraSpec.parse(item)
+        else:
+            raise InputError("loras", f"{item!r} is not FILE[:WEIGHT] or {{\"path\", \"weight\"}}", 'write ["style.safetensors:0.8"]')
+        path = Path(_resolve(spec.path, base_dir))
+        if not path.is_file():
+            raise InputError("loras", f"no file at {path}", "check the path (relative paths are read from the jobs file's folder)")
+        specs.append(LoraSpec(str(path), spec.weight))
+    return tuple(specs)
+
+
+def _plan(value: Any, base_dir: Path, idea: str | None, line: int) -> tuple[str, ...]:
+    if isinstance(value, str) and not value.lstrip().startswith("["):
+        if "|" in value:
+            value = [v for v in value.split("|")]
+        else:
+            return tuple(load_plan_file(_resolve(value, base_dir)).frames)
+    text = value if isinstance(value, str) else json.dumps(value)
+    return tuple(parse_plan_text(text, f"the plan of line {line}", input_name="plan", as_json=True, idea=idea).frames)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "animation"
+
+
+def _job(line: int, row: dict[str, Any], base_dir: Path, defaults: dict[str, Any], from_csv: bool) -> Job:
+    if not isinstance(row, dict):
+        raise InputError("row", f"is a {type(row).__name__}, not an object", 'write one {"prompt": ...} object per line')
+    unknown = [k for k in row if k not in FIELDS]
+    if unknown:
+        near = difflib.get_close_matches(unknown[0], FIELDS, n=1)
+        raise InputError(unknown[0], "is not a job field", f"did you mean {near[0]!r}?" if near else f"use only {', '.join(sorted(FIELDS))}")
+    values = {k: _coerce(k, v, from_csv) for k, v in row.items()}
+    if "prompt" not in values and "plan" not in values:
+        raise InputError("prompt", "is missing", 'give "prompt" (an idea to plan) or "plan" (the frame prompts)')
+    idea = clean_idea(values["prompt"]) if "prompt" in values else None
+    plan = _plan(values["plan"], base_dir, idea, line) if "plan" in values else None
+    frames = values.get("frames", len(plan) if plan else defaults.get("frames", 8))
+    check_frame_count(frames)
+    if plan and frames != len(plan):
+        raise InputError("frames", f"{frames} but the plan holds {len(plan)} prompts", "drop frames (the plan's count is used) or fix the plan")
+    preset = values.get("preset", defaults.get("preset", "balanced"))
+    if preset not in PRESETS:
+        raise InputError("preset", f"unknown preset {preset!r}", f"use one of {', '.join(PRESETS)}")
+    width, height = defaults.get("size", (512, 512))
+    if "size" in values:
+        m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", values["size"])
+        if not m:
+            raise InputError("size", f"{values['size']!r} is not WIDTHxHEIGHT", 'write e.g. "512x512"')
+        width, height = int(m.group(1)), int(m.group(2))
+    width, height = values.get("width", width), values.get("height", height)
+    loras = _loras(values["loras"], base_dir) if "loras" in values else tuple(defaults.get("loras", ()))
+    job_id = values.get("id") or f"{line:04d}-{_slug(idea or plan[0])}"
+    output = values.get("output") or f"{job_id}{defaults.get('format', '.gif')}"
+    out = Path(output)
+    if out.is_absolute() or ".." in out.parts or not out.name:
+        raise InputError("output", f"{output!r} leaves the output folder", "give a file name (or sub/name) inside the output folder")
+    if out.suffix.lower() not in FORMATS:
+        raise InputError("output", f"unknown format {out.suffix or '(none)'!r} in {output}", f"use one of {', '.join(FORMATS)}")
+    paint = tuple((k, values[k]) for k in PAINT_OVERRIDES if k in values)
+    motion = tuple((k, values[k]) for k in MOTION_OVERRIDES if k in values)
+    seed = values.get("seed", defaults.get("seed", 0))
+    model = values.get("model")
+    if model and (base_dir / Path(model).expanduser()).exists():  # a local file or folder; anything else is a hub id
+        model = _resolve(model, base_dir)
+    job = Job(line, job_id, idea or plan[0], plan, frames, seed, preset, width, height, loras, out.as_posix(), model, 0.0, paint, motion)
+    job.animation()  # every value checked by the same dataclasses the render uses
+    motion_settings = job.motion()
+    fps = check_fps(values["fps"]) if "fps" in values else default_fps(motion_settings.interpolate)
+    return replace(job, fps=fps)
+
+
+def load_jobs(path: str | Path, defaults: dict[str, Any] | None = None) -> list[Job]:
+    """Every row of a jobs file as a `Job`; a `JobsFileError` lists every bad row (with its line) at once."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise InputError("jobs", f"no file at {file.resolve()}", "give a .jsonl or .csv jobs file")
+    if file.suffix.lower() not in (".jsonl", ".csv", ".json"):
+        raise InputError("jobs", f"{file.name} is not .jsonl or .csv", "write one job per line (JSONL) or a CSV with a header row")
+    defaults = defaults or {}
+    jobs, problems = [], []
+    for line, row in _rows(file):
+        try:
+            if isinstance(row, InputError):
+                raise row
+            jobs.append(_job(line, row, file.resolve().parent, defaults, file.suffix.lower() == ".csv"))
+        except InputError as exc:
+            problems.append(f"line {line}: {exc}")
+    seen: dict[str, int] = {}
+    for job in jobs:
+        for key in (f"output {job.output}", f"id {job.id}"):
+            if key in seen:
+                problems.append(f"line {job.line}: {key.split(' ')[0]}: {key.split(' ', 1)[1]!r} is also line {seen[key]}'s; give each job its own")
+            seen.setdefault(key, job.line)
+    if not jobs and not problems:
+        problems.append("no jobs (the file is empty)")
+    if problems:
+        raise JobsFileError(file.name, problems)
+    return jobs

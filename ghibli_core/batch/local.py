@@ -1,0 +1,77 @@
+"""Local mode: one process renders every job in turn, models loaded once per base."""
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from .jobs import Job
+from .report import JobResult
+from .worker import BatchContext, PipelineCache, remove_stale_temps, render_job, verify_output
+
+
+def error_text(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def skip_done(jobs: list[Job], ctx: BatchContext, resume: bool) -> tuple[list[Job], dict[str, JobResult]]:
+    """With `resume`, the jobs whose output exists and verifies become `skipped` results; the rest remain to do."""
+    if not resume:
+        return list(jobs), {}
+    todo, done = [], {}
+    for job in jobs:
+        reason = verify_output(Path(ctx.out_dir) / job.output, ctx.fingerprint(job))
+        if reason is None:
+            done[job.id] = JobResult(job.id, job.line, job.output, "skipped", note="output exists and verifies")
+        else:
+            todo.append(job)
+    return todo, done
+
+
+def run_local(jobs: list[Job], ctx: BatchContext, *, resume: bool = False, progress: bool = True,
+              on_result: Callable[[JobResult], None] | None = None) -> list[JobResult]:
+    """Render `jobs` here; a failing job is recorded and the others go on. Ctrl-C stops after cleaning up: the
+    jobs not finished are `cancelled`, and no output is ever half-written."""
+    from tqdm.auto import tqdm
+
+    todo, results = skip_done(jobs, ctx, resume)
+    cache = PipelineCache()
+    # jobs sharing a base run together, so each base loads once (results keep the file's order)
+    order = sorted(todo, key=lambda j: j.model or "")
+    bar = tqdm(total=len(jobs), initial=len(results), unit="job", desc="batch", disable=not progress, dynamic_ncols=True)
+    try:
+        for job in order:
+            target = Path(ctx.out_dir) / job.output
+            started = time.perf_counter()
+            bar.set_postfix_str(job.id[:30])
+            try:
+                info = render_job(job, ctx, cache, target)
+                result = JobResult(job.id, job.line, job.output, "done", info["seconds"], info["frames"], info["painted"],
+                                   info["metrics"], attempts=1, worker="local", note="; ".join(info["warnings"]) or None)
+            except Exception as exc:  # one job's failure never stops the batch
+                result = JobResult(job.id, job.line, job.output, "failed", time.perf_counter() - started, error=error_text(exc),
+                                   attempts=1, worker="local", note=traceback.format_exc(limit=3)[-500:])
+            finally:
+                remove_stale_temps(target)
+            results[job.id] = result
+            bar.update(1)
+            if on_result:
+                on_result(result)
+    except KeyboardInterrupt:
+        for job in todo:
+            results.setdefault(job.id, JobResult(job.id, job.line, job.output, "cancelled"))
+            remove_stale_temps(Path(ctx.out_dir) / job.output)
+        raise BatchInterrupted([results[j.id] for j in jobs]) from None
+    finally:
+        bar.close()
+    return [results[j.id] for j in jobs]
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a batch; carries the results so far (unfinished jobs `cancelled`)."""
+
+    def __init__(self, results: list[JobResult]) -> None:
+        super().__init__("interrupted")
+        self.results = results

@@ -1,0 +1,145 @@
+"""Rendering one job, the same way in the local loop and in a Ray actor: models loaded once and kept."""
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..models.pipelines import GhibliPipelines, ModelSettings
+from ..plan import Plan, PlannerSettings, make_planner
+from .jobs import Job
+
+#: metrics kept per job in the file's metadata and the batch summary
+SUMMARY_METRICS = ("warp_error", "flicker", "loop_seam", "color_drift")
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """What every job of a batch shares: the models (before per-job overrides), the planner, the output folder."""
+
+    models: ModelSettings
+    planner: PlannerSettings
+    out_dir: str
+
+    def model_settings(self, job: Job) -> ModelSettings:
+        return self.models.replace(base=job.model or self.models.base, loras=job.loras)
+
+    def model_names(self, job: Job) -> dict[str, str]:
+        m = self.model_settings(job)
+        return {"base": m.base, "controlnet": m.controlnet, "depth": m.depth_model, "dtype": m.dtype}
+
+    def fingerprint(self, job: Job) -> str:
+        return job.fingerprint(self.model_names(job))
+
+
+class PipelineCache:
+    """The loaded models of the last base used; a job with another base replaces them (one set in memory).
+    LoRAs switch as adapters on the shared weights, without a reload."""
+
+    def __init__(self) -> None:
+        self.key: ModelSettings | None = None
+        self.pipes: GhibliPipelines | None = None
+        self.loads = 0
+        self.failed: dict[ModelSettings, Exception] = {}
+
+    def get(self, settings: ModelSettings) -> GhibliPipelines:
+        from ..models.pipelines import load_pipelines
+
+        key = settings.replace(loras=())
+        if key in self.failed:  # a base that failed to load fails its other jobs at once, with the same error
+            raise self.failed[key]
+        if key != self.key:
+            self.key = self.pipes = None
+            gc.collect()
+            _empty_gpu_cache()
+            try:
+                self.pipes = load_pipelines(key, progress=False)
+            except Exception as exc:
+                self.failed[key] = exc
+                raise
+            self.key, self.loads = key, self.loads + 1
+        handle = self.pipes.with_loras(settings.loras)
+        handle.activate_loras()
+        return handle
+
+
+def _empty_gpu_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def render_job(job: Job, ctx: BatchContext, cache: PipelineCache, target: Path) -> dict[str, Any]:
+    """Plan, paint, blend and write one job to `target` (atomically); returns its figures."""
+    from ..export import save_animation
+    from ..metrics import compute_metrics
+    from ..render import render_animation
+
+    started = time.perf_counter()
+    settings, motion = job.animation(), job.motion()
+    if job.plan:
+        plan = Plan(idea=job.idea, frames=list(job.plan), backend="jobs-file")
+    else:
+        plan = make_planner(ctx.planner.replace(seed=job.seed)).plan(job.idea, job.frames)
+    pipes = cache.get(ctx.model_settings(job))
+    animation = render_animation(pipes, plan.frames, settings, motion, progress=False)
+    metrics = compute_metrics(animation.frames, motion.flow)
+    summary = {k: metrics[k] for k in SUMMARY_METRICS if k in metrics}
+    metadata = {
+        "generator": f"ghibli-anim {__version__} batch", "job": job.id, "job_line": job.line, "job_fingerprint": ctx.fingerprint(job),
+        "prompt": plan.idea, "plan": plan.frames, "plan_backend": plan.backend, "plan_warnings": plan.warnings,
+        "seed": settings.seed, "preset": job.preset, "settings": settings.to_dict(), "motion": motion.to_dict(),
+        "schedule": animation.schedule(), "fps": job.fps, "models": pipes.model_names(), "metrics": summary,
+    }
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_animation(animation.frames, target, fps=job.fps, metadata=metadata)
+    return {"frames": len(animation.frames), "painted": len(animation.painted), "seconds": time.perf_counter() - started,
+            "metrics": summary, "warnings": plan.warnings}
+
+
+def decode_all(path: Path) -> int:
+    """Decode every frame (a truncated file fails here) and return how many the file stores."""
+    if path.suffix.lower() == ".mp4":
+        import av
+
+        with av.open(str(path)) as container:
+            return sum(1 for _ in container.decode(video=0))
+    from PIL import Image
+
+    with Image.open(path) as im:
+        n = getattr(im, "n_frames", 1)
+        for i in range(n):
+            im.seek(i)
+            im.load()
+    return n
+
+
+def verify_output(path: Path, fingerprint: str) -> str | None:
+    """None when `path` is a complete render of this very job; else why not (for --resume)."""
+    from ..export import read_metadata
+
+    if not path.is_file():
+        return "missing"
+    try:
+        meta = read_metadata(path)
+        stored = decode_all(path)
+    except Exception as exc:  # a truncated or foreign file: render it again
+        return f"unreadable ({type(exc).__name__})"
+    if not meta or meta.get("job_fingerprint") != fingerprint:
+        return "made by another job or settings"
+    expected = (meta.get("schedule") or {}).get("output_frames") or 0
+    # GIF and WebP writers store a run of identical frames once (with a longer duration): never more than planned
+    if not 0 < stored <= expected:
+        return f"holds {stored} frames, expected up to {expected}"
+    return None
+
+
+def remove_stale_temps(target: Path) -> None:
+    """Temporary files a killed writer left beside `target` (`atomic_path` names them .STEM.*.tmpSUFFIX)."""
+    if target.parent.is_dir():
+        for stale in target.parent.glob(f".{target.stem}.*.tmp{target.suffix}"):
+            stale.unlink(missing_ok=True)
