@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
 from . import defaults
 from .device import DEVICES, DTYPES
-from .errors import Cancelled
 from .export import FORMATS
 from .presets import DEFAULT_PRESET, PRESETS
 
@@ -121,5 +121,8 @@ def run_batch(argv: Sequence[str]) -> int:
     print(table(results))
     print(f"summary: {summary_path}")
     if interrupted:
-        raise Cancelled("batch interrupted: finished outputs are kept, run again with --resume for the rest")
+        done = sum(r.status == "done" for r in results)
+        print(f"{MAIN}: batch interrupted; {done} finished output{'s' * (done != 1)} kept, none half-written "
+              "(run again with --resume for the rest)", file=sys.stderr)
+        return 130
     return 1 if any(r.status == "failed" for r in results) else 0
