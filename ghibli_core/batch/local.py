@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from .jobs import Job
-from .report import JobResult
+from .report import JobResult, from_reply
 from .worker import BatchContext, PipelineCache, remove_stale_temps, render_job, verify_output
 
 
@@ -47,14 +47,12 @@ def run_local(jobs: list[Job], ctx: BatchContext, *, resume: bool = False, progr
             started = time.perf_counter()
             bar.set_postfix_str(job.id[:30])
             try:
-                info = render_job(job, ctx, cache, target)
-                result = JobResult(job.id, job.line, job.output, "done", info["seconds"], info["frames"], info["painted"],
-                                   info["metrics"], attempts=1, worker="local", note="; ".join(info["warnings"]) or None)
+                reply = {"status": "done", "worker": "local", **render_job(job, ctx, cache, target)}
             except Exception as exc:  # one job's failure never stops the batch
-                result = JobResult(job.id, job.line, job.output, "failed", time.perf_counter() - started, error=error_text(exc),
-                                   attempts=1, worker="local", note=traceback.format_exc(limit=3)[-500:])
+                reply = {"status": "failed", "worker": "local", "error": error_text(exc), "note": traceback.format_exc(limit=3)[-500:]}
             finally:
                 remove_stale_temps(target)
+            result = from_reply(job, reply, attempts=1, seconds=time.perf_counter() - started)
             results[job.id] = result
             bar.update(1)
             if on_result:

@@ -22,7 +22,7 @@ from ..errors import InputError
 from ..files import atomic_path
 from .jobs import Job
 from .local import BatchInterrupted, error_text, skip_done
-from .report import JobResult
+from .report import JobResult, from_reply
 from .worker import BatchContext, PipelineCache, remove_stale_temps, render_job
 
 #: Ray restarts a dead actor this many times, and retries the call that was running on it this many times.
@@ -169,9 +169,7 @@ def run_ray(jobs: list[Job], ctx: BatchContext, *, address: str | None = None, w
                     with atomic_path(target) as tmp:
                         tmp.write_bytes(reply["data"])
                 remove_stale_temps(target)
-                result = JobResult(job.id, job.line, job.output, reply["status"], reply.get("seconds", time.perf_counter() - t0),
-                                   reply.get("frames", 0), reply.get("painted", 0), reply.get("metrics", {}), reply.get("error"),
-                                   attempts[job.id], reply.get("worker"), "; ".join(reply.get("warnings", [])) or None)
+                result = from_reply(job, reply, attempts=attempts[job.id], seconds=time.perf_counter() - t0)
                 results[job.id] = result
                 bar.update(1)
                 if on_result:
