@@ -270,3 +270,24 @@ def test_every_key_maps_in_comfyuis_sd15_lora_loader(tiny, dataset, tmp_path):
     assert (full_r["unet_patches"], full_r["clip_patches"]) == (128, 48)
     assert tiny_r["unet_patches"] > 0 and tiny_r["clip_patches"] > 0
     assert broken_r["patched"] == 0 and len(broken_r["not_loaded"]) == 2
+
+
+def test_trigger_words_caption_dropout_and_min_snr_shape_the_objective(tiny, dataset, tmp_path):
+    def trainer(**change):
+        plan = prepare(dataset, str(tiny.pipeline_dir), tmp_path / "o.safetensors", TrainSettings(**FAST, **change))
+        return LoraTrainer(load_base(plan.base, progress=False), plan, progress=False)
+
+    plain = trainer(trigger_words=("ghbli style",))
+    assert plain.caption("a hill") == "ghbli style, a hill" and plain.caption("Ghbli Style, a hill") == "Ghbli Style, a hill"
+    assert plain.caption("") == "ghbli style"
+    batch = plain.micro_batch(0)
+    loss = lambda t, **kw: t.loss(batch, torch.Generator().manual_seed(3), **kw).item()  # noqa: E731
+    with torch.no_grad():
+        base = loss(plain)
+        assert loss(plain) == base  # the same draws give the same loss: the comparisons below are like for like
+        assert loss(trainer(trigger_words=("ghbli style",), snr_gamma=1.0)) != base  # min-SNR re-weights the same error
+        dropped = trainer(caption_dropout=0.99)
+        g = torch.Generator().manual_seed(3)
+        torch.rand(1, generator=g)  # the draw that decides the dropout, then the same noise as the trainer's
+        empty = dropped.loss({**batch, "captions": [""]}, g, dropout=False).item()
+        assert loss(dropped) == pytest.approx(empty)
