@@ -8,6 +8,8 @@ Frames are yielded as they are made, so a caller can preview, save or stop early
 """
 from __future__ import annotations
 
+import re
+
 import dataclasses
 import random
 from dataclasses import dataclass
@@ -35,6 +37,14 @@ SCHEDULERS = {
     "pndm": "PNDMScheduler",
 }
 MAX_SEED = 2**32 - 1
+
+
+def parse_size(text: str, input_name: str = "size") -> tuple[int, int]:
+    """`WIDTHxHEIGHT` (also `X` or `×`) as two ints; the sizes themselves are checked by AnimationSettings."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text or "")
+    if not m:
+        raise InputError(input_name, f"{text!r} is not WIDTHxHEIGHT", "write e.g. 512x512")
+    return int(m.group(1)), int(m.group(2))
 
 
 @dataclass(frozen=True)

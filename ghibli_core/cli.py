@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__, defaults
-from .animate import SCHEDULERS, SEED_POLICIES, AnimationSettings
+from .animate import SCHEDULERS, SEED_POLICIES, AnimationSettings, parse_size
 from .presets import DEFAULT_PRESET, PRESETS, get_preset
 from .render import default_fps
 from .device import DEVICES, DTYPES, peak_memory_mb
@@ -52,13 +51,6 @@ models (hub id, local diffusers folder, or single .safetensors file):
   --controlnet   default {defaults.CONTROLNET}
   --depth-model  default {defaults.DEPTH_MODEL}
 """
-
-
-def _size(text: str) -> tuple[int, int]:
-    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text or "")
-    if not m:
-        raise InputError("size", f"{text!r} is not WIDTHxHEIGHT", "write e.g. 512x512")
-    return int(m.group(1)), int(m.group(2))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,6 +177,13 @@ def _plan_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_tiny_alone(args: argparse.Namespace) -> None:
+    """--tiny brings its own models: refuse it together with --model, --controlnet or --depth-model."""
+    clash = [f"--{n.replace('_', '-')}" for n in ("model", "controlnet", "depth_model") if getattr(args, n)]
+    if clash:
+        raise InputError("tiny", f"cannot be combined with {', '.join(clash)}", "drop --tiny to use your own models")
+
+
 def warn(message: str) -> None:
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
@@ -227,7 +226,7 @@ def run_generate(args: argparse.Namespace) -> int:
         args.frames = len(file_plan)
     elif args.frames is None:
         args.frames = 8
-    width, height = _size(args.size) if args.size else ((64, 64) if args.tiny else (512, 512))
+    width, height = parse_size(args.size) if args.size else ((64, 64) if args.tiny else (512, 512))
     preset = get_preset(args.preset)
     settings = preset.animation(
         frames=args.frames, steps=args.steps, strength=args.strength, guidance=args.guidance,
@@ -244,9 +243,7 @@ def run_generate(args: argparse.Namespace) -> int:
     plan_settings = planner_settings(args, settings.seed)
     speed = dict(compile=args.compile, channels_last=args.channels_last, vae_tiling=args.vae_tiling, vae_slicing=args.vae_slicing)
     if args.tiny:
-        clash = [f"--{n}" for n in ("model", "controlnet", "depth_model") if getattr(args, n)]
-        if clash:
-            raise InputError("tiny", f"cannot be combined with {', '.join(c.replace('_', '-') for c in clash)}", "drop --tiny to use your own models")
+        check_tiny_alone(args)
         from .tiny import ensure_tiny
 
         tiny = ensure_tiny(Path(args.tiny_dir) if args.tiny_dir else None)
@@ -409,7 +406,7 @@ def _comfy_parser() -> argparse.ArgumentParser:
     p.add_argument("--workflow", help="an API-format workflow (default: the pack's workflows/api/ghibli_animation.json)")
     p.add_argument("--frames", type=int, help="frames to plan")
     p.add_argument("--seed", type=int, help="noise seed")
-    p.add_argument("--size", type=_size, help="WIDTHxHEIGHT")
+    p.add_argument("--size", type=parse_size, help="WIDTHxHEIGHT")
     p.add_argument("--preset", choices=list(PRESETS), help="speed/quality preset (default: the workflow's own)")
     p.add_argument("--steps", type=int, help="denoising steps (switches the workflow to the custom preset)")
     p.add_argument("-o", "--output", required=True, help="where to write it; .gif, .webp or .mp4 picks the format")

@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_batch(argv: Sequence[str]) -> int:
     from .batch import BatchContext, BatchInterrupted, load_jobs, preflight, run_local, table, write_summary
-    from .cli import PROG as MAIN, _size, planner_settings
+    from .animate import parse_size
+    from .cli import PROG as MAIN, check_tiny_alone, planner_settings
     from .errors import InputError, check_range
     from .models.lora import LoraSpec
     from .models.pipelines import ModelSettings
@@ -83,14 +84,12 @@ def run_batch(argv: Sequence[str]) -> int:
     if args.workers is not None:
         check_range("workers", args.workers, 1, 4096, integer=True)
     check_range("retries", args.retries, 0, 100, integer=True)
-    size = _size(args.size) if args.size else ((64, 64) if args.tiny else (512, 512))
+    size = parse_size(args.size) if args.size else ((64, 64) if args.tiny else (512, 512))
     row_defaults = {"preset": args.preset, "frames": args.frames, "seed": args.seed, "size": size, "format": f".{args.format}",
                     "loras": tuple(LoraSpec.parse(x) for x in args.lora)}
     jobs = load_jobs(args.jobs, row_defaults)
     if args.tiny:
-        clash = [f"--{n.replace('_', '-')}" for n in ("model", "controlnet", "depth_model") if getattr(args, n)]
-        if clash:
-            raise InputError("tiny", f"cannot be combined with {', '.join(clash)}", "drop --tiny to use your own models")
+        check_tiny_alone(args)
         from .tiny import ensure_tiny
 
         models = ensure_tiny().model_settings(device=args.device, dtype=args.dtype)

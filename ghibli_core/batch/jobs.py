@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..animate import AnimationSettings
+from ..animate import AnimationSettings, parse_size
 from ..blend import MotionSettings
 from ..errors import InputError
 from ..export import FORMATS, check_fps
@@ -151,7 +151,7 @@ def _loras(value: Any, base_dir: Path) -> tuple[LoraSpec, ...]:
 def _plan(value: Any, base_dir: Path, idea: str | None, line: int) -> tuple[str, ...]:
     if isinstance(value, str) and not value.lstrip().startswith("["):
         if "|" in value:
-            value = [v for v in value.split("|")]
+            value = value.split("|")
         else:
             return tuple(load_plan_file(_resolve(value, base_dir)).frames)
     text = value if isinstance(value, str) else json.dumps(value)
@@ -183,10 +183,7 @@ def _job(line: int, row: dict[str, Any], base_dir: Path, defaults: dict[str, Any
         raise InputError("preset", f"unknown preset {preset!r}", f"use one of {', '.join(PRESETS)}")
     width, height = defaults.get("size", (512, 512))
     if "size" in values:
-        m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", values["size"])
-        if not m:
-            raise InputError("size", f"{values['size']!r} is not WIDTHxHEIGHT", 'write e.g. "512x512"')
-        width, height = int(m.group(1)), int(m.group(2))
+        width, height = parse_size(values["size"])
     width, height = values.get("width", width), values.get("height", height)
     loras = _loras(values["loras"], base_dir) if "loras" in values else tuple(defaults.get("loras", ()))
     job_id = values.get("id") or f"{line:04d}-{_slug(idea or plan[0])}"

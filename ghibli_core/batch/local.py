@@ -58,13 +58,19 @@ def run_local(jobs: list[Job], ctx: BatchContext, *, resume: bool = False, progr
             if on_result:
                 on_result(result)
     except KeyboardInterrupt:
-        for job in todo:
-            results.setdefault(job.id, JobResult(job.id, job.line, job.output, "cancelled"))
-            remove_stale_temps(Path(ctx.out_dir) / job.output)
-        raise BatchInterrupted([results[j.id] for j in jobs]) from None
+        raise interrupted(jobs, todo, results, Path(ctx.out_dir)) from None
     finally:
         bar.close()
     return [results[j.id] for j in jobs]
+
+
+def interrupted(jobs: list[Job], todo: list[Job], results: dict[str, JobResult], out_dir: Path,
+                attempts: dict[str, int] | None = None) -> "BatchInterrupted":
+    """After Ctrl-C: unfinished jobs become `cancelled` (their writers' temp files removed), in file order."""
+    for job in todo:
+        results.setdefault(job.id, JobResult(job.id, job.line, job.output, "cancelled", attempts=(attempts or {}).get(job.id, 0)))
+        remove_stale_temps(out_dir / job.output)
+    return BatchInterrupted([results[j.id] for j in jobs])
 
 
 class BatchInterrupted(KeyboardInterrupt):

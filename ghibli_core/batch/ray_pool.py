@@ -21,7 +21,7 @@ from typing import Any, Callable
 from ..errors import InputError
 from ..files import atomic_path
 from .jobs import Job
-from .local import BatchInterrupted, error_text, skip_done
+from .local import error_text, interrupted, skip_done
 from .report import JobResult, from_reply
 from .worker import BatchContext, PipelineCache, remove_stale_temps, render_job
 
@@ -180,9 +180,7 @@ def run_ray(jobs: list[Job], ctx: BatchContext, *, address: str | None = None, w
                 ray.cancel(ref, force=False)
             except Exception:  # an actor call that cannot be cancelled is ended with its actor below
                 pass
-        for job in todo:
-            results.setdefault(job.id, JobResult(job.id, job.line, job.output, "cancelled", attempts=attempts.get(job.id, 0)))
-        raise BatchInterrupted([results[j.id] for j in jobs]) from None
+        raise interrupted(jobs, todo, results, out_dir, attempts) from None
     finally:
         bar.close()
         for ref, (job, actor, _, _) in inflight.items():
