@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import InputError
+from .errors import InputError, check_choice
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = {"auto": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
@@ -29,8 +29,7 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     """`auto` is fp16 on a GPU and fp32 on the CPU (fp16 convolutions are slow or missing there)."""
-    if name not in DTYPES:
-        raise InputError("dtype", f"unknown dtype {name!r}", f"use one of {', '.join(DTYPES)}")
+    check_choice("dtype", name, DTYPES, "dtype")
     if name == "auto":
         return torch.float16 if device.type in ("cuda", "mps") else torch.float32
     return DTYPES[name]

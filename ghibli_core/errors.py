@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Iterable
 
 
 class GhibliError(Exception):
@@ -41,3 +42,18 @@ def check_range(name: str, value: float, lo: float, hi: float, *, integer: bool 
     if (value <= lo if lo_open else value < lo) or value > hi:
         bound = f"({lo}, {hi}]" if lo_open else f"[{lo}, {hi}]"
         raise InputError(name, f"{value} is out of range", f"use a value in {bound}")
+
+
+def check_choice(name: str, value: object, options: Iterable[str], what: str = "value") -> None:
+    """Refuse a value that is not one of `options`: ``"<name>: unknown <what> 'x'; use one of a, b, c"``."""
+    options = tuple(options)
+    if value not in options:
+        raise InputError(name, f"unknown {what} {value!r}", f"use one of {', '.join(options)}")
+
+
+def first_line(exc: BaseException, limit: int = 160) -> str:
+    """The first non-empty line of an exception's message (at most `limit` characters), or its type's name."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()[:limit]
+    return type(exc).__name__

@@ -18,7 +18,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..files import atomic_path
 from .jobs import Job
 from .local import error_text, interrupted, skip_done
@@ -110,8 +110,7 @@ def run_ray(jobs: list[Job], ctx: BatchContext, *, address: str | None = None, w
     "bytes" always returns bytes (for clusters whose nodes see the folder under another path)."""
     from tqdm.auto import tqdm
 
-    if transfer not in TRANSFERS:
-        raise InputError("transfer", f"unknown mode {transfer!r}", f"use one of {', '.join(TRANSFERS)}")
+    check_choice("transfer", transfer, TRANSFERS, "mode")
 
     ray = _ray()
     from ray.exceptions import ObjectLostError, RayActorError, WorkerCrashedError

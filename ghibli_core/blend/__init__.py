@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import InputError, check_range
+from ..errors import check_choice, check_range
 from .cadence import fill_cadence, keyframe_indices
 from .color import COLOR_MODES, match_color
 from .flow import FLOW_METHODS, compute_flow, warp
@@ -46,8 +46,7 @@ class MotionSettings:
         check_range("color-match", self.color_match, 0.0, 1.0)
         for name, value, options in (("blend", self.blend, BLEND_METHODS), ("flow", self.flow, FLOW_METHODS),
                                      ("color-mode", self.color_mode, COLOR_MODES)):
-            if value not in options:
-                raise InputError(name, f"unknown value {value!r}", f"use one of {', '.join(options)}")
+            check_choice(name, value, options)
 
     def output_count(self, frames: int) -> int:
         """How many frames `frames` painted/input frames become."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..errors import check_choice
+
 COLOR_MODES = ("meanstd", "histogram")
 
 
@@ -39,8 +41,7 @@ def match_color(frame: np.ndarray, reference: np.ndarray, strength: float = 1.0,
     """`frame` with its LAB statistics moved `strength` (0..1) of the way to `reference`'s."""
     if strength <= 0:
         return frame
-    if mode not in COLOR_MODES:
-        raise ValueError(f"unknown colour mode {mode!r}; use one of {COLOR_MODES}")
+    check_choice("color-mode", mode, COLOR_MODES, "mode")
     src, ref = _lab(frame), _lab(reference)
     matched = _match_meanstd(src, ref) if mode == "meanstd" else _match_histogram(src, ref)
     return _rgb(src + min(strength, 1.0) * (matched - src))

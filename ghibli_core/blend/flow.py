@@ -10,6 +10,8 @@ import functools
 import cv2
 import numpy as np
 
+from ..errors import check_choice
+
 FLOW_METHODS = ("dis", "farneback")
 
 
@@ -24,15 +26,14 @@ def _gray(frame: np.ndarray) -> np.ndarray:
 
 def compute_flow(a: np.ndarray, b: np.ndarray, method: str = "dis") -> np.ndarray:
     """Flow from `a` to `b` (see the module docstring for the convention)."""
+    check_choice("flow", method, FLOW_METHODS, "method")
     ga, gb = _gray(a), _gray(b)
     if method == "dis":
         # MEDIUM: on this footage about 1 dB better than FAST at a few ms more per pair (DESIGN.md)
         flow = _dis(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(ga, gb, None)
-    elif method == "farneback":
+    else:
         flow = cv2.calcOpticalFlowFarneback(ga, gb, None, pyr_scale=0.5, levels=5, winsize=21, iterations=5,
                                             poly_n=7, poly_sigma=1.5, flags=cv2.OPTFLOW_FARNEBACK_GAUSSIAN)
-    else:
-        raise ValueError(f"unknown flow method {method!r}; use one of {FLOW_METHODS}")
     return flow.astype(np.float32)
 
 

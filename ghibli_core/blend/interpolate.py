@@ -20,6 +20,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ..errors import check_choice
+
 from .flow import consistency, flow_pair, pixel_grid, warp
 
 BLEND_METHODS = ("flow", "crossfade")
@@ -82,7 +84,7 @@ def interpolate_pair(a: np.ndarray, b: np.ndarray, k: int, method: str = "flow",
     if method == "crossfade":
         return [crossfade(a, b, t) for t in times]
     if method != "flow":
-        raise ValueError(f"unknown blend method {method!r}; use one of {BLEND_METHODS}")
+        check_choice("blend", method, BLEND_METHODS, "method")
     pair = FlowPair(a, b, flow)
     return [pair.at(t) for t in times]
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..errors import check_choice
+
 SCENES = ("translate", "rotate", "zoom", "parallax")
 
 
@@ -44,8 +46,7 @@ class Scene:
     amount: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.kind not in SCENES:
-            raise ValueError(f"unknown scene {self.kind!r}; use one of {SCENES}")
+        check_choice("scene", self.kind, SCENES, "scene")
 
     def _layers(self):
         big = 2 * self.size

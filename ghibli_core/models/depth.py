@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, first_line
 from .sources import ModelSource
 
 _CACHE: dict[tuple[str, str, str], "DepthEstimator"] = {}
@@ -30,7 +30,7 @@ class DepthEstimator:
         except Exception as exc:
             raise ModelLoadError(
                 f"depth-model: could not load {source.name} as a transformers depth model "
-                f"({str(exc).splitlines()[0][:160]}); pass a DPT / Depth Anything model id or folder"
+                f"({first_line(exc)}); pass a DPT / Depth Anything model id or folder"
             ) from exc
 
     @torch.inference_mode()
@@ -53,8 +53,3 @@ def load_depth_estimator(source: ModelSource, device: torch.device, dtype: torch
             _CACHE[key] = DepthEstimator(source, device, dtype)
         return _CACHE[key]
 
-
-def clear_depth_cache() -> None:
-    """Release every cached depth model (e.g. when a host application asks for memory)."""
-    with _LOCK:
-        _CACHE.clear()

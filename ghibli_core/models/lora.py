@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, ModelNotFoundError
+from ..errors import InputError, ModelNotFoundError, first_line
 from ..files import file_identity
 from .sources import PICKLE_EXTS, SAFE_EXTS, safetensors_keys
 
@@ -145,7 +145,7 @@ def _load_adapter(pipe: Any, spec: LoraSpec, name: str) -> None:
             warnings.filterwarnings("ignore", message="Already found a `peft_config`")
             pipe.load_lora_weights(str(Path(spec.path).expanduser()), adapter_name=name)
     except Exception as exc:
-        raise InputError("lora", f"{spec.name} could not be applied ({str(exc).splitlines()[0][:160]})", "use an SD1.5 LoRA in diffusers or kohya layout") from exc
+        raise InputError("lora", f"{spec.name} could not be applied ({first_line(exc)})", "use an SD1.5 LoRA in diffusers or kohya layout") from exc
 
 
 def lora_key(spec: LoraSpec) -> tuple:
@@ -176,7 +176,3 @@ def use_loras(pipe: Any, loaded: dict[tuple, str], specs: tuple[LoraSpec, ...] |
         pipe.disable_lora()
     return names
 
-
-def set_lora_weights(pipe: Any, names: list[str], weights: list[float]) -> None:
-    """Change adapter weights without reloading the files."""
-    pipe.set_adapters(names, adapter_weights=weights)

@@ -16,7 +16,7 @@ import torch
 
 from .. import defaults
 from ..device import DTYPES, resolve_device, resolve_dtype
-from ..errors import InputError, ModelLoadError
+from ..errors import InputError, ModelLoadError, check_choice
 from .configs import CONTROLNET_CONFIG_DIR, SD15_CONFIG_DIR, read_json
 from .depth import DepthEstimator, load_depth_estimator
 from .lora import LoraSpec, check_lora_file, use_loras
@@ -53,10 +53,8 @@ class ModelSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loras", tuple(self.loras))
-        if self.dtype not in DTYPES:
-            raise InputError("dtype", f"unknown dtype {self.dtype!r}", f"use one of {', '.join(DTYPES)}")
-        if self.compile not in COMPILE_MODES:
-            raise InputError("compile", f"unknown mode {self.compile!r}", f"use one of {', '.join(COMPILE_MODES)}")
+        check_choice("dtype", self.dtype, DTYPES, "dtype")
+        check_choice("compile", self.compile, COMPILE_MODES, "mode")
         for cfg, name in ((self.base_config, "base-config"), (self.controlnet_config, "controlnet-config")):
             if cfg is not None and not Path(cfg, "config.json" if name == "controlnet-config" else "model_index.json").is_file():
                 raise InputError(name, f"{cfg} is not a diffusers config folder", "point it at a folder with model_index.json / config.json")

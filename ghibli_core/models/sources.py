@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..errors import InputError, ModelNotFoundError
+from ..errors import InputError, ModelNotFoundError, first_line
 
 SAFE_EXTS = (".safetensors",)
 PICKLE_EXTS = (".ckpt", ".pt", ".pth", ".bin")
@@ -76,7 +76,7 @@ def safetensors_keys(path: str, input_name: str) -> dict[str, list[int]]:
     except Exception as exc:  # safetensors raises its own error types, OSError or ValueError
         raise InputError(
             input_name,
-            f"{Path(path).name} is not a readable .safetensors file ({str(exc).splitlines()[0][:120]})",
+            f"{Path(path).name} is not a readable .safetensors file ({first_line(exc, 120)})",
             "the file is corrupt or truncated: download it again",
         ) from exc
 

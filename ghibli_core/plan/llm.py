@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import defaults
-from ..errors import InputError, check_range
+from ..errors import InputError, check_choice, check_range, first_line
 from .base import Plan, check_frame_count, clean_idea
 from .faults import PlanFault, RetryPolicy, call_with_retries, known_secrets, redact
 from .normalize import normalize_reply
@@ -35,8 +35,7 @@ class PlannerSettings:
     device: str = "auto"  # transformers only
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKEND_NAMES:
-            raise InputError("backend", f"unknown plan backend {self.backend!r}", f"use one of {', '.join(BACKEND_NAMES)}")
+        check_choice("backend", self.backend, BACKEND_NAMES, "plan backend")
         check_range("temperature", self.temperature, 0.0, 2.0)
         check_range("timeout", self.timeout, 0.1, 3600.0)
         check_range("max-wait", self.max_wait, 0.0, 3600.0)
@@ -126,10 +125,10 @@ class LLMPlanner:
             return self.fallback_plan(idea, n, fault.cause)
         except InputError:
             raise
-        except Exception as exc:  # a fault must never stop the animation; keep the trace for --verbose logs
+        except Exception as exc:  # a fault must never stop the animation; the trace goes to the debug log
             log.debug("plan backend %s failed", self.name, exc_info=True)
-            first = str(exc).splitlines()[0][:160] if str(exc) else ""
-            return self.fallback_plan(idea, n, f"unexpected {type(exc).__name__}" + (f": {first}" if first else ""))
+            detail = f": {first_line(exc)}" if str(exc).strip() else ""
+            return self.fallback_plan(idea, n, f"unexpected {type(exc).__name__}{detail}")
         plan = normalize_reply(reply, idea, n, backend=self.name)
         plan.model = self.model_label
         plan.warnings = [redact(w, self.secrets) for w in plan.warnings]

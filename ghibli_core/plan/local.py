@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 
-from ..errors import InputError
+from ..errors import InputError, first_line
 from .faults import PlanFault
 from .llm import LLMPlanner
 
@@ -46,7 +46,7 @@ class TransformersPlanner(LLMPlanner):
         try:
             generator = load_chat_pipeline(self._source.location, self.settings.device)
         except (OSError, ValueError) as exc:
-            raise PlanFault(f"could not load the model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from exc
+            raise PlanFault(f"could not load the model ({type(exc).__name__}: {first_line(exc, 120)})") from exc
         if not getattr(generator.tokenizer, "chat_template", None):
             raise PlanFault("the model's tokenizer has no chat template (use an instruct/chat model)")
         s = self.settings

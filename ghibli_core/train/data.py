@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import InputError
+from ..errors import InputError, check_choice
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 CROP_MODES = ("center", "random")
@@ -98,8 +98,7 @@ class CaptionedImages(torch.utils.data.Dataset):
 
     def __init__(self, examples: list[Example], resolution: int = 512, *, crop: str = "center", flip: bool = False,
                  seed: int = 0) -> None:
-        if crop not in CROP_MODES:
-            raise InputError("crop", f"unknown mode {crop!r}", f"use one of {', '.join(CROP_MODES)}")
+        check_choice("crop", crop, CROP_MODES, "mode")
         if resolution < 64 or resolution % 8:
             raise InputError("resolution", f"{resolution} is not a multiple of 8 of at least 64", "use e.g. 512")
         self.examples, self.resolution, self.crop, self.flip, self.seed = list(examples), resolution, crop, flip, seed

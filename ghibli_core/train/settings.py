@@ -5,7 +5,7 @@ import dataclasses
 import importlib.util
 from dataclasses import dataclass, field
 
-from ..errors import InputError, check_range
+from ..errors import InputError, check_range, check_choice
 from .data import CROP_MODES
 
 #: LR schedules of `diffusers.optimization.get_scheduler` that need nothing beyond warm-up and length.
@@ -73,8 +73,7 @@ class TrainSettings:
         check_range("lr", self.learning_rate, 0, 1, lo_open=True)
         if self.text_encoder_lr is not None:
             check_range("text-encoder-lr", self.text_encoder_lr, 0, 1, lo_open=True)
-        if self.lr_scheduler not in LR_SCHEDULERS:
-            raise InputError("lr-scheduler", f"unknown schedule {self.lr_scheduler!r}", f"use one of {', '.join(LR_SCHEDULERS)}")
+        check_choice("lr-scheduler", self.lr_scheduler, LR_SCHEDULERS, "schedule")
         check_range("max-steps", self.max_steps, 1, 10_000_000, integer=True)
         if self.warmup_steps is not None:
             check_range("warmup-steps", self.warmup_steps, 0, self.max_steps, integer=True)
@@ -82,17 +81,14 @@ class TrainSettings:
         check_range("gradient-accumulation", self.gradient_accumulation, 1, 1024, integer=True)
         if not isinstance(self.resolution, int) or self.resolution < 64 or self.resolution % 8:
             raise InputError("resolution", f"{self.resolution} is not a multiple of 8 of at least 64", "use e.g. 512 for SD1.5")
-        if self.crop not in CROP_MODES:
-            raise InputError("crop", f"unknown mode {self.crop!r}", f"use one of {', '.join(CROP_MODES)}")
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise InputError("mixed-precision", f"unknown mode {self.mixed_precision!r}", f"use one of {', '.join(MIXED_PRECISION)}")
+        check_choice("crop", self.crop, CROP_MODES, "mode")
+        check_choice("mixed-precision", self.mixed_precision, MIXED_PRECISION, "mode")
         if self.snr_gamma is not None:
             check_range("snr-gamma", self.snr_gamma, 0, 100, lo_open=True)
         check_range("caption-dropout", self.caption_dropout, 0, 0.99)
         check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
         check_range("max-grad-norm", self.max_grad_norm, 0, 1e6)
-        if self.optimizer not in OPTIMIZERS:
-            raise InputError("optimizer", f"unknown optimizer {self.optimizer!r}", f"use one of {', '.join(OPTIMIZERS)}")
+        check_choice("optimizer", self.optimizer, OPTIMIZERS, "optimizer")
         if self.optimizer == "adamw8bit" and importlib.util.find_spec("bitsandbytes") is None:
             raise InputError("optimizer", "adamw8bit needs bitsandbytes, which is not installed", "pip install bitsandbytes (CUDA), or use adamw")
         check_range("checkpoint-every", self.checkpoint_every, 0, 10_000_000, integer=True)
