@@ -21,8 +21,8 @@ from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
 from . import defaults
-from .blend.color import match_color
-from .errors import Cancelled, InputError, check_range
+from .blend.color import COLOR_MODES, match_color
+from .errors import Cancelled, InputError, check_range, check_choice
 from .models.pipelines import GhibliPipelines
 
 SEED_POLICIES = ("fixed", "incrementing")
@@ -52,23 +52,23 @@ class AnimationSettings:
     """How frames are painted. Validated on construction; `strength` follows diffusers (1.0 = ignore
     the previous frame), and each img2img frame runs int(steps * strength) denoising steps."""
 
-    frames: int = 8
-    # steps, strength, scheduler and controlnet_scale default to the "balanced" preset (see presets.py)
-    steps: int = 16
-    strength: float = 0.45
-    guidance: float = 7.5
-    controlnet_scale: float = 0.8
+    frames: int = defaults.FRAMES
+    # steps, strength, scheduler and controlnet_scale: the default preset's (defaults.PRESET_VALUES)
+    steps: int = defaults.preset_value("steps")
+    strength: float = defaults.preset_value("strength")
+    guidance: float = defaults.GUIDANCE
+    controlnet_scale: float = defaults.preset_value("controlnet_scale")
     negative_prompt: str = defaults.NEGATIVE_PROMPT
-    width: int = 512
-    height: int = 512
+    width: int = defaults.SIZE
+    height: int = defaults.SIZE
     #: None draws a random seed once per animation (see `with_seed`); it is recorded in the metadata.
     seed: int | None = None
     #: "fixed": every frame uses `seed` (steadiest motion); "incrementing": frame k uses seed + k.
-    seed_policy: str = "fixed"
-    scheduler: str = "dpm++"
+    seed_policy: str = defaults.SEED_POLICY
+    scheduler: str = defaults.preset_value("scheduler")
     #: 0..1: each frame's LAB colours pulled toward frame 1 before it seeds the next step, so drift does not compound.
-    color_match: float = 0.5
-    color_mode: str = "meanstd"
+    color_match: float = defaults.COLOR_MATCH
+    color_mode: str = defaults.COLOR_MODE
 
     def __post_init__(self) -> None:
         check_range("frames", self.frames, 1, 1000, integer=True)
@@ -82,17 +82,12 @@ class AnimationSettings:
                 raise InputError("size", f"{name} {v} is not a multiple of 8", f"use e.g. {v - v % 8 or 8} or {v - v % 8 + 8}")
         if self.seed is not None:
             check_range("seed", self.seed, 0, MAX_SEED, integer=True)
-        if self.seed_policy not in SEED_POLICIES:
-            raise InputError("seed-policy", f"unknown policy {self.seed_policy!r}", f"use one of {', '.join(SEED_POLICIES)}")
-        if self.scheduler not in SCHEDULERS:
-            raise InputError("scheduler", f"unknown scheduler {self.scheduler!r}", f"use one of {', '.join(SCHEDULERS)}")
+        check_choice("seed-policy", self.seed_policy, SEED_POLICIES, "policy")
+        check_choice("scheduler", self.scheduler, SCHEDULERS, "scheduler")
         if int(self.steps * self.strength) < 1:
             raise InputError("strength", f"steps {self.steps} x strength {self.strength} runs no denoising step", "raise --steps or --strength")
         check_range("color-match", self.color_match, 0.0, 1.0)
-        from .blend.color import COLOR_MODES
-
-        if self.color_mode not in COLOR_MODES:
-            raise InputError("color-mode", f"unknown mode {self.color_mode!r}", f"use one of {', '.join(COLOR_MODES)}")
+        check_choice("color-mode", self.color_mode, COLOR_MODES, "mode")
         if not isinstance(self.negative_prompt, str):
             raise InputError("negative-prompt", "must be text", "pass a string (may be empty)")
 

@@ -22,3 +22,42 @@ PLAN_MODELS = {
     "openai": "gpt-4o-mini",
     "transformers": "Qwen/Qwen2.5-0.5B-Instruct",  # small enough for a CPU
 }
+
+# --- the schedule -------------------------------------------------------------------------------------------
+#: The named presets' values (presets.py builds `Preset`s from them; `AnimationSettings()` takes the default's).
+PRESET_VALUES = {
+    "quality": {"steps": 25, "strength": 0.55, "scheduler": "dpm++", "controlnet_scale": 0.8, "cadence": 1, "interpolate": 1},
+    "balanced": {"steps": 16, "strength": 0.45, "scheduler": "dpm++", "controlnet_scale": 0.8, "cadence": 2, "interpolate": 1},
+    "fast": {"steps": 10, "strength": 0.5, "scheduler": "dpm++", "controlnet_scale": 0.7, "cadence": 4, "interpolate": 1},
+}
+DEFAULT_PRESET = "balanced"
+
+
+def preset_value(name: str) -> object:
+    """The default preset's value of a setting (steps, strength, scheduler, controlnet_scale, cadence, interpolate)."""
+    return PRESET_VALUES[DEFAULT_PRESET][name]
+
+
+#: Planned frames when neither --frames nor a plan file says.
+FRAMES = 8
+#: Frame size for real models (SD1.5 is trained at 512) and for the tiny random ones.
+SIZE = 512
+TINY_SIZE = 64
+
+
+def size(tiny: bool = False) -> tuple[int, int]:
+    """(width, height) when no size is given."""
+    side = TINY_SIZE if tiny else SIZE
+    return side, side
+
+
+GUIDANCE = 7.5
+COLOR_MATCH = 0.5
+COLOR_MODE = "meanstd"
+SEED_POLICY = "fixed"
+#: Frame rate of painted frames; in-betweens multiply it (schedule.default_fps), up to GIF's practical ceiling.
+BASE_FPS = 8.0
+MAX_DEFAULT_FPS = 50.0
+#: Planner sampling temperature and seconds per request.
+TEMPERATURE = 0.7
+PLAN_TIMEOUT = 60.0

@@ -1,7 +1,8 @@
 """Named speed/quality presets: how many frames are painted, with how many denoising steps.
 
 A preset fixes the schedule (keyframe cadence with flow in-betweens, img2img strength, step counts,
-scheduler, ControlNet scale); anything a user sets explicitly wins over it.
+scheduler, ControlNet scale); anything a user sets explicitly wins over it. The values live in
+`defaults.PRESET_VALUES` (the one source `AnimationSettings()` also takes its defaults from).
 
 UNet steps per output frame, for a 16-frame loop (8 planned frames, one in-between each):
 
@@ -16,9 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from . import defaults
 from .animate import AnimationSettings
 from .blend import MotionSettings
-from .errors import InputError
+from .errors import check_choice
+from .schedule import denoising_steps
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,6 @@ class Preset:
     """The painting and motion values a preset sets; every other setting keeps its own default."""
 
     name: str
-    description: str
     steps: int
     strength: float
     scheduler: str
@@ -37,6 +39,14 @@ class Preset:
     #: The fields that go to AnimationSettings and to MotionSettings.
     ANIMATION_FIELDS = ("steps", "strength", "scheduler", "controlnet_scale")
     MOTION_FIELDS = ("cadence", "interpolate")
+
+    @property
+    def description(self) -> str:
+        """What the preset paints, in words (written from its values, so it cannot drift from them)."""
+        painted = f"({self.steps} steps, strength {self.strength:g})"
+        if self.cadence == 1:
+            return f"every frame painted {painted}"
+        return f"every {_ordinal(self.cadence)} frame painted {painted}, the rest by optical flow"
 
     def values(self) -> dict[str, Any]:
         """Every value the preset sets, by setting name."""
@@ -58,33 +68,27 @@ class Preset:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return MotionSettings(**values)
 
-    def steps_per_output_frame(self, planned_frames: int = 8, loop: bool = True) -> float:
+    def steps_per_output_frame(self, planned_frames: int = defaults.FRAMES, loop: bool = True) -> float:
         """UNet denoising steps per output frame of an animation of `planned_frames` planned frames."""
-        from .render import denoising_steps
-
         motion = self.motion(loop=loop)
-        settings = self.animation(frames=planned_frames)
-        return denoising_steps(settings, motion) / motion.output_count(planned_frames)
+        return denoising_steps(self.animation(frames=planned_frames), motion) / motion.output_count(planned_frames)
 
 
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in (
-        Preset("quality", "every frame painted (25 steps, strength 0.55), one flow in-between each",
-               steps=25, strength=0.55, scheduler="dpm++", controlnet_scale=0.8, cadence=1, interpolate=1),
-        Preset("balanced", "every 2nd frame painted (16 steps, strength 0.45), the rest by optical flow",
-               steps=16, strength=0.45, scheduler="dpm++", controlnet_scale=0.8, cadence=2, interpolate=1),
-        Preset("fast", "every 4th frame painted (10 steps, strength 0.5), the rest by optical flow",
-               steps=10, strength=0.5, scheduler="dpm++", controlnet_scale=0.7, cadence=4, interpolate=1),
-    )
-}
-DEFAULT_PRESET = "balanced"
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+PRESETS: dict[str, Preset] = {name: Preset(name, **values) for name, values in defaults.PRESET_VALUES.items()}
+DEFAULT_PRESET = defaults.DEFAULT_PRESET
 
 
 def get_preset(name: str | None) -> Preset:
     """The named preset (None: the default); an unknown name is an InputError listing the choices."""
     name = DEFAULT_PRESET if name is None else name
-    if name not in PRESETS:
-        raise InputError("preset", f"unknown preset {name!r}", f"use one of {', '.join(PRESETS)}")
+    check_choice("preset", name, PRESETS, "preset")
     return PRESETS[name]
 
+
+def default_motion() -> MotionSettings:
+    """The default preset's cadence and in-betweens (what a render without motion settings uses)."""
+    return get_preset(None).motion()

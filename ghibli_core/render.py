@@ -8,10 +8,13 @@ import numpy as np
 from PIL import Image
 
 from .animate import AnimationSettings, CancelCheck, Frame, ProgressCallback, animate
-from .blend import MotionSettings, fill_cadence, interpolate_sequence, keyframe_indices
+from .blend import MotionSettings, fill_cadence, interpolate_sequence
 from .errors import Cancelled
 from .models.pipelines import GhibliPipelines
-from .presets import get_preset
+from .presets import default_motion
+from .schedule import default_fps, denoising_steps, keyframe_indices
+
+__all__ = ["Animation", "default_fps", "denoising_steps", "render_animation"]  # the schedule arithmetic, re-exported
 
 
 @dataclass
@@ -59,21 +62,3 @@ def render_animation(
     # the timeline of a loop is cyclic: its last frame is followed by frame 0, so the seam gets in-betweens too
     out = interpolate_sequence(timeline, motion.interpolate, motion.blend, loop=motion.loop, flow=motion.flow)
     return Animation(frames=[Image.fromarray(a) for a in out], painted=painted, keyframes=keys)
-
-
-def denoising_steps(settings: AnimationSettings, motion: MotionSettings | None = None, *, init_image: bool = False) -> int:
-    """UNet steps `render_animation` runs: the first keyframe by txt2img (img2img from an init image), the rest img2img."""
-    motion = motion or default_motion()
-    painted = len(keyframe_indices(settings.frames, motion.cadence, motion.loop))
-    first = settings.img2img_steps() if init_image else settings.steps
-    return first + (painted - 1) * settings.img2img_steps()
-
-
-def default_motion() -> MotionSettings:
-    """The default preset's cadence and in-betweens."""
-    return get_preset(None).motion()
-
-
-def default_fps(interpolate: int, base: float = 8.0) -> float:
-    """Keep the painted frames' pace when in-betweens are added, under GIF's practical 50 fps ceiling."""
-    return min(base * (interpolate + 1), 50.0)

@@ -4,14 +4,16 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ghibli_core.blend import BLEND_METHODS, COLOR_MODES, FLOW_METHODS, MAX_CADENCE, MAX_INTERPOLATE, MotionSettings, blend_frames
+from ghibli_core import defaults
 from ghibli_core.errors import InputError
 from ghibli_core.export import FPS_RANGE
-from ghibli_core.render import default_fps
+from ghibli_core.schedule import default_fps
 
 from . import host
 from .images import to_arrays, to_image_batch
 from .types import CATEGORY
 
+_D = MotionSettings()
 COMBOS = {"blend": BLEND_METHODS, "flow": FLOW_METHODS, "color_mode": COLOR_MODES}
 
 
@@ -26,15 +28,15 @@ class GhibliFrameBlender(io.ComfyNode):
             "colour coherence to frame 1, and loop closure (the last frame flows back into the first).",
             inputs=[
                 io.Image.Input("images", tooltip="Frames in order, [B,H,W,C]: from Sequential Img2Img or any video/image node."),
-                io.Int.Input("interpolate", default=1, min=0, max=MAX_INTERPOLATE, tooltip="In-between frames added after each frame (and on the loop seam)."),
-                io.Combo.Input("blend", options=list(BLEND_METHODS), default="flow", tooltip="flow: motion-compensated in-betweens; crossfade: plain dissolve."),
-                io.Combo.Input("flow", options=list(FLOW_METHODS), default="dis", tooltip="OpenCV optical flow: dis (better on painted footage) or farneback."),
+                io.Int.Input("interpolate", default=defaults.preset_value("interpolate"), min=0, max=MAX_INTERPOLATE, tooltip="In-between frames added after each frame (and on the loop seam)."),
+                io.Combo.Input("blend", options=list(BLEND_METHODS), default=_D.blend, tooltip="flow: motion-compensated in-betweens; crossfade: plain dissolve."),
+                io.Combo.Input("flow", options=list(FLOW_METHODS), default=_D.flow, tooltip="OpenCV optical flow: dis (better on painted footage) or farneback."),
                 io.Int.Input("cadence", default=1, min=1, max=MAX_CADENCE,
                              tooltip="Keep every n-th frame and re-synthesise the others from their neighbours (steadies flicker; 1 = off)."),
                 io.Float.Input("color_match", default=0.0, min=0.0, max=1.0, step=0.05, tooltip="Pull every frame's colours toward frame 1 (0 = off)."),
-                io.Combo.Input("color_mode", options=list(COLOR_MODES), default="meanstd", tooltip="meanstd: LAB mean/std transfer; histogram: full LAB histogram match."),
+                io.Combo.Input("color_mode", options=list(COLOR_MODES), default=_D.color_mode, tooltip="meanstd: LAB mean/std transfer; histogram: full LAB histogram match."),
                 io.Boolean.Input("loop", default=True, tooltip="Close the loop: add in-betweens from the last frame back to the first."),
-                io.Float.Input("base_fps", default=8.0, min=FPS_RANGE[0], max=FPS_RANGE[1], step=0.5,
+                io.Float.Input("base_fps", default=defaults.BASE_FPS, min=FPS_RANGE[0], max=FPS_RANGE[1], step=0.5,
                                tooltip="Frame rate of the input frames; the fps output keeps their pace with the in-betweens added."),
             ],
             outputs=[

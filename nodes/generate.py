@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ghibli_core import defaults
 from ghibli_core.animate import MAX_SEED, SCHEDULERS, SEED_POLICIES, AnimationSettings
 from ghibli_core.blend import MAX_CADENCE, MotionSettings
 from ghibli_core.blend.color import COLOR_MODES
 from ghibli_core.errors import Cancelled, InputError
 from ghibli_core.presets import DEFAULT_PRESET, PRESETS
-from ghibli_core.render import denoising_steps, render_animation
+from ghibli_core.render import render_animation
+from ghibli_core.schedule import denoising_steps
 
 from . import host
 from .preset_widgets import PRESET_OPTIONS, preset_widget_values
@@ -18,6 +18,10 @@ from .types import CATEGORY, Pipeline, PlanType
 
 COMBOS = {"preset": PRESET_OPTIONS, "seed_policy": SEED_POLICIES, "scheduler": tuple(SCHEDULERS), "color_mode": COLOR_MODES}
 _DEFAULT = PRESETS[DEFAULT_PRESET]
+_D = AnimationSettings()  # every other widget's default is the engine's
+#: widget name -> AnimationSettings field (the rest go to MotionSettings)
+PAINT_WIDGETS = ("steps", "strength", "guidance", "controlnet_scale", "negative_prompt", "width", "height", "seed", "seed_policy",
+                 "scheduler", "color_match", "color_mode")
 
 
 class GhibliSequentialImg2Img(io.ComfyNode):
@@ -38,22 +42,22 @@ class GhibliSequentialImg2Img(io.ComfyNode):
                                tooltip="Speed/quality schedule: " + "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values())
                                + ". It sets steps, strength, scheduler, controlnet_scale and cadence (their widgets follow it); "
                                "custom uses the widgets as you set them."),
-                io.Int.Input("width", default=512, min=64, max=2048, step=8, tooltip="Frame width in pixels (a multiple of 8; SD1.5 is trained at 512)."),
-                io.Int.Input("height", default=512, min=64, max=2048, step=8, tooltip="Frame height in pixels (a multiple of 8)."),
+                io.Int.Input("width", default=_D.width, min=64, max=2048, step=8, tooltip="Frame width in pixels (a multiple of 8; SD1.5 is trained at 512)."),
+                io.Int.Input("height", default=_D.height, min=64, max=2048, step=8, tooltip="Frame height in pixels (a multiple of 8)."),
                 io.Int.Input("steps", default=_DEFAULT.steps, min=1, max=200, tooltip="Denoising steps of frame 1; img2img frames run steps x strength of them."),
                 io.Float.Input("strength", default=_DEFAULT.strength, min=0.01, max=1.0, step=0.01,
                                tooltip="How much each frame may change from the previous one: low is steady, 1.0 ignores the previous frame."),
-                io.Float.Input("guidance", default=7.5, min=0.0, max=30.0, step=0.1, tooltip="Classifier-free guidance (CFG) scale."),
+                io.Float.Input("guidance", default=_D.guidance, min=0.0, max=30.0, step=0.1, tooltip="Classifier-free guidance (CFG) scale."),
                 io.Float.Input("controlnet_scale", default=_DEFAULT.controlnet_scale, min=0.0, max=2.0, step=0.05,
                                tooltip="How strongly the previous frame's depth map holds the scene's shapes."),
                 io.Int.Input("seed", default=0, min=0, max=MAX_SEED, control_after_generate=True, tooltip="Noise seed; the same seed and settings repaint the same frames."),
-                io.Combo.Input("seed_policy", options=list(SEED_POLICIES), default="fixed",
+                io.Combo.Input("seed_policy", options=list(SEED_POLICIES), default=_D.seed_policy,
                                tooltip="fixed: every frame uses the seed (steadiest); incrementing: frame k uses seed + k (livelier)."),
                 io.Combo.Input("scheduler", options=list(SCHEDULERS), default=_DEFAULT.scheduler, tooltip="Sampler; default is the model's own."),
-                io.String.Input("negative_prompt", multiline=True, default=defaults.NEGATIVE_PROMPT, tooltip="What no frame should show."),
-                io.Float.Input("color_match", default=0.5, min=0.0, max=1.0, step=0.05,
+                io.String.Input("negative_prompt", multiline=True, default=_D.negative_prompt, tooltip="What no frame should show."),
+                io.Float.Input("color_match", default=_D.color_match, min=0.0, max=1.0, step=0.05,
                                tooltip="Pull each frame's colours toward frame 1 before it seeds the next, so colour drift does not compound."),
-                io.Combo.Input("color_mode", options=list(COLOR_MODES), default="meanstd", tooltip="meanstd: LAB mean/std transfer; histogram: full LAB histogram match."),
+                io.Combo.Input("color_mode", options=list(COLOR_MODES), default=_D.color_mode, tooltip="meanstd: LAB mean/std transfer; histogram: full LAB histogram match."),
                 io.Int.Input("cadence", default=_DEFAULT.cadence, min=1, max=MAX_CADENCE,
                              tooltip="Paint every n-th frame and fill the others by optical flow: about n times faster, same frame count."),
                 io.Boolean.Input("loop", default=True, tooltip="The animation loops: with cadence, the tail after the last painted frame flows into frame 1."),
@@ -82,13 +86,7 @@ class GhibliSequentialImg2Img(io.ComfyNode):
     def _settings(cls, v: dict, frames: int) -> tuple[AnimationSettings, MotionSettings]:
         # a preset's values win over the widgets it sets (the canvas shows them anyway); "custom" keeps the widgets
         v = {**v, **preset_widget_values(v.get("preset", DEFAULT_PRESET))}
-        anim = AnimationSettings(
-            frames=frames, steps=v.get("steps", _DEFAULT.steps), strength=v.get("strength", _DEFAULT.strength),
-            guidance=v.get("guidance", 7.5), controlnet_scale=v.get("controlnet_scale", _DEFAULT.controlnet_scale),
-            negative_prompt=v.get("negative_prompt", ""), width=v.get("width", 512), height=v.get("height", 512),
-            seed=v.get("seed", 0), seed_policy=v.get("seed_policy", "fixed"), scheduler=v.get("scheduler", _DEFAULT.scheduler),
-            color_match=v.get("color_match", 0.5), color_mode=v.get("color_mode", "meanstd"),
-        )
+        anim = AnimationSettings(frames=frames, **{"seed": 0, **{k: v[k] for k in PAINT_WIDGETS if k in v}})
         return anim, MotionSettings(cadence=v.get("cadence", _DEFAULT.cadence), loop=v.get("loop", True))
 
     @classmethod

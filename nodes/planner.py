@@ -5,6 +5,7 @@ import logging
 
 from comfy_api.latest import io
 
+from ghibli_core import defaults
 from ghibli_core.errors import InputError
 from ghibli_core.plan import BACKENDS, PlannerSettings, make_plan, parse_plan_text
 from ghibli_core.plan.base import MAX_FRAMES
@@ -12,6 +13,7 @@ from ghibli_core.plan.base import MAX_FRAMES
 from .types import CATEGORY, PlanType
 
 log = logging.getLogger(__name__)
+_PLANNER = PlannerSettings()
 
 
 def plan_text(plan) -> str:
@@ -32,14 +34,14 @@ class GhibliFramePlanner(io.ComfyNode):
             inputs=[
                 io.String.Input("idea", multiline=True, default="a serene forest at dawn, sunlight through swaying trees",
                                 tooltip="The scene in one sentence; the planner writes how it moves from frame to frame."),
-                io.Int.Input("frames", default=8, min=1, max=MAX_FRAMES, tooltip="How many frames to plan (painted frames, before in-betweens)."),
+                io.Int.Input("frames", default=defaults.FRAMES, min=1, max=MAX_FRAMES, tooltip="How many frames to plan (painted frames, before in-betweens)."),
                 io.Combo.Input("backend", options=list(BACKENDS), default="hf",
                                tooltip="offline: rules, no network. hf: Hugging Face Inference (HF_TOKEN). openai: any "
                                "OpenAI-compatible server (OPENAI_API_KEY; set base_url for Ollama, vLLM, LM Studio). "
                                "transformers: a local chat model."),
                 io.String.Input("model", default="", tooltip="Chat model id or local folder; empty uses the backend's default."),
                 io.String.Input("base_url", default="", tooltip="OpenAI-compatible server URL, e.g. http://127.0.0.1:11434/v1 (openai and hf backends); empty for the provider's own."),
-                io.Float.Input("temperature", default=0.7, min=0.0, max=2.0, step=0.05, tooltip="LLM sampling temperature; lower keeps frames closer to each other."),
+                io.Float.Input("temperature", default=_PLANNER.temperature, min=0.0, max=2.0, step=0.05, tooltip="LLM sampling temperature; lower keeps frames closer to each other."),
                 io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=False,
                              tooltip="LLM sampling seed, where the backend supports one (same seed, same plan)."),
                 io.Boolean.Input("fallback", default=True,

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from ..animate import AnimationSettings, parse_size
+from ..defaults import DEFAULT_PRESET, FRAMES as DEFAULT_FRAMES, size as default_size
 from ..blend import MotionSettings
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..export import FORMATS, check_fps
 from ..models.lora import LoraSpec
 from ..plan import check_frame_count, clean_idea, load_plan_file, parse_plan_text
 from ..presets import PRESETS, get_preset
-from ..render import default_fps
+from ..schedule import default_fps
 
 INT_FIELDS = ("frames", "seed", "width", "height", "steps", "cadence", "interpolate")
 FLOAT_FIELDS = ("strength", "guidance", "controlnet_scale", "fps")
@@ -174,14 +175,13 @@ def _job(line: int, row: dict[str, Any], base_dir: Path, defaults: dict[str, Any
         raise InputError("prompt", "is missing", 'give "prompt" (an idea to plan) or "plan" (the frame prompts)')
     idea = clean_idea(values["prompt"]) if "prompt" in values else None
     plan = _plan(values["plan"], base_dir, idea, line) if "plan" in values else None
-    frames = values.get("frames", len(plan) if plan else defaults.get("frames", 8))
+    frames = values.get("frames", len(plan) if plan else defaults.get("frames", DEFAULT_FRAMES))
     check_frame_count(frames)
     if plan and frames != len(plan):
         raise InputError("frames", f"{frames} but the plan holds {len(plan)} prompts", "drop frames (the plan's count is used) or fix the plan")
-    preset = values.get("preset", defaults.get("preset", "balanced"))
-    if preset not in PRESETS:
-        raise InputError("preset", f"unknown preset {preset!r}", f"use one of {', '.join(PRESETS)}")
-    width, height = defaults.get("size", (512, 512))
+    preset = values.get("preset", defaults.get("preset", DEFAULT_PRESET))
+    check_choice("preset", preset, PRESETS, "preset")
+    width, height = defaults.get("size", default_size())
     if "size" in values:
         width, height = parse_size(values["size"])
     width, height = values.get("width", width), values.get("height", height)

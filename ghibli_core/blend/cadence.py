@@ -9,15 +9,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..schedule import keyframe_indices
 from .interpolate import interpolate_pair
 
-
-def keyframe_indices(frames: int, cadence: int, loop: bool) -> list[int]:
-    """Which of `frames` output frames are painted."""
-    keys = list(range(0, frames, max(1, cadence)))
-    if not loop and keys[-1] != frames - 1:
-        keys.append(frames - 1)
-    return keys
+__all__ = ["fill_cadence", "keyframe_indices"]
 
 
 def fill_cadence(keyframes: Mapping[int, np.ndarray], frames: int, *, loop: bool, method: str = "flow",
