@@ -232,12 +232,15 @@ def run_bare_balanced(pipe, img2img, depth, prompts: list[str], size: int, count
 
 
 def run_preset(pipes, name: str, prompts: list[str], size: int, count_step) -> list[np.ndarray]:
-    from ghibli_core.render import render_animation
+    """A preset through the engine's one path from plan to frames (`run_job`; no file written)."""
+    from ghibli_core.job import AnimationJob, run_job
+    from ghibli_core.plan import Plan
 
     preset = PRESETS[name]
-    settings = preset.animation(frames=len(prompts), width=size, height=size, seed=0, negative_prompt=NEGATIVE)
-    animation = render_animation(pipes, prompts, settings, preset.motion(), on_progress=count_step, progress=False)
-    return [np.asarray(f) for f in animation.frames]
+    job = AnimationJob(painting=preset.animation(frames=len(prompts), width=size, height=size, seed=0, negative_prompt=NEGATIVE),
+                       motion=preset.motion(), plan=Plan(IDEA, list(prompts), "bench"), preset=name)
+    result = run_job(job, pipes, on_progress=count_step, progress=False)
+    return [np.asarray(f) for f in result.frames]
 
 
 # --- main ------------------------------------------------------------------------------------------------------

@@ -111,3 +111,8 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return float(s.mean())
+
+
+def stored_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The figures a file's metadata keeps (the per-frame colour drift stays in NAME.metrics.json)."""
+    return {k: v for k, v in metrics.items() if k != "color_drift_per_frame"}

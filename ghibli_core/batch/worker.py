@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from ..job import GENERATOR, AnimationJob, run_job
 from ..models.pipelines import GhibliPipelines, ModelSettings
-from ..plan import Plan, PlannerSettings, make_planner
+from ..plan import Plan, PlannerSettings
 from .jobs import Job
 
 #: metrics kept per job in the file's metadata and the batch summary
@@ -73,31 +73,25 @@ def _empty_gpu_cache() -> None:
         torch.cuda.empty_cache()
 
 
+def animation_job(job: Job, ctx: BatchContext, target: Path) -> AnimationJob:
+    """A jobs-file row as the engine's AnimationJob, writing to `target` with the row's identity in the metadata."""
+    plan = Plan(idea=job.idea, frames=list(job.plan), backend="jobs-file") if job.plan else None
+    return AnimationJob(
+        painting=job.animation(), motion=job.motion(), idea=job.idea, plan=plan, planner=ctx.planner.replace(seed=job.seed),
+        models=ctx.model_settings(job), preset=job.preset, output=target, fps=job.fps, metrics_file=False,
+        generator=f"{GENERATOR} batch", extra_metadata={"job": job.id, "job_line": job.line, "job_fingerprint": ctx.fingerprint(job)},
+    )
+
+
 def render_job(job: Job, ctx: BatchContext, cache: PipelineCache, target: Path) -> dict[str, Any]:
     """Plan, paint, blend and write one job to `target` (atomically); returns its figures."""
-    from ..export import save_animation
-    from ..metrics import compute_metrics
-    from ..render import render_animation
-
     started = time.perf_counter()
-    settings, motion = job.animation(), job.motion()
-    if job.plan:
-        plan = Plan(idea=job.idea, frames=list(job.plan), backend="jobs-file")
-    else:
-        plan = make_planner(ctx.planner.replace(seed=job.seed)).plan(job.idea, job.frames)
-    pipes = cache.get(ctx.model_settings(job))
-    animation = render_animation(pipes, plan.frames, settings, motion, progress=False)
-    metrics = compute_metrics(animation.frames, motion.flow)
-    summary = {k: metrics[k] for k in SUMMARY_METRICS if k in metrics}
-    metadata = {
-        "generator": f"ghibli-anim {__version__} batch", "job": job.id, "job_line": job.line, "job_fingerprint": ctx.fingerprint(job),
-        "prompt": plan.idea, "plan": plan.frames, "plan_backend": plan.backend, "plan_warnings": plan.warnings,
-        "seed": settings.seed, "preset": job.preset, "settings": settings.to_dict(), "motion": motion.to_dict(),
-        "schedule": animation.schedule(), "fps": job.fps, "models": pipes.model_names(), "metrics": summary,
-    }
     target.parent.mkdir(parents=True, exist_ok=True)
-    save_animation(animation.frames, target, fps=job.fps, metadata=metadata)
-    return {"frames": len(animation.frames), "painted": len(animation.painted), "seconds": time.perf_counter() - started,
+    work = animation_job(job, ctx, target)
+    plan = work.make_plan()
+    result = run_job(work, cache.get(work.models), plan=plan, progress=False)
+    summary = {k: result.metrics[k] for k in SUMMARY_METRICS if k in result.metrics}
+    return {"frames": len(result.frames), "painted": len(result.animation.painted), "seconds": time.perf_counter() - started,
             "metrics": summary, "warnings": plan.warnings}
 
 

@@ -7,12 +7,12 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from . import defaults
-from .device import DEVICES, DTYPES
-from .export import FORMATS
-from .presets import DEFAULT_PRESET, PRESETS
+from .. import defaults
+from ..export import FORMATS
+from ..presets import DEFAULT_PRESET, PRESETS
+from .common import PROG as MAIN, model_flags, model_settings, planner_flags, planner_settings
 
-PROG = "ghibli-anim batch"
+PROG = f"{MAIN} batch"
 
 EXAMPLES = f"""
 jobs file: one animation per row. JSONL (one object per line) or CSV (a header row, same names):
@@ -31,13 +31,12 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import _add_plan_args
-
     p = argparse.ArgumentParser(
         prog=PROG, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[model_flags(lora=False), planner_flags(main=True)],
         description="Render many animations: every row is checked first (bad rows listed with their line numbers), "
         "models load once and are reused, one failing job never stops the others, and a summary table and JSON "
-        "report what was done, failed or skipped.",
+        "report what was done, failed or skipped. --model is the batch's base; a row's `model` overrides it.",
     )
     p.add_argument("jobs", help="the jobs file (.jsonl or .csv)")
     p.add_argument("--out-dir", default="renders", help="where outputs go (default %(default)s/); with --ray, a path every node sees, or results come back as bytes")
@@ -46,19 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     d = p.add_argument_group("defaults for rows that leave them out")
     d.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET, help="(default %(default)s)")
-    d.add_argument("--frames", type=int, default=8, help="(default %(default)s)")
+    d.add_argument("--frames", type=int, default=defaults.FRAMES, help="(default %(default)s)")
     d.add_argument("--seed", type=int, default=0, help="(default %(default)s; give seeds per row for a sweep)")
-    d.add_argument("--size", help="WIDTHxHEIGHT (default 512x512; 64x64 with --tiny)")
+    d.add_argument("--size", help="WIDTHxHEIGHT (default {0}x{0}; {1}x{1} with --tiny)".format(defaults.SIZE, defaults.TINY_SIZE))
     d.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]", help="LoRA for rows without `loras` (repeatable)")
     d.add_argument("--format", choices=[f[1:] for f in FORMATS], default="gif", help="format of rows without `output` (default %(default)s)")
-    m = p.add_argument_group("models")
-    m.add_argument("--tiny", action="store_true", help="tiny random-weight models (offline)")
-    m.add_argument("--model", help=f"base (default {defaults.BASE_MODEL}); a row's `model` overrides it")
-    m.add_argument("--controlnet", help=f"depth ControlNet (default {defaults.CONTROLNET})")
-    m.add_argument("--depth-model", help=f"depth estimator (default {defaults.DEPTH_MODEL})")
-    m.add_argument("--device", choices=DEVICES, default="auto")
-    m.add_argument("--dtype", choices=list(DTYPES), default="auto")
-    m.add_argument("--allow-pickle", action="store_true")
     r = p.add_argument_group("Ray (pip install 'ghibli-anim[ray]')")
     r.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="render on Ray: alone = start a local cluster; auto = the running cluster (`ray start --head`); or ray://HOST:10001")
@@ -66,17 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--retries", type=int, default=2, help="times a job is re-run after its worker dies (default %(default)s)")
     r.add_argument("--transfer", choices=("auto", "bytes"), default="auto",
                    help="auto: actors that see --out-dir write there, the others send bytes; bytes: always send bytes to this process")
-    _add_plan_args(p, main=True)
     return p
 
 
 def run_batch(argv: Sequence[str]) -> int:
-    from .batch import BatchContext, BatchInterrupted, load_jobs, preflight, run_local, table, write_summary
-    from .animate import parse_size
-    from .cli import PROG as MAIN, check_tiny_alone, planner_settings
-    from .errors import InputError, check_range
-    from .models.lora import LoraSpec
-    from .models.pipelines import ModelSettings
+    from ..animate import parse_size
+    from ..batch import BatchContext, BatchInterrupted, load_jobs, preflight, run_local, table, write_summary
+    from ..errors import InputError, check_range
+    from ..models.lora import LoraSpec
 
     args = build_parser().parse_args(argv)
     if args.plan_file:
@@ -84,19 +72,11 @@ def run_batch(argv: Sequence[str]) -> int:
     if args.workers is not None:
         check_range("workers", args.workers, 1, 4096, integer=True)
     check_range("retries", args.retries, 0, 100, integer=True)
-    size = parse_size(args.size) if args.size else ((64, 64) if args.tiny else (512, 512))
+    size = parse_size(args.size) if args.size else defaults.size(tiny=args.tiny)
     row_defaults = {"preset": args.preset, "frames": args.frames, "seed": args.seed, "size": size, "format": f".{args.format}",
                     "loras": tuple(LoraSpec.parse(x) for x in args.lora)}
     jobs = load_jobs(args.jobs, row_defaults)
-    if args.tiny:
-        check_tiny_alone(args)
-        from .tiny import ensure_tiny
-
-        models = ensure_tiny().model_settings(device=args.device, dtype=args.dtype)
-    else:
-        models = ModelSettings(base=args.model or defaults.BASE_MODEL, controlnet=args.controlnet or defaults.CONTROLNET,
-                               depth_model=args.depth_model or defaults.DEPTH_MODEL, device=args.device, dtype=args.dtype,
-                               allow_pickle=args.allow_pickle)
+    models = model_settings(args)
     out_dir = Path(args.out_dir).expanduser().resolve()
     ctx = BatchContext(models, planner_settings(args, None), str(out_dir))
     preflight(jobs, ctx, Path(args.jobs).name)
@@ -107,7 +87,7 @@ def run_batch(argv: Sequence[str]) -> int:
     interrupted = False
     try:
         if args.ray:
-            from .batch.ray_pool import run_ray
+            from ..batch.ray_pool import run_ray
 
             results = run_ray(jobs, ctx, address=None if args.ray == "local" else args.ray, workers=args.workers,
                               retries=args.retries, resume=args.resume, progress=not args.quiet, transfer=args.transfer)

@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from . import defaults
-from .device import DEVICES
-from .train.settings import LR_SCHEDULERS, MIXED_PRECISION, OPTIMIZERS, TrainSettings
+from .. import defaults
+from ..device import DEVICES
+from ..train.settings import LR_SCHEDULERS, MIXED_PRECISION, OPTIMIZERS, TrainSettings
+from .common import PROG as MAIN
 
-PROG = "ghibli-anim train-lora"
+PROG = f"{MAIN} train-lora"
 _D = TrainSettings()
 
 EXAMPLES = f"""
@@ -90,7 +91,7 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
         rank=args.rank, alpha=args.alpha, dropout=args.dropout, text_encoder=args.text_encoder, learning_rate=args.lr,
         text_encoder_lr=args.text_encoder_lr, lr_scheduler=args.lr_scheduler, warmup_steps=args.warmup_steps,
         max_steps=args.max_steps, batch_size=args.batch_size, gradient_accumulation=args.gradient_accumulation,
-        resolution=args.resolution or (64 if args.tiny else 512), crop="random" if args.random_crop else "center",
+        resolution=args.resolution or defaults.size(tiny=args.tiny)[0], crop="random" if args.random_crop else "center",
         flip=args.flip, gradient_checkpointing=args.gradient_checkpointing, mixed_precision=args.mixed_precision,
         snr_gamma=args.snr_gamma, caption_dropout=args.caption_dropout, trigger_words=tuple(args.trigger), seed=args.seed,
         max_grad_norm=args.max_grad_norm, optimizer=args.optimizer, checkpoint_every=args.checkpoint_every,
@@ -100,12 +101,12 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
 
 
 def run_train_lora(argv: Sequence[str]) -> int:
-    from .train.trainer import train_lora
+    from ..train.trainer import train_lora
 
     args = build_parser().parse_args(argv)
     settings = settings_from_args(args)
     if args.tiny:
-        from .tiny import ensure_tiny
+        from ..tiny import ensure_tiny
 
         base = str(ensure_tiny().pipeline_dir)
     else:

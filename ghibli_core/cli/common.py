@@ -1,0 +1,178 @@
+"""What the `ghibli-anim` commands share: the program name, warnings, and the argument groups defined once
+(argparse `parents=`) with the functions that turn them into engine settings."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .. import defaults
+from ..animate import SCHEDULERS, SEED_POLICIES, AnimationSettings
+from ..blend import BLEND_METHODS, COLOR_MODES, FLOW_METHODS, MotionSettings
+from ..device import DEVICES, DTYPES
+from ..errors import InputError
+from ..models.lora import LoraSpec
+from ..models.pipelines import ModelSettings
+from ..models.speed import COMPILE_MODES
+from ..plan.llm import BACKEND_NAMES, PlannerSettings
+from ..presets import DEFAULT_PRESET, PRESETS
+
+PROG = "ghibli-anim"
+
+
+def warn(message: str) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
+def preset_values(field: str) -> str:
+    """`quality 25, balanced 16, fast 10`: what each preset sets `field` to, for help texts."""
+    return ", ".join(f"{p.name} {getattr(p, field)}" for p in PRESETS.values())
+
+
+def _parent() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(add_help=False)
+
+
+# --- planning ---------------------------------------------------------------------------------------------------
+
+def planner_flags(*, main: bool) -> argparse.ArgumentParser:
+    """The planner flags: the main command and `batch` (where the chat model is --plan-model, and a plan file may
+    be given) and `plan` (where --model also names the chat model)."""
+    p = _parent()
+    d = PlannerSettings()
+    g = p.add_argument_group("planning (LLM backends; keys only from the environment)")
+    g.add_argument("--backend", default=d.backend, choices=BACKEND_NAMES,
+                   help="who writes the frame prompts: offline rules (default), hf (HF Inference, $HF_TOKEN), "
+                        "openai (any OpenAI-compatible server, $OPENAI_API_KEY), transformers (a local chat model)")
+    names = ["--plan-model"] if main else ["--model", "--plan-model"]
+    g.add_argument(*names, dest="plan_model", metavar="MODEL",
+                   help="chat model id or folder (defaults: " + ", ".join(f"{k} {v}" for k, v in defaults.PLAN_MODELS.items()) + ")")
+    g.add_argument("--base-url", help="server URL for openai (e.g. Ollama http://127.0.0.1:11434/v1) or hf (your endpoint)")
+    g.add_argument("--provider", help="hf only: Inference Provider (default auto)")
+    g.add_argument("--temperature", type=float, default=d.temperature, help=f"sampling temperature (default {d.temperature:g})")
+    g.add_argument("--plan-timeout", type=float, default=d.timeout,
+                   help=f"seconds per request before the offline plan is used (default {d.timeout:g})")
+    g.add_argument("--plan-fallback", action="store_true",
+                   help="if the backend cannot run (no key, no package), plan offline with a warning instead of stopping")
+    if main:
+        g.add_argument("--plan-file", help="use this plan (JSON from `plan --json -o`, or one prompt per line) instead of planning")
+    return p
+
+
+def planner_settings(args: argparse.Namespace, seed: int | None) -> PlannerSettings:
+    return PlannerSettings(
+        backend=args.backend, model=args.plan_model, base_url=args.base_url, provider=args.provider,
+        temperature=args.temperature, timeout=args.plan_timeout, fallback=args.plan_fallback, seed=seed,
+    )
+
+
+# --- models -----------------------------------------------------------------------------------------------------
+
+def model_flags(*, lora: bool = True) -> argparse.ArgumentParser:
+    """The model flags (the main command; `batch` without --lora, which it takes as a row default)."""
+    p = _parent()
+    g = p.add_argument_group("models")
+    g.add_argument("--model", help=f"SD1.5 base: hub id, diffusers folder or .safetensors (default {defaults.BASE_MODEL})")
+    g.add_argument("--controlnet", help=f"depth ControlNet: hub id, folder or file (default {defaults.CONTROLNET})")
+    g.add_argument("--depth-model", help=f"transformers depth model: hub id or folder (default {defaults.DEPTH_MODEL})")
+    if lora:
+        g.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]",
+                       help="style LoRA (diffusers or kohya .safetensors); repeat for several")
+    g.add_argument("--model-config", help="diffusers config folder for a single-file --model that is not standard SD1.5")
+    g.add_argument("--controlnet-config", help="config folder for a single-file --controlnet that is not standard SD1.5")
+    g.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.pt/.bin files (pickle can run code: only for files you trust)")
+    g.add_argument("--tiny", action="store_true", help="use tiny random-weight models (offline demo/tests; built on first use)")
+    g.add_argument("--tiny-dir", help="where --tiny keeps its models (default $GHIBLI_TINY_DIR or ~/.cache/ghibli-anim)")
+    g.add_argument("--device", default="auto", choices=DEVICES, help="auto = cuda > mps > cpu")
+    g.add_argument("--dtype", default="auto", choices=list(DTYPES), help="auto = fp16 on GPU, fp32 on CPU")
+    g.add_argument("--compile", default="off", choices=COMPILE_MODES,
+                   help="torch.compile the UNet and ControlNet (GPU; the first frame pays the compile time; default off)")
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory layout (default: on for CUDA, off on the CPU where it is slower)")
+    g.add_argument("--vae-tiling", action="store_true", help="decode in tiles: large sizes in less memory")
+    g.add_argument("--vae-slicing", action="store_true", help="decode batched images one at a time (less peak memory)")
+    return p
+
+
+def check_tiny_alone(args: argparse.Namespace) -> None:
+    """--tiny brings its own models: refuse it together with --model, --controlnet or --depth-model."""
+    clash = [f"--{n.replace('_', '-')}" for n in ("model", "controlnet", "depth_model") if getattr(args, n)]
+    if clash:
+        raise InputError("tiny", f"cannot be combined with {', '.join(clash)}", "drop --tiny to use your own models")
+
+
+def tiny_models(args: argparse.Namespace):
+    """The tiny model set --tiny asks for (built on first use), after refusing it beside explicit models."""
+    from ..tiny import ensure_tiny
+
+    check_tiny_alone(args)
+    return ensure_tiny(Path(args.tiny_dir) if args.tiny_dir else None)
+
+
+def model_settings(args: argparse.Namespace, loras: tuple[LoraSpec, ...] = ()) -> ModelSettings:
+    """The parsed model flags as ModelSettings: the tiny set with --tiny, else the given models or the defaults."""
+    common = dict(loras=loras, device=args.device, dtype=args.dtype, allow_pickle=args.allow_pickle, compile=args.compile,
+                  channels_last=args.channels_last, vae_tiling=args.vae_tiling, vae_slicing=args.vae_slicing)
+    if args.tiny:
+        return tiny_models(args).model_settings(**common)
+    return ModelSettings(base=args.model or defaults.BASE_MODEL, controlnet=args.controlnet or defaults.CONTROLNET,
+                         depth_model=args.depth_model or defaults.DEPTH_MODEL, base_config=args.model_config,
+                         controlnet_config=args.controlnet_config, **common)
+
+
+# --- painting and motion -----------------------------------------------------------------------------------------
+
+def painting_flags() -> argparse.ArgumentParser:
+    """How frames are painted; --preset sets several of them, and a flag given explicitly wins."""
+    p = _parent()
+    d = AnimationSettings()
+    a = p.add_argument_group("painting (--preset sets steps, strength, scheduler, controlnet-scale, cadence and interpolate; "
+                             "a flag given explicitly wins)")
+    a.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS),
+                   help="; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()) + f" (default {DEFAULT_PRESET})")
+    a.add_argument("--init-image", help="start from this image (img2img under its depth map) instead of txt2img")
+    a.add_argument("--steps", type=int, help="denoising steps (preset: " + preset_values("steps") + "; img2img frames run steps x strength)")
+    a.add_argument("--strength", type=float, help="how far each frame departs from the previous, 0..1 (preset: " + preset_values("strength") + ")")
+    a.add_argument("--guidance", type=float, default=d.guidance, help=f"classifier-free guidance scale (default {d.guidance})")
+    a.add_argument("--controlnet-scale", type=float, help="depth ControlNet weight (preset: " + preset_values("controlnet_scale") + ")")
+    a.add_argument("--negative-prompt", default=d.negative_prompt, help="what to steer away from")
+    w, h = defaults.size()
+    tw, th = defaults.size(tiny=True)
+    a.add_argument("--size", default=None, help=f"WIDTHxHEIGHT, multiples of 8 (default {w}x{h}; {tw}x{th} with --tiny)")
+    a.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed and stored in the file)")
+    a.add_argument("--seed-policy", default=d.seed_policy, choices=SEED_POLICIES, help="fixed: same seed every frame; incrementing: seed + frame index")
+    a.add_argument("--scheduler", choices=list(SCHEDULERS), help="sampler (preset: " + preset_values("scheduler") + ")")
+    return p
+
+
+def motion_flags(*, generate: bool) -> argparse.ArgumentParser:
+    """Interpolation flags: the main command (preset-driven, in-chain colour match, loop on) and `blend` (plain frames)."""
+    p = _parent()
+    d = MotionSettings()
+    g = p.add_argument_group("motion")
+    if generate:
+        g.add_argument("--interpolate", type=int, metavar="K", help="in-between frames after each frame (preset: " + preset_values("interpolate") + ")")
+    else:
+        g.add_argument("--interpolate", type=int, default=0, metavar="K", help="in-between frames after each frame (default 0)")
+    g.add_argument("--blend", default=d.blend, choices=BLEND_METHODS,
+                   help="in-betweens by optical-flow warping with occlusion handling (default) or a pixel crossfade")
+    g.add_argument("--flow", default=d.flow, choices=FLOW_METHODS, help="OpenCV flow: dis (default, better on painted footage) or farneback")
+    g.add_argument("--color-mode", default=d.color_mode, choices=COLOR_MODES, help="colour matching in LAB by mean/std (default) or histogram")
+    if generate:
+        a = AnimationSettings()
+        g.add_argument("--cadence", type=int, metavar="C",
+                       help="paint every C-th frame, fill the rest by --blend (the frame count is kept; preset: " + preset_values("cadence") + ")")
+        g.add_argument("--color-match", type=float, default=a.color_match, metavar="S",
+                       help=f"pull each frame's colours toward frame 1 before it seeds the next, 0..1 (default {a.color_match}; 0 = off)")
+        g.add_argument("--no-loop", dest="loop", action="store_false", help="do not close the loop (the last frame does not flow into the first)")
+    else:
+        g.add_argument("--color-match", type=float, nargs="?", const=1.0, default=0.0, metavar="S",
+                       help="match every frame's colours to the first, strength 0..1 (1 if given alone; default off)")
+        g.add_argument("--loop", action="store_true", help="close the loop: in-betweens from the last frame back to the first")
+    return p
+
+
+def print_metrics(metrics: dict, full: bool) -> None:
+    from ..metrics import summary_line, table
+
+    print("quality:\n" + table(metrics) if full else f"quality: {summary_line(metrics)}")

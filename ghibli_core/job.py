@@ -1,0 +1,191 @@
+"""One animation from idea to file: the single path the CLI, the batch workers, the benchmark and the library take.
+
+    job = AnimationJob(idea="a serene forest at dawn", painting=get_preset("fast").animation(frames=8, seed=7),
+                       motion=get_preset("fast").motion(), models=ensure_tiny().model_settings(), output="forest.gif")
+    plan = job.make_plan()                     # before any model loads: an LLM fault falls back with a warning
+    result = run_job(job, load_pipelines(job.models.resolve()), plan=plan)   # paint, blend, measure, write
+
+Everything is checked when the job is built (sizes, ranges, output folder, init image, plan length), so a bad
+input fails before the first weight is read. The file's metadata is written here and only here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from PIL import Image, UnidentifiedImageError
+
+from . import __version__
+from .animate import AnimationSettings, CancelCheck, Frame, ProgressCallback
+from .blend import MotionSettings
+from .errors import InputError
+from .export import check_fps, check_frames_dir, check_output_path
+from .models.pipelines import GhibliPipelines, ModelSettings
+from .plan import Plan, PlannerSettings, clean_idea, make_planner
+from .presets import DEFAULT_PRESET, default_motion
+from .metrics import compute_metrics, stored_metrics
+from .render import Animation, render_animation
+from .schedule import default_fps
+
+GENERATOR = f"ghibli-anim {__version__}"
+
+
+def open_init_image(path: str | Path) -> Image.Image:
+    """Open an init image fully now, so a bad file fails before any model loads."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise InputError("init-image", f"no file at {file.resolve()}", "check the path")
+    try:
+        with Image.open(file) as im:
+            im.load()
+            return im.convert("RGB")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError("init-image", f"{file.name} is not a readable image ({exc.__class__.__name__})", "give a PNG, JPEG or WebP file") from exc
+
+
+@dataclass(frozen=True)
+class AnimationJob:
+    """One animation: what to paint (an idea to plan, or the plan itself), how, with which models, and where it goes.
+
+    `painting` gets a concrete seed on construction (a random one if unset), and the planner is seeded with it
+    unless it has its own. `fps` defaults to the painted frames' pace with the in-betweens added. `output` None
+    renders without writing (the frames are in the result). `extra_metadata` is merged into the file's metadata
+    (the batch puts its job id and fingerprint there).
+    """
+
+    painting: AnimationSettings = field(default_factory=AnimationSettings)
+    motion: MotionSettings = field(default_factory=default_motion)
+    idea: str | None = None
+    plan: Plan | None = None
+    planner: PlannerSettings = field(default_factory=PlannerSettings)
+    models: ModelSettings | None = None
+    preset: str = DEFAULT_PRESET
+    output: str | Path | None = None
+    fps: float | None = None
+    init_image: str | Path | Image.Image | None = None
+    frames_dir: str | Path | None = None
+    metrics_file: bool = True
+    dither: bool = False
+    generator: str = GENERATOR
+    extra_metadata: Mapping[str, Any] = field(default_factory=dict)
+    _init: Image.Image | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.plan is None and self.idea is None:
+            raise InputError("prompt", "is empty", 'give an idea, e.g. "a serene forest at dawn", or a plan')
+        if self.idea is not None:
+            self._set("idea", clean_idea(self.idea))
+        if self.plan is not None and len(self.plan) != self.painting.frames:
+            raise InputError("frames", f"{self.painting.frames} but the plan holds {len(self.plan)} frames",
+                             "drop the frame count (the plan's is used) or edit the plan")
+        self._set("painting", self.painting.with_seed())
+        if self.planner.seed is None:
+            self._set("planner", self.planner.replace(seed=self.painting.seed))
+        self._set("fps", check_fps(self.fps if self.fps is not None else default_fps(self.motion.interpolate)))
+        if self.output is not None:
+            self._set("output", check_output_path(self.output))
+        if self.frames_dir is not None:
+            self._set("frames_dir", check_frames_dir(self.frames_dir))
+        if isinstance(self.init_image, (str, Path)):
+            self._set("_init", open_init_image(self.init_image))
+        elif self.init_image is not None:
+            self._set("_init", self.init_image.convert("RGB"))
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+
+    def replace(self, **changes: Any) -> "AnimationJob":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def frames(self) -> int:
+        return self.painting.frames
+
+    def make_plan(self) -> Plan:
+        """The job's own plan, or one planned for its idea (the planner is checked first: a missing key fails here)."""
+        if self.plan is not None:
+            if self.idea:
+                return dataclasses.replace(self.plan, idea=self.idea)
+            return self.plan
+        return make_planner(self.planner).plan(self.idea, self.frames)
+
+    def metadata(self, plan: Plan, animation: Animation, pipes: GhibliPipelines, metrics: Mapping[str, Any]) -> dict[str, Any]:
+        """What the file carries: enough to reproduce the run (plan, seed, every setting, models) and its quality figures."""
+        init = self.init_image
+        return {
+            "generator": self.generator, **self.extra_metadata,
+            "prompt": plan.idea, "plan": plan.frames, "plan_backend": plan.backend, "plan_model": plan.model,
+            "plan_warnings": plan.warnings, "plan_settings": None if self.plan is not None else self.planner.to_dict(),
+            "seed": self.painting.seed, "preset": self.preset, "settings": self.painting.to_dict(), "motion": self.motion.to_dict(),
+            "schedule": animation.schedule(), "fps": self.fps, "models": pipes.model_names(),
+            "init_image": Path(init).name if isinstance(init, (str, Path)) else ("image" if init is not None else None),
+            "metrics": stored_metrics(metrics),
+        }
+
+
+@dataclass
+class JobResult:
+    """A finished job: its frames (in `animation`), the plan used, the quality figures, the metadata written, timings."""
+
+    job: AnimationJob
+    plan: Plan
+    animation: Animation
+    metrics: dict[str, Any]
+    metadata: dict[str, Any]
+    paint_seconds: float
+    finish_seconds: float
+
+    @property
+    def frames(self) -> list[Image.Image]:
+        return self.animation.frames
+
+
+def run_job(
+    job: AnimationJob,
+    pipes: GhibliPipelines | None = None,
+    *,
+    plan: Plan | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_frame: Callable[[Frame], None] | None = None,
+    should_cancel: CancelCheck | None = None,
+    progress: bool = True,
+) -> JobResult:
+    """Plan (unless `plan` is given), paint, blend, measure and write `job`.
+
+    `pipes` are loaded models (loaded from `job.models` when None). Writes the animation with its metadata, its
+    NAME.metrics.json (`job.metrics_file`) and the PNG frames (`job.frames_dir`), each atomically.
+    """
+    plan = plan if plan is not None else job.make_plan()
+    if pipes is None:
+        if job.models is None:
+            raise InputError("models", "none given", "pass loaded pipelines or ModelSettings")
+        from .models.pipelines import load_pipelines
+
+        pipes = load_pipelines(job.models.resolve(), progress=progress)
+    started = time.perf_counter()
+    animation = render_animation(pipes, plan.frames, job.painting, job.motion, init_image=job._init, on_progress=on_progress,
+                                 on_frame=on_frame, should_cancel=should_cancel, progress=progress)
+    painted = time.perf_counter()
+    metrics = compute_metrics(animation.frames, job.motion.flow)
+    metadata = job.metadata(plan, animation, pipes, metrics)
+    write_outputs(animation.frames, metadata, metrics, output=job.output, frames_dir=job.frames_dir, fps=job.fps,
+                  dither=job.dither, metrics_file=job.metrics_file)
+    return JobResult(job, plan, animation, metrics, metadata, painted - started, time.perf_counter() - painted)
+
+
+def write_outputs(images: list, metadata: dict[str, Any], metrics: Mapping[str, Any], *, output: Path | None,
+                  frames_dir: Path | None = None, fps: float, dither: bool = False, metrics_file: bool = True) -> None:
+    """The animation, its NAME.metrics.json (`metrics_file`), and the PNG frames (`frames_dir`), each atomically.
+    The `blend` command writes through here too."""
+    from .export import metrics_path, save_animation, write_json, write_png_frames
+
+    if output is not None:
+        options = {"dither": True} if dither and Path(output).suffix.lower() == ".gif" else {}
+        save_animation(images, output, fps=fps, metadata=metadata, **options)
+        if metrics_file:
+            write_json({"output": Path(output).name, **metrics}, metrics_path(output))
+    if frames_dir is not None:
+        write_png_frames(images, frames_dir, metadata=metadata)
