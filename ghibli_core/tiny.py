@@ -22,12 +22,17 @@ from pathlib import Path
 
 import torch
 
+from .defaults import TINY_SIZE
+from .errors import InputError
 from .models.configs import SD15_CONFIG_DIR
 from .models.lora import LoraSpec
 from .models.pipelines import ModelSettings
 
 TINY_FORMAT_VERSION = 3  # 3: kohya text-encoder keys with text_model_ (the SD1.5 layout)
-IMAGE_SIZE = 64  # a size the tiny models handle quickly (latents 8x8)
+IMAGE_SIZE = TINY_SIZE  # a size the tiny models handle quickly (latents 8x8)
+#: The stamp make_tiny writes last, listing every file it wrote: only those may be replaced by a rebuild.
+STAMP = "tiny-models.json"
+TOP_LEVEL = ("diffusers", "controlnet", "checkpoints", "loras", "depth", "chat", STAMP)
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ class TinyModels:
         return ModelSettings(base=str(self.pipeline_dir), controlnet=str(self.controlnet_dir), depth_model=str(self.depth_dir), loras=loras, **kw)
 
     def is_complete(self) -> bool:
-        stamp = self.root / "tiny-models.json"
+        stamp = self.root / STAMP
         return stamp.is_file() and json.loads(stamp.read_text()).get("version") == TINY_FORMAT_VERSION
 
 
@@ -224,11 +229,38 @@ def write_tiny_chat_model(out_dir: Path) -> None:
     LlamaForCausalLM(config).save_pretrained(str(out_dir))
 
 
+def _files_under(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir()}
+
+
+def check_tiny_target(root: Path) -> None:
+    """Refuse to write over a folder that holds anything make_tiny did not write there (its stamp lists what it did)."""
+    if root.exists() and not root.is_dir():
+        raise InputError("dir", f"{root} is a file", "give a new or empty folder")
+    if not root.is_dir() or not any(root.iterdir()):
+        return
+    fix = "give a new or empty folder; nothing was changed"
+    stamp = root / STAMP
+    if not stamp.is_file():
+        raise InputError("dir", f"{root} already holds other files (and no {STAMP} of an earlier make-tiny)", fix)
+    try:
+        written = set(json.loads(stamp.read_text())["files"]) | {STAMP}
+    except (ValueError, KeyError, TypeError, OSError):  # a stamp of an older version lists no files: keep to the known folders
+        written = None
+    foreign = sorted(f for f in _files_under(root) if (f not in written if written is not None else f.split("/")[0] not in TOP_LEVEL))
+    if foreign:
+        raise InputError("dir", f"{root} holds files an earlier make-tiny did not write ({', '.join(foreign[:3])}"
+                         f"{', ...' if len(foreign) > 3 else ''})", fix)
+
+
 def make_tiny(root: Path | str, *, seed: int = 0) -> TinyModels:
-    """Write the tiny model set to `root` (atomically: built in a temp folder, then renamed)."""
+    """Write the tiny model set to `root` (atomically: built in a temp folder, then renamed over an earlier set).
+
+    A folder holding anything else is refused untouched (`check_tiny_target`)."""
     from .models.ldm_layout import controlnet_to_ldm, text_encoder_to_ldm, unet_to_ldm, vae_to_ldm
 
     root = Path(root).expanduser().resolve()
+    check_tiny_target(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory(dir=root.parent, prefix=f".{root.name}.tmp-") as tmp:
@@ -245,8 +277,10 @@ def make_tiny(root: Path | str, *, seed: int = 0) -> TinyModels:
         _write_loras(pipe, tiny.lora.parent)
         _write_depth_model(tiny.depth_dir)
         write_tiny_chat_model(tiny.chat_dir)
-        (tiny.root / "tiny-models.json").write_text(json.dumps({"version": TINY_FORMAT_VERSION, "seed": seed, "image_size": IMAGE_SIZE}))
-        if root.exists():
+        files = sorted(_files_under(tiny.root))
+        (tiny.root / STAMP).write_text(json.dumps({"version": TINY_FORMAT_VERSION, "seed": seed, "image_size": IMAGE_SIZE,
+                                                   "files": files}))
+        if root.exists():  # empty, or an earlier tiny set (checked above): the stamp is written last, so it was complete
             shutil.rmtree(root)
         os.replace(tmp, root)
         os.makedirs(tmp, exist_ok=True)  # let TemporaryDirectory clean up without error
