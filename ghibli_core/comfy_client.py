@@ -19,8 +19,9 @@ from typing import Any, Callable
 
 from .errors import Cancelled, GhibliError, InputError
 
-#: The shipped API workflow (present in a checkout or an editable install).
-DEFAULT_WORKFLOW = Path(__file__).resolve().parents[1] / "workflows" / "api" / "ghibli_animation.json"
+#: The shipped API workflows are package data (the pack's workflows/api/ holds identical copies).
+WORKFLOWS_DIR = Path(__file__).resolve().parent / "workflows"
+DEFAULT_WORKFLOW = WORKFLOWS_DIR / "ghibli_animation.json"
 SAVER = "GhibliSaveAnimation"
 
 

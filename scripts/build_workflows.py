@@ -2,9 +2,10 @@
 
     python scripts/build_workflows.py --server http://127.0.0.1:8188
 
-The API graphs in workflows/api/ are the source of truth (what /prompt and `comfy run` take); the UI files
-in workflows/ carry the same nodes, values and links, laid out for the canvas, with model download hints.
-The end-to-end tests check that both stay in sync with the nodes' real inputs.
+The API graphs in ghibli_core/workflows/ are the source of truth (what /prompt, `comfy run` and `ghibli-anim comfy`
+take; package data, so a wheel carries them): this script copies them to the pack's workflows/api/ and writes the
+UI files in workflows/ with the same nodes, values and links, laid out for the canvas, with model download hints.
+The tests check that the copies are identical and that both stay in sync with the nodes' real inputs.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+API_SOURCE = ROOT / "ghibli_core" / "workflows"
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 #: Download hints for the canvas' missing-model dialog (properties.models).
 MODEL_HINTS = {
@@ -132,7 +134,8 @@ def main() -> None:
     args = parser.parse_args()
     with urllib.request.urlopen(args.server.rstrip("/") + "/object_info", timeout=30) as resp:
         object_info = json.load(resp)
-    for api_file in sorted((ROOT / "workflows" / "api").glob("*.json")):
+    for api_file in sorted(API_SOURCE.glob("*.json")):
+        (ROOT / "workflows" / "api" / api_file.name).write_bytes(api_file.read_bytes())
         ui = to_ui(json.loads(api_file.read_text()), object_info)
         target = ROOT / "workflows" / api_file.name
         target.write_text(json.dumps(ui, indent=2) + "\n")
