@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import random
 import socket
 import subprocess
 import sys
@@ -66,10 +67,14 @@ def write_models_dir(tiny: TinyModels, root: Path) -> Path:
     return yaml
 
 
-def free_port() -> int:
+def random_port() -> int:
+    """A port to try; `ComfyServer.start` tries another one if it is taken (no bind-and-release race)."""
+    return random.randint(20000, 60000)
+
+
+def _listening(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @dataclass
@@ -80,7 +85,7 @@ class ComfyServer:
     root: Path
     tiny: TinyModels
     extra_args: tuple[str, ...] = ()
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=random_port)
     proc: subprocess.Popen | None = None
 
     @property
@@ -109,20 +114,32 @@ class ComfyServer:
         if not yaml.exists():
             yaml = write_models_dir(self.tiny, self.root)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port), "--disable-auto-launch",
-               "--base-directory", str(self.base), "--extra-model-paths-config", str(yaml), *self.extra_args]
-        self.proc = subprocess.Popen(cmd, cwd=self.comfy, env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ComfyUI exited with {self.proc.returncode}:\n{self.log_text()[-4000:]}")
-            try:
-                self.get("/system_stats")
-                return self
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(f"ComfyUI did not answer within {timeout:.0f}s:\n{self.log_text()[-4000:]}")
+        for _attempt in range(5):
+            while _listening(self.port):  # someone already serves there (a probe, nothing is held)
+                self.port = random_port()
+            cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port), "--disable-auto-launch",
+                   "--base-directory", str(self.base), "--extra-model-paths-config", str(yaml), *self.extra_args]
+            self.proc = subprocess.Popen(cmd, cwd=self.comfy, env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    if "address already in use" in self.log_text().lower():
+                        break  # someone else has the port: try another
+                    raise RuntimeError(f"ComfyUI exited with {self.proc.returncode}:\n{self.log_text()[-4000:]}")
+                if self._answers():
+                    return self
+                time.sleep(0.2)
+            else:
+                self.stop()
+                raise RuntimeError(f"ComfyUI did not answer within {timeout:.0f}s:\n{self.log_text()[-4000:]}")
+            self.port = random_port()
+        raise RuntimeError("no free port for ComfyUI after 5 tries")
+
+    def _answers(self) -> bool:
+        try:
+            return "system" in self.get("/system_stats") and self.proc.poll() is None
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -1,9 +1,18 @@
-"""Shared fixtures: tiny random-weight models in every real format, built once per session."""
+"""Shared fixtures: tiny random-weight models in every real format (built once per session), and the helpers
+several test modules use (the installed command, UNet/ControlNet call recorders, jobs files).
+
+Tests that start servers, browsers, Ray clusters or the installed command, or that train, are marked `slow`:
+`pytest -m "not slow"` runs the rest in under a minute.
+"""
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -13,6 +22,8 @@ from ghibli_core.models.pipelines import GhibliPipelines, load_pipelines  # noqa
 from ghibli_core.tiny import TinyModels, ensure_tiny  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+#: The installed `ghibli-anim` command of this environment.
+SCRIPT = Path(sys.executable).parent / "ghibli-anim"
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +51,89 @@ def hf_cache(tiny, tmp_path_factory) -> Path:
         (base / "refs").mkdir(parents=True)
         (base / "refs" / "main").write_text("0" * 40)
     return cache
+
+
+# --- the installed command -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def run_cli(tiny) -> Callable[..., subprocess.CompletedProcess]:
+    """run_cli(args, env=None, **subprocess_kw): the installed `ghibli-anim` offline, `--tiny` on this session's set.
+    `env` replaces the environment (None: ours, plus HF_HUB_OFFLINE and GHIBLI_TINY_DIR)."""
+    def run(args: list[str], env: dict[str, str] | None = None, **kw: Any) -> subprocess.CompletedProcess:
+        full = env if env is not None else dict(os.environ, HF_HUB_OFFLINE="1", GHIBLI_TINY_DIR=str(tiny.root))
+        kw.setdefault("timeout", 600)
+        return subprocess.run([str(SCRIPT), *args], env=full, capture_output=True, text=True, **kw)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def cli_script() -> Path:
+    return SCRIPT
+
+
+@pytest.fixture
+def tiny_env(tiny, monkeypatch):
+    """`--tiny` in the CLI (in this process) uses this session's tiny set."""
+    monkeypatch.setenv("GHIBLI_TINY_DIR", str(tiny.root))
+
+
+# --- model call recorder -----------------------------------------------------------------------------------------
+
+class Recorder:
+    """Forward hooks on the real UNet and ControlNet: count calls and keep the control images."""
+
+    def __init__(self, pipes: GhibliPipelines):
+        self.unet_calls = 0
+        self.controls: list = []
+        self.handles = [
+            pipes.txt2img.unet.register_forward_pre_hook(self._unet),
+            pipes.img2img.controlnet.register_forward_pre_hook(self._control, with_kwargs=True),
+        ]
+
+    def _unet(self, module, args):
+        self.unet_calls += 1
+
+    def _control(self, module, args, kwargs):
+        self.controls.append(kwargs["controlnet_cond"].detach().clone())
+
+    def close(self):
+        for h in self.handles:
+            h.remove()
+
+
+@pytest.fixture
+def recorder(pipes):
+    """A Recorder on the session pipelines, removed after the test."""
+    rec = Recorder(pipes)
+    yield rec
+    rec.close()
+
+
+# --- jobs files --------------------------------------------------------------------------------------------------
+
+class JobsFiles:
+    """Writing jobs files for the batch tests."""
+
+    TINY_ROW = {"size": "64x64", "preset": "fast"}
+
+    @staticmethod
+    def write(path: Path, rows: list) -> Path:
+        path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+        return path
+
+    @classmethod
+    def rows(cls, n: int, **extra: Any) -> list[dict]:
+        return [{"prompt": f"a windy hill, scene {i}", "frames": 2, "seed": i, **cls.TINY_ROW, **extra} for i in range(n)]
+
+    @staticmethod
+    def ctx(tiny: TinyModels, out_dir: Path):
+        from ghibli_core.batch import BatchContext
+        from ghibli_core.plan import PlannerSettings
+
+        return BatchContext(tiny.model_settings(), PlannerSettings(), str(out_dir))
+
+
+@pytest.fixture(scope="session")
+def jobs_files() -> type[JobsFiles]:
+    return JobsFiles

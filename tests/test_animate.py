@@ -17,34 +17,9 @@ def settings(**kw) -> AnimationSettings:
     return AnimationSettings(**(base | kw))
 
 
-class Recorder:
-    """Forward hooks on the real UNet and ControlNet: count calls and keep the control images."""
-
-    def __init__(self, pipes):
-        self.unet_calls = 0
-        self.controls: list[torch.Tensor] = []
-        self.handles = [
-            pipes.txt2img.unet.register_forward_pre_hook(self._unet),
-            pipes.img2img.controlnet.register_forward_pre_hook(self._control, with_kwargs=True),
-        ]
-
-    def _unet(self, module, args):
-        self.unet_calls += 1
-
-    def _control(self, module, args, kwargs):
-        self.controls.append(kwargs["controlnet_cond"].detach().clone())
-
-    def close(self):
-        for h in self.handles:
-            h.remove()
-
-
-def test_each_frame_is_steered_by_the_depth_of_the_previous_frame(pipes):
-    rec = Recorder(pipes)
-    try:
-        frames = list(animate(pipes, PLAN, settings(), progress=False))
-    finally:
-        rec.close()
+def test_each_frame_is_steered_by_the_depth_of_the_previous_frame(pipes, recorder):
+    rec = recorder
+    frames = list(animate(pipes, PLAN, settings(), progress=False))
     assert [f.index for f in frames] == [0, 1, 2, 3] and frames[0].control is None
     per_frame = settings().img2img_steps()
     assert len(rec.controls) == 3 * per_frame  # one ControlNet call per img2img denoising step
@@ -60,12 +35,9 @@ def test_each_frame_is_steered_by_the_depth_of_the_previous_frame(pipes):
     assert not np.array_equal(np.asarray(frames[1].control), np.asarray(frames[2].control))
 
 
-def test_steps_run_follow_diffusers_strength(pipes):
-    rec = Recorder(pipes)
-    try:
-        list(animate(pipes, PLAN[:3], settings(frames=3, steps=10, strength=0.3), progress=False))
-    finally:
-        rec.close()
+def test_steps_run_follow_diffusers_strength(pipes, recorder):
+    rec = recorder
+    list(animate(pipes, PLAN[:3], settings(frames=3, steps=10, strength=0.3), progress=False))
     # frame 1: 10 txt2img steps; frames 2-3: int(10 * 0.3) = 3 steps; one UNet call per step (CFG batched)
     assert rec.unet_calls == 10 + 3 + 3
 
@@ -97,20 +69,18 @@ def test_init_image_starts_the_chain_under_its_own_depth(pipes):
     assert not np.array_equal(np.asarray(frames[0].image), np.asarray(plain[0].image))
 
 
-def test_progress_callback_and_cancel_between_steps(pipes):
+def test_progress_callback_and_cancel_between_steps(pipes, recorder):
     events: list[Progress] = []
     list(animate(pipes, PLAN[:2], settings(frames=2), on_progress=events.append, progress=False))
     assert [(e.frame, e.step, e.steps) for e in events] == [(0, 1, 4), (0, 2, 4), (0, 3, 4), (0, 4, 4), (1, 1, 2), (1, 2, 2)]
-    rec = Recorder(pipes)
+    rec = recorder
+    rec.unet_calls = 0  # count only the cancelled run
     seen: list[Progress] = []
     made = []
-    try:
-        with pytest.raises(Cancelled, match="frame 2 of 4"):
-            for frame in animate(pipes, PLAN, settings(), on_progress=seen.append,
-                                 should_cancel=lambda: len(seen) >= 5, progress=False):
-                made.append(frame)
-    finally:
-        rec.close()
+    with pytest.raises(Cancelled, match="frame 2 of 4"):
+        for frame in animate(pipes, PLAN, settings(), on_progress=seen.append,
+                             should_cancel=lambda: len(seen) >= 5, progress=False):
+            made.append(frame)
     assert len(made) == 1 and rec.unet_calls == 5  # stopped right after the step that asked
 
 

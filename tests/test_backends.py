@@ -105,12 +105,12 @@ def test_a_good_reply_is_used_as_is(server, backend):
     assert plan.frames == [f"the forest at hour {i}, Studio Ghibli style" for i in range(4)]
 
 
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+@pytest.fixture
+def refusing_port():
+    """A port that refuses connections: bound by this test (so nothing else takes it) but never listening."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
 
 
 # (name, steps the server answers, expected words in the warning, requests made)
@@ -151,8 +151,8 @@ def test_every_fault_ends_in_a_plan_and_a_warning(server, backend, name, steps, 
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_connection_refused(keys, backend):
-    url = f"http://127.0.0.1:{_closed_port()}" + ("/v1" if backend == "openai" else "")
+def test_connection_refused(keys, backend, refusing_port):
+    url = f"http://127.0.0.1:{refusing_port}" + ("/v1" if backend == "openai" else "")
     plan = make_plan(IDEA, 4, PlannerSettings(backend=backend, base_url=url, max_retries=1))
     assert_valid(plan, 4)
     assert "connection refused" in plan.warnings[0]

@@ -8,34 +8,17 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from ghibli_core.batch import BatchContext, BatchInterrupted, JobsFileError, load_jobs, preflight, run_local, verify_output
+from ghibli_core.batch import BatchInterrupted, JobsFileError, load_jobs, preflight, run_local, verify_output
 from ghibli_core.cli import main
-from ghibli_core.plan import PlannerSettings
+
+pytestmark = pytest.mark.usefixtures("tiny_env")  # `--tiny` in the CLI uses this session's tiny set
+
 
 TINY_ROW = {"size": "64x64", "preset": "fast"}
 
 
-@pytest.fixture(autouse=True)
-def tiny_env(tiny, monkeypatch):
-    """`--tiny` in the CLI uses this session's tiny set."""
-    monkeypatch.setenv("GHIBLI_TINY_DIR", str(tiny.root))
-
-
-def _write_jobs(path, rows):
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
-    return path
-
-
-def _ctx(tiny, out_dir) -> BatchContext:
-    return BatchContext(tiny.model_settings(), PlannerSettings(), str(out_dir))
-
-
-def _rows(n, **extra):
-    return [{"prompt": f"a windy hill, scene {i}", "frames": 2, "seed": i, **TINY_ROW, **extra} for i in range(n)]
-
-
-def test_every_bad_row_is_listed_with_its_line_before_any_render(tmp_path, tiny):
-    jobs = _write_jobs(tmp_path / "jobs.jsonl", [
+def test_every_bad_row_is_listed_with_its_line_before_any_render(tmp_path, tiny, jobs_files):
+    jobs = jobs_files.write(tmp_path / "jobs.jsonl", [
         {"prompt": "a good row", **TINY_ROW},
         "{not json",
         {"promt": "typo"},
@@ -80,14 +63,14 @@ def test_csv_rows_and_relative_paths(tmp_path, tiny):
     assert bus.plan == ("a cat bus", "the cat bus leaps") and bus.frames == 2 and bus.output == "bus.gif"
 
 
-def test_local_mode_isolates_a_failing_job_and_resumes_a_half_done_batch(tmp_path, tiny, capsys):
+def test_local_mode_isolates_a_failing_job_and_resumes_a_half_done_batch(tmp_path, tiny, capsys, jobs_files):
     # a LoRA whose header looks right for the base but whose tensors do not fit it: fails when applied, not before
     broken = {k: (torch.zeros(v.shape[0], v.shape[1] + 3) if "attn1_to_q.lora_down" in k else v) for k, v in load_file(str(tiny.lora_kohya)).items()}
     save_file(broken, str(tmp_path / "broken.safetensors"))
-    rows = _rows(4)
+    rows = jobs_files.rows(4)
     rows[1]["loras"] = ["broken.safetensors"]
     rows[2]["loras"] = [f"{tiny.lora}:0.8"]
-    jobs_file = _write_jobs(tmp_path / "jobs.jsonl", rows)
+    jobs_file = jobs_files.write(tmp_path / "jobs.jsonl", rows)
     out = tmp_path / "out"
     assert main(["batch", str(jobs_file), "--tiny", "--out-dir", str(out), "-q"]) == 1
     printed = capsys.readouterr().out
@@ -96,7 +79,7 @@ def test_local_mode_isolates_a_failing_job_and_resumes_a_half_done_batch(tmp_pat
     failed = [j for j in summary["jobs"] if j["status"] == "failed"]
     assert failed[0]["line"] == 2 and "broken.safetensors" in failed[0]["error"] and "failed" in printed
     jobs = load_jobs(jobs_file)
-    ctx = _ctx(tiny, out)
+    ctx = jobs_files.ctx(tiny, out)
     for job in (jobs[0], jobs[2], jobs[3]):
         assert verify_output(out / job.output, ctx.fingerprint(job)) is None
     assert not (out / jobs[1].output).exists()
@@ -109,28 +92,28 @@ def test_local_mode_isolates_a_failing_job_and_resumes_a_half_done_batch(tmp_pat
         raise KeyboardInterrupt
 
     with pytest.raises(BatchInterrupted) as stopped:
-        run_local(good, _ctx(tiny, out2), progress=False, on_result=stop)
+        run_local(good, jobs_files.ctx(tiny, out2), progress=False, on_result=stop)
     assert [r.status for r in stopped.value.results] == ["done", "cancelled", "cancelled"]
     assert sorted(p.name for p in out2.iterdir()) == [good[0].output]
     # one finished output truncated, one job's seed changed: resume re-renders exactly what does not verify
-    resumed = run_local(good, _ctx(tiny, out2), resume=True, progress=False)
+    resumed = run_local(good, jobs_files.ctx(tiny, out2), resume=True, progress=False)
     assert [r.status for r in resumed] == ["skipped", "done", "done"]
     data = (out2 / good[1].output).read_bytes()
     (out2 / good[1].output).write_bytes(data[: len(data) // 2])
     from dataclasses import replace
 
     changed = [good[0], good[1], replace(good[2], seed=99)]
-    again = run_local(changed, _ctx(tiny, out2), resume=True, progress=False)
+    again = run_local(changed, jobs_files.ctx(tiny, out2), resume=True, progress=False)
     assert [r.status for r in again] == ["skipped", "done", "done"]
-    assert all(verify_output(out2 / j.output, _ctx(tiny, out2).fingerprint(j)) is None for j in changed)
+    assert all(verify_output(out2 / j.output, jobs_files.ctx(tiny, out2).fingerprint(j)) is None for j in changed)
 
 
-def test_preflight_refuses_a_lora_for_another_base_by_line(tmp_path, tiny):
+def test_preflight_refuses_a_lora_for_another_base_by_line(tmp_path, tiny, jobs_files):
     save_file({"lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight": torch.zeros(4, 768),
                "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_up.weight": torch.zeros(32, 4)},
               str(tmp_path / "sd15_real.safetensors"))
-    rows = _rows(2)
+    rows = jobs_files.rows(2)
     rows[1]["loras"] = ["sd15_real.safetensors"]
-    jobs = load_jobs(_write_jobs(tmp_path / "jobs.jsonl", rows))
+    jobs = load_jobs(jobs_files.write(tmp_path / "jobs.jsonl", rows))
     with pytest.raises(JobsFileError, match=r"line 2: lora: sd15_real.safetensors was made for a base with cross-attention 768"):
-        preflight(jobs, _ctx(tiny, tmp_path / "out"), "jobs.jsonl")
+        preflight(jobs, jobs_files.ctx(tiny, tmp_path / "out"), "jobs.jsonl")

@@ -11,12 +11,13 @@ import pytest
 
 from comfy_server import REPO
 from ghibli_core.batch import load_jobs, verify_output
-from test_batch import _ctx, _rows, _write_jobs, tiny_env  # noqa: F401  (tiny_env: autouse fixture)
 
 if os.environ.get("GHIBLI_REQUIRE_RAY") == "1":
     import ray
 else:
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ghibli-anim[ray]')")
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("tiny_env")]  # a Ray cluster; `--tiny` uses this session's set
 
 @pytest.fixture(scope="module")
 def ray_cluster(tiny):
@@ -26,12 +27,12 @@ def ray_cluster(tiny):
     ray.shutdown()
 
 
-def test_ray_two_actors_survive_losing_one_mid_job(ray_cluster, tiny, tmp_path):
+def test_ray_two_actors_survive_losing_one_mid_job(ray_cluster, tiny, tmp_path, jobs_files):
     from ghibli_core.batch.ray_pool import run_ray
 
-    jobs = load_jobs(_write_jobs(tmp_path / "jobs.jsonl", _rows(5)))
+    jobs = load_jobs(jobs_files.write(tmp_path / "jobs.jsonl", jobs_files.rows(5)))
     out = tmp_path / "out"
-    ctx = _ctx(tiny, out)
+    ctx = jobs_files.ctx(tiny, out)
     killed = []
 
     def kill_first(job, actor):
@@ -49,12 +50,12 @@ def test_ray_two_actors_survive_losing_one_mid_job(ray_cluster, tiny, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted(j.output for j in jobs)  # no temp file, no marker left
 
 
-def test_ray_bytes_transfer_and_resume(ray_cluster, tiny, tmp_path):
+def test_ray_bytes_transfer_and_resume(ray_cluster, tiny, tmp_path, jobs_files):
     from ghibli_core.batch.ray_pool import run_ray
 
-    jobs = load_jobs(_write_jobs(tmp_path / "jobs.jsonl", _rows(3)))
+    jobs = load_jobs(jobs_files.write(tmp_path / "jobs.jsonl", jobs_files.rows(3)))
     out = tmp_path / "out"
-    ctx = _ctx(tiny, out)
+    ctx = jobs_files.ctx(tiny, out)
     first = run_ray(jobs[:2], ctx, workers=2, transfer="bytes", progress=False)
     assert [r.status for r in first] == ["done", "done"]
     again = run_ray(jobs, ctx, workers=2, resume=True, progress=False)
@@ -62,8 +63,8 @@ def test_ray_bytes_transfer_and_resume(ray_cluster, tiny, tmp_path):
     assert all(verify_output(out / j.output, ctx.fingerprint(j)) is None for j in jobs)
 
 
-def test_cli_batch_tiny_ray_starts_its_own_local_cluster(tmp_path, tiny):
-    jobs = _write_jobs(tmp_path / "jobs.jsonl", _rows(4))
+def test_cli_batch_tiny_ray_starts_its_own_local_cluster(tmp_path, tiny, jobs_files):
+    jobs = jobs_files.write(tmp_path / "jobs.jsonl", jobs_files.rows(4))
     out = tmp_path / "out"
     env = {**os.environ, "GHIBLI_TINY_DIR": str(tiny.root), "HF_HUB_OFFLINE": "1"}
     run = subprocess.run([sys.executable, "-m", "ghibli_core.cli", "batch", str(jobs), "--tiny", "--ray", "--workers", "2",

@@ -3,9 +3,6 @@ every output format, and `ghibli-anim blend` on frames made elsewhere."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +18,6 @@ from ghibli_core.metrics import color_drift_series, psnr
 from ghibli_core.readers import load_frames
 from ghibli_core.render import render_animation
 
-SCRIPT = Path(sys.executable).parent / "ghibli-anim"
 PLAN = [f"a ghibli forest, moment {i}" for i in range(8)]
 
 
@@ -55,14 +51,10 @@ def test_in_chain_colour_match_reduces_drift(pipes):
     assert max(color_drift_series(tight)) < 1.0
 
 
-def run(args, tiny):
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GHIBLI_TINY_DIR=str(tiny.root))
-    return subprocess.run([str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=600)
-
-
-def test_done_when_tiny_run_with_interpolation_and_metrics(tmp_path, tiny):
+@pytest.mark.slow
+def test_done_when_tiny_run_with_interpolation_and_metrics(tmp_path, run_cli):
     out = tmp_path / "x.gif"
-    res = run(["--tiny", "a ghibli forest", "--frames", "4", "--interpolate", "3", "--metrics", "-o", str(out), "--seed", "1"], tiny)
+    res = run_cli(["--tiny", "a ghibli forest", "--frames", "4", "--interpolate", "3", "--metrics", "-o", str(out), "--seed", "1"])
     assert res.returncode == 0, res.stderr
     frames, fps = load_frames(out)
     assert len(frames) >= 13 and fps == pytest.approx(32, rel=0.05)
@@ -99,10 +91,11 @@ def _scene_folder(folder: Path, kind="parallax", n=4, seed=11) -> list[np.ndarra
     return full
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["rotate", "zoom"])
-def test_done_when_blend_folder_of_four(tmp_path, tiny, kind):
+def test_done_when_blend_folder_of_four(tmp_path, run_cli, kind):
     truth = _scene_folder(tmp_path / "in", kind)
-    res = run(["blend", str(tmp_path / "in"), "--interpolate", "3", "--frames-out", str(tmp_path / "d")], tiny)
+    res = run_cli(["blend", str(tmp_path / "in"), "--interpolate", "3", "--frames-out", str(tmp_path / "d")])
     assert res.returncode == 0, res.stderr
     written = sorted((tmp_path / "d").glob("frame_*.png"))
     assert len(written) == 13
@@ -111,7 +104,7 @@ def test_done_when_blend_folder_of_four(tmp_path, tiny, kind):
     cross = [f for a, b in zip(keys, keys[1:]) for f in [a, *interpolate_pair(a, b, 3, "crossfade")]] + [keys[-1]]
     between = [i for i in range(13) if i % 4]
     assert np.mean([psnr(flow[i], truth[i]) for i in between]) > np.mean([psnr(cross[i], truth[i]) for i in between]) + 3
-    looped = run(["blend", str(tmp_path / "in"), "--interpolate", "3", "--loop", "--frames-out", str(tmp_path / "l")], tiny)
+    looped = run_cli(["blend", str(tmp_path / "in"), "--interpolate", "3", "--loop", "--frames-out", str(tmp_path / "l")])
     assert looped.returncode == 0 and len(list((tmp_path / "l").glob("*.png"))) == 16
 
 

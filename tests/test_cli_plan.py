@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from chat_server import ChatServer, Step, openai_error
@@ -14,7 +11,6 @@ from chat_server import ChatServer, Step, openai_error
 from ghibli_core import cli
 from ghibli_core.export import read_metadata
 
-SCRIPT = Path(sys.executable).parent / "ghibli-anim"
 KEY = "sk-test-SECRETKEY-cli-0123456789"
 
 
@@ -26,23 +22,29 @@ def server(monkeypatch):
         yield srv
 
 
-def run(args, tiny, **env):
-    full = dict(os.environ, HF_HUB_OFFLINE="1", GHIBLI_TINY_DIR=str(tiny.root), **env)
-    return subprocess.run([str(SCRIPT), *args], env=full, capture_output=True, text=True, timeout=600)
+@pytest.fixture
+def run(run_cli, tiny):
+    """The installed command with extra environment variables."""
+    def call(args, **env):
+        return run_cli(args, env=dict(os.environ, HF_HUB_OFFLINE="1", GHIBLI_TINY_DIR=str(tiny.root), **env))
+
+    return call
 
 
-def test_done_when_offline_plan_of_seven(tiny):
-    res = run(["plan", "a ghibli forest with flickering sunlight", "--frames", "7", "--json"], tiny)
+@pytest.mark.slow
+def test_done_when_offline_plan_of_seven(run, tiny):
+    res = run(["plan", "a ghibli forest with flickering sunlight", "--frames", "7", "--json"])
     assert res.returncode == 0, res.stderr
     frames = json.loads(res.stdout)["frames"]
     assert len(frames) == 7 and len(set(frames)) == 7 and all("Ghibli" in f for f in frames)
 
 
-def test_plan_command_against_an_openai_server(tiny, server, tmp_path):
+@pytest.mark.slow
+def test_plan_command_against_an_openai_server(run, tiny, server, tmp_path):
     server.push(Step(content="Here you go:\n- misty cedars at dawn\n- sun shafts flicker between trunks\n- a spirit crosses the path"))
     out = tmp_path / "plan.json"
     res = run(["plan", "a ghibli forest", "--frames", "3", "--backend", "openai", "--base-url", f"{server.url}/v1",
-               "--model", "llama3.2", "--json", "-o", str(out), "--temperature", "0.2", "--seed", "5"], tiny, OPENAI_API_KEY=KEY)
+               "--model", "llama3.2", "--json", "-o", str(out), "--temperature", "0.2", "--seed", "5"], OPENAI_API_KEY=KEY)
     assert res.returncode == 0, res.stderr
     printed = json.loads(res.stdout)
     assert printed["backend"] == "openai" and printed["model"] == "llama3.2"
@@ -52,10 +54,11 @@ def test_plan_command_against_an_openai_server(tiny, server, tmp_path):
     assert KEY not in res.stdout + res.stderr + out.read_text()
 
 
-def test_plan_command_fault_is_a_warning_not_a_traceback(tiny, server):
+@pytest.mark.slow
+def test_plan_command_fault_is_a_warning_not_a_traceback(run, tiny, server):
     server.push(*[Step(status=503, headers={"Retry-After": "0"}, body=openai_error(f"overloaded, key {KEY}"))] * 5)
     res = run(["plan", "a ghibli forest", "--frames", "4", "--backend", "openai", "--base-url", f"{server.url}/v1", "--json"],
-              tiny, OPENAI_API_KEY=KEY)
+              OPENAI_API_KEY=KEY)
     assert res.returncode == 0
     assert "Traceback" not in res.stderr
     assert "ghibli-anim: warning: openai backend" in res.stderr and "HTTP 503" in res.stderr
@@ -63,13 +66,13 @@ def test_plan_command_fault_is_a_warning_not_a_traceback(tiny, server):
     assert KEY not in res.stdout + res.stderr and "SECRET" not in res.stderr
 
 
-def test_plan_command_missing_key_is_one_line(tiny):
+@pytest.mark.slow
+def test_plan_command_missing_key_is_one_line(run_cli):
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
-    res = subprocess.run([str(SCRIPT), "plan", "x", "--backend", "openai"], env=env, capture_output=True, text=True, timeout=120)
+    res = run_cli(["plan", "x", "--backend", "openai"], env=env, timeout=120)
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0 and "OPENAI_API_KEY is not set" in res.stderr
-    fallback = subprocess.run([str(SCRIPT), "plan", "x", "--frames", "2", "--backend", "openai", "--plan-fallback", "--json"],
-                              env=env, capture_output=True, text=True, timeout=120)
+    fallback = run_cli(["plan", "x", "--frames", "2", "--backend", "openai", "--plan-fallback", "--json"], env=env, timeout=120)
     assert fallback.returncode == 0 and len(json.loads(fallback.stdout)["frames"]) == 2
 
 

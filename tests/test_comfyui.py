@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from comfy_server import REPO, SHIPPED, ComfyServer, comfyui_dir
+from ghibli_core.comfy_client import ComfyClient
 
 sys.path.insert(0, str(REPO / "scripts"))
 from build_workflows import WIDGET_TYPES, input_specs, widget_values  # noqa: E402
@@ -26,6 +27,8 @@ GHIBLI_NODES = {"GhibliFramePlanner", "GhibliPlanFromText", "GhibliPipelineLoade
                 "GhibliSequentialImg2Img", "GhibliFrameBlender", "GhibliSaveAnimation"}
 API = {name: REPO / "workflows" / "api" / f"{name}.json" for name in ("ghibli_animation", "ghibli_minimal")}
 UI = {name: REPO / "workflows" / f"{name}.json" for name in API}
+
+pytestmark = pytest.mark.slow  # a real ComfyUI server and a headless browser
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +200,9 @@ def test_loader_is_cached_between_runs_and_released_on_free(server):
     assert "2" in cached and "3" not in cached
     status, _ = server.request("POST", "/free", {"unload_models": True, "free_memory": True})
     assert status == 200
-    time.sleep(1.5)  # the queue worker applies the flags between prompts
+    # the queue worker applies /free's flags after the prompt it is waiting for: one tiny prompt through makes sure
+    run(server, {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+                 "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}})
     graph["3"]["inputs"]["seed"] = 100
     fresh = run(server, graph)
     cached = next(m[1]["nodes"] for m in fresh["status"]["messages"] if m[0] == "execution_cached")
@@ -238,16 +243,21 @@ def test_interrupt_mid_run_keeps_the_server_alive_and_writes_nothing(server):
     graph["1"]["inputs"]["frames"] = 40
     graph["3"]["inputs"].update(width=128, height=128, preset="custom", steps=30, cadence=1, seed=5)
     graph["4"]["inputs"]["filename_prefix"] = "ghibli/interrupted"
-    status, body = server.queue(graph)
-    assert status == 200
-    prompt_id = body["prompt_id"]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # wait until it is painting
-        queue = server.get("/queue")
-        if queue["queue_running"]:
-            time.sleep(2.0)
-            break
-        time.sleep(0.2)
+    client = ComfyClient(server.url)
+    ws = client.connect(timeout=120)
+    try:
+        status, body = server.queue(graph, client.client_id)
+        assert status == 200
+        prompt_id = body["prompt_id"]
+        # wait on the websocket until the painter has reported a few denoising steps: it is inside the painting loop
+        steps = 0
+        while steps < 3:
+            message = ws.recv()
+            if isinstance(message, str):
+                event = json.loads(message)
+                steps += event["type"] == "progress" and event["data"].get("node") == "3"
+    finally:
+        ws.close()
     assert server.request("POST", "/interrupt", {})[0] == 200
     entry = server.wait_history(prompt_id, timeout=120)
     kinds = [m[0] for m in entry["status"]["messages"]]
@@ -329,7 +339,7 @@ def test_ui_workflow_loads_in_the_real_front_end(server, tmp_path):
         while time.monotonic() < deadline:
             if driver.execute_script("return !!(window.app && window.app.graph && window.LiteGraph)"):
                 break
-            time.sleep(0.5)
+            time.sleep(0.2)
         else:
             pytest.fail("the front end did not start")
         for name, path in UI.items():
@@ -339,7 +349,7 @@ def test_ui_workflow_loads_in_the_real_front_end(server, tmp_path):
                 const [wf, done] = arguments;
                 (async () => {
                   await window.app.loadGraphData(wf, true, true, 'test');
-                  await new Promise(r => setTimeout(r, 1000));
+                  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));  // drawn once
                   const nodes = window.app.graph._nodes || window.app.graph.nodes;
                   const missing = nodes.filter(n => !window.LiteGraph.registered_node_types[n.type]).map(n => n.type);
                   const dialogs = [...document.querySelectorAll('.p-dialog')].map(d => d.innerText).filter(t => /missing/i.test(t));
@@ -355,7 +365,7 @@ def test_ui_workflow_loads_in_the_real_front_end(server, tmp_path):
             driver.execute_script(  # close the first-run dialogs and frame the graph for the screenshot
                 "document.querySelectorAll('.p-dialog-mask').forEach(d => d.remove());"
                 "const c = window.app.canvas; c.ds.scale = 0.7; c.ds.offset = [110, 140]; c.setDirty(true, true);")
-            time.sleep(0.5)
+            driver.execute_async_script("const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(done));")  # drawn
             shot = artifacts / f"{name}.png"
             driver.save_screenshot(str(shot))
             assert shot.stat().st_size > 10_000
@@ -374,9 +384,11 @@ def _preset_widgets_follow_the_preset(driver) -> None:
         const done = arguments[0];
         (async () => {
           const node = window.LiteGraph.createNode("GhibliSequentialImg2Img");
-          window.app.graph.add(node);
-          await new Promise(r => setTimeout(r, 1500));  // the script fetches /ghibli/presets once
           const w = name => node.widgets.find(x => x.name === name);
+          const plain = w("preset").callback;
+          window.app.graph.add(node);
+          // the script fetches /ghibli/presets, then hooks the widgets: poll for the hook
+          for (let i = 0; i < 200 && w("preset").callback === plain; i++) await new Promise(r => setTimeout(r, 50));
           const pick = (name, value) => { w(name).value = value; w(name).callback(value); };
           pick("preset", "fast");
           const fast = Object.fromEntries(["steps", "strength", "scheduler", "controlnet_scale", "cadence"].map(k => [k, w(k).value]));
@@ -414,7 +426,7 @@ def _run_from_the_canvas(server: ComfyServer, driver, artifacts: Path) -> None:
     new = []
     while time.monotonic() < deadline and not new:
         new = [k for k in server.get("/history") if k not in before]
-        time.sleep(0.5)
+        time.sleep(0.2)
     assert new, "the canvas did not queue the workflow"
     entry = server.wait_history(new[0])
     assert entry["status"]["status_str"] == "success", entry["status"]
@@ -422,7 +434,20 @@ def _run_from_the_canvas(server: ComfyServer, driver, artifacts: Path) -> None:
     with Image.open(gif) as im:
         meta = json.loads(im.info["comment"])
     assert {n["type"] for n in meta["workflow"]["nodes"]} == {n["type"] for n in workflow["nodes"]}
-    time.sleep(1.5)  # let the canvas draw the preview
+    # the saver's animated preview has loaded (polled: its image on the node, or a media element on the page)
+    driver.execute_async_script(
+        """
+        const done = arguments[0];
+        (async () => {
+          const ready = () => (window.app.graph._nodes || window.app.graph.nodes).some(n => n.type === "GhibliSaveAnimation"
+            && ((n.imgs || []).some(i => i.complete && i.naturalWidth) || n.videoContainer))
+            || [...document.querySelectorAll("img, video")].some(e => /ghibli/.test(e.src || ""));
+          for (let i = 0; i < 200 && !ready(); i++) await new Promise(r => setTimeout(r, 50));
+          window.app.canvas.setDirty(true, true);
+          requestAnimationFrame(() => requestAnimationFrame(() => done(ready())));
+        })();
+        """
+    )
     driver.save_screenshot(str(artifacts / "ghibli_minimal_after_run.png"))
 
 

@@ -19,8 +19,6 @@ from ghibli_core.models.pipelines import ModelSettings, load_pipelines
 from ghibli_core.models.speed import apply_speedups, wants_channels_last
 from ghibli_core.presets import DEFAULT_PRESET, PRESETS, get_preset
 from ghibli_core.render import denoising_steps, render_animation
-from test_animate import Recorder
-from test_cli import SCRIPT
 
 TINY = dict(width=64, height=64, seed=5)
 
@@ -64,11 +62,10 @@ def test_cli_rejects_an_unknown_preset_before_loading_anything(capsys):
     assert exc.value.code == 2 and "invalid choice: 'turbo'" in capsys.readouterr().err
 
 
-def test_cli_preset_fast_paints_every_fourth_frame(tmp_path, tiny):
+@pytest.mark.slow
+def test_cli_preset_fast_paints_every_fourth_frame(tmp_path, run_cli):
     out = tmp_path / "fast.gif"
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GHIBLI_TINY_DIR=str(tiny.root))
-    res = subprocess.run([str(SCRIPT), "--tiny", "a windy hill", "--frames", "8", "--preset", "fast", "--seed", "2", "-o", str(out)],
-                         env=env, capture_output=True, text=True, timeout=600)
+    res = run_cli(["--tiny", "a windy hill", "--frames", "8", "--preset", "fast", "--seed", "2", "-o", str(out)])
     assert res.returncode == 0, res.stderr
     meta = read_metadata(out)
     assert meta["preset"] == "fast" and meta["settings"]["steps"] == PRESETS["fast"].steps
@@ -76,12 +73,9 @@ def test_cli_preset_fast_paints_every_fourth_frame(tmp_path, tiny):
     assert "preset fast (15 denoising steps for 16 output frames)" in res.stderr
 
 
-def test_render_without_motion_uses_the_default_preset_schedule(pipes):
-    rec = Recorder(pipes)
-    try:
-        anim = render_animation(pipes, [f"a hill, frame {i}" for i in range(8)], AnimationSettings(frames=8, steps=4, **TINY), progress=False)
-    finally:
-        rec.close()
+def test_render_without_motion_uses_the_default_preset_schedule(pipes, recorder):
+    rec = recorder
+    anim = render_animation(pipes, [f"a hill, frame {i}" for i in range(8)], AnimationSettings(frames=8, steps=4, **TINY), progress=False)
     assert anim.keyframes == [0, 2, 4, 6] and len(anim.frames) == 16
     assert rec.unet_calls == denoising_steps(AnimationSettings(frames=8, steps=4, **TINY)) == 4 + 3 * 1
 

@@ -24,6 +24,8 @@ from ghibli_core.train import (LoraTrainer, TrainSettings, list_checkpoints, pef
 
 FAST = dict(rank=4, resolution=64, checkpoint_every=0)
 
+pytestmark = pytest.mark.slow  # training runs (and a ComfyUI key-map check in a subprocess)
+
 
 def _scene(path, seed, size=(80, 64)):
     """A soft synthetic 'painting': smooth colour fields plus a bright disc, different per seed."""
