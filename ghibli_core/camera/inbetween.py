@@ -1,0 +1,98 @@
+"""Frames between painted keyframes that follow the camera.
+
+Every output frame sits at a (fractional) planned-frame time s and has the camera pose of that time. A frame that
+was not painted is made from the painted keyframes a <= s <= b around it: keyframe a is moved forward to the pose
+at s with its depth, keyframe b backward, each one's revealed pixels are taken from the other, and what the camera
+does not explain (the content changing between the two paintings) is bridged by optical flow between the two
+moved views at the time fraction (s - a) / (b - a). In a loop, the frames after the last keyframe lead to keyframe 0
+of the next loop: their poses run from the last frame's pose back to the first (a path that closes, like `sway`,
+makes that no move at all; an open one, like `push-in`, returns through the seam).
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import cv2
+import numpy as np
+
+from ..blend.interpolate import FlowPair
+from .path import CameraPath
+from .warp import fill_image, warp_view
+
+
+def pose_between(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
+    """The pose a fraction `alpha` of the way from pose a to pose b (rotation along the shortest arc, translation
+    in a straight line)."""
+    delta = np.linalg.inv(a) @ b
+    rvec, _ = cv2.Rodrigues(delta[:3, :3])
+    rot, _ = cv2.Rodrigues(rvec * alpha)
+    step = np.eye(4)
+    step[:3, :3] = rot
+    step[:3, 3] = alpha * delta[:3, 3]
+    return a @ step
+
+
+class CameraTimeline:
+    """The pose at every output time of an animation of `frames` planned frames along `path`."""
+
+    def __init__(self, path: CameraPath, frames: int, loop: bool) -> None:
+        self.path, self.frames, self.loop = path, frames, loop
+
+    def pose(self, s: float) -> np.ndarray:
+        last = self.frames - 1
+        if s <= last:
+            return self.path.pose_at(s)
+        if not self.loop:
+            raise ValueError(f"time {s} is past the last frame of an animation that does not loop")
+        if s >= self.frames:
+            return self.path.poses[0]
+        return pose_between(self.path.poses[last], self.path.poses[0], s - last)  # the seam leads back to frame 0
+
+    def times(self, interpolate: int) -> list[float]:
+        """The planned-frame time of every output frame."""
+        k = interpolate + 1
+        count = self.frames * k if self.loop and self.frames > 1 else (self.frames - 1) * k + 1
+        return [o / k for o in range(count)]
+
+    @property
+    def closes(self) -> bool:
+        """The camera is back at its start pose on the last frame (the seam needs no move)."""
+        return self.path.closes()
+
+
+def between(a_image: np.ndarray, a_depth: np.ndarray, a_pose: np.ndarray, b_image: np.ndarray, b_depth: np.ndarray,
+            b_pose: np.ndarray, pose: np.ndarray, alpha: float, fov: float, flow: str = "dis") -> np.ndarray:
+    """The view at `pose` from keyframe a (weight 1 - alpha) and keyframe b (weight alpha), each moved there with its
+    depth; each one's revealed pixels come from the other, and flow bridges what the camera does not explain."""
+    wa = warp_view(a_image, a_depth, np.linalg.inv(a_pose) @ pose, fov, fill=False)
+    wb = warp_view(b_image, b_depth, np.linalg.inv(b_pose) @ pose, fov, fill=False)
+    both = wa.revealed & wb.revealed
+    ia = np.where(wa.revealed[..., None], wb.image, wa.image)
+    ib = np.where(wb.revealed[..., None], wa.image, wb.image)
+    if both.any():
+        ia, ib = fill_image(ia, both), fill_image(ib, both)
+    if flow == "none" or np.array_equal(ia, ib):
+        out = cv2.addWeighted(ia, 1.0 - alpha, ib, alpha, 0.0)
+    else:
+        out = FlowPair(ia, ib, flow).at(alpha)
+    return out
+
+
+def camera_frames(keys: Mapping[int, tuple[np.ndarray, np.ndarray]], timeline: CameraTimeline, interpolate: int,
+                  flow: str = "dis") -> list[np.ndarray]:
+    """Every output frame (HxWx3 uint8) from the painted keyframes {index: (image, z-depth)}."""
+    order = sorted(keys)
+    anchors = [(k, keys[k], timeline.pose(k)) for k in order]
+    if timeline.loop and timeline.frames > 1:
+        first = order[0]
+        anchors.append((timeline.frames + first, keys[first], timeline.pose(timeline.frames + first)))
+    out = []
+    for s in timeline.times(interpolate):
+        if abs(s - round(s)) < 1e-9 and int(round(s)) in keys:
+            out.append(keys[int(round(s))][0])
+            continue
+        i = max(j for j, (k, _, _) in enumerate(anchors) if k <= s)
+        (ka, (ia, za), pa), (kb, (ib, zb), pb) = anchors[i], anchors[i + 1]
+        alpha = (s - ka) / (kb - ka)
+        out.append(between(ia, za, pa, ib, zb, pb, timeline.pose(s), alpha, timeline.path.fov, flow))
+    return out
