@@ -22,8 +22,11 @@ from tqdm.auto import tqdm
 
 from . import defaults
 from .blend.color import COLOR_MODES, match_color
+from .camera.path import CameraSettings
+from .camera.view import move_frame
 from .errors import Cancelled, InputError, check_range, check_choice
 from .models.pipelines import GhibliPipelines
+from .revealed import RevealedStart
 
 SEED_POLICIES = ("fixed", "incrementing")
 #: Scheduler names users know from ComfyUI/A1111, mapped to diffusers classes ("default": the model's own).
@@ -69,6 +72,9 @@ class AnimationSettings:
     #: 0..1: each frame's LAB colours pulled toward frame 1 before it seeds the next step, so drift does not compound.
     color_match: float = defaults.COLOR_MATCH
     color_mode: str = defaults.COLOR_MODE
+    #: With a camera: the share of an img2img frame's steps that areas the camera reveals get on their own (the rest
+    #: of the frame joins after them), so revealed areas are painted fresh at no extra cost. 0 = off.
+    reveal_boost: float = defaults.REVEAL_BOOST
 
     def __post_init__(self) -> None:
         check_range("frames", self.frames, 1, 1000, integer=True)
@@ -88,6 +94,7 @@ class AnimationSettings:
             raise InputError("strength", f"steps {self.steps} x strength {self.strength} runs no denoising step", "raise --steps or --strength")
         check_range("color-match", self.color_match, 0.0, 1.0)
         check_choice("color-mode", self.color_mode, COLOR_MODES, "mode")
+        check_range("reveal-boost", self.reveal_boost, 0.0, 0.9)
         if not isinstance(self.negative_prompt, str):
             raise InputError("negative-prompt", "must be text", "pass a string (may be empty)")
 
@@ -123,13 +130,19 @@ class Progress:
 
 @dataclass
 class Frame:
-    """A painted frame; `control` is the depth map the ControlNet received (None for a txt2img frame)."""
+    """A painted frame; `control` is the depth map the ControlNet received (None for a txt2img frame). With a camera,
+    `moved` is the previous frame seen from this frame's camera (what img2img started from) and `revealed` the pixels
+    that camera saw nothing at (painted fresh)."""
 
     index: int
     image: Image.Image
     prompt: str
     seed: int
     control: Image.Image | None = None
+    moved: Image.Image | None = None
+    revealed: np.ndarray | None = None
+    #: the previous frame's relative inverse depth (0..1, 1 = near) as estimated for this frame's move
+    previous_depth: np.ndarray | None = None
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -195,12 +208,17 @@ def render_frame(
     step_frame: int | None = None,
     reference: Image.Image | None = None,
     embeddings: PromptEmbeddings | None = None,
+    view: tuple[CameraSettings, np.ndarray] | None = None,
+    previous_depth: np.ndarray | None = None,
 ) -> Frame:
     """Paint one frame: txt2img when `previous` is None, else depth-ControlNet img2img from `previous`.
 
     With a `reference` (the animation's first frame) the result is colour-matched to it by
     `settings.color_match`. Frame `index` depends only on `previous`, `reference`, its prompt and its
     seed, so any frame can be regenerated alone. `embeddings` reuses prompt encodings across frames.
+    With a `view` (the camera and its step from `previous` to this frame), `previous` is first moved to this frame's
+    camera with its depth (`previous_depth`, relative inverse depth in 0..1, or else the depth model's estimate); the
+    ControlNet sees the moved scene's depth and the revealed areas are painted fresh.
     """
     settings = settings.with_seed()
     seed = settings.frame_seed(index)
@@ -208,7 +226,11 @@ def render_frame(
     steps = settings.steps if previous is None else settings.img2img_steps()
     total = total_frames or settings.frames
 
+    start: RevealedStart | None = None
+
     def step_end(pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
+        if start is not None:
+            kwargs["latents"] = start.apply(pipe, step, timestep, kwargs["latents"])
         if on_progress is not None:
             on_progress(Progress(index if step_frame is None else step_frame, total, min(step + 1, steps), steps))
         if should_cancel is not None and should_cancel():
@@ -227,15 +249,25 @@ def render_frame(
             image = pipes.txt2img(**common).images[0]
             return Frame(index, image, prompt, seed, None)
         previous = fit_image(previous, settings.width, settings.height)
-        depth = pipes.depth(previous)
+        init, moved, revealed, relative = previous, None, None, None
+        if view is None:
+            depth = pipes.depth(previous)
+        else:
+            camera, step_matrix = view
+            relative = pipes.depth.relative(previous) if previous_depth is None else np.asarray(previous_depth, np.float32)
+            moved_frame = move_frame(previous, relative, step_matrix, camera)
+            init, moved, depth, revealed = moved_frame.image, moved_frame.image, moved_frame.control, moved_frame.revealed
+            start, init = RevealedStart.prepare(pipes.img2img, init, revealed, height=settings.height, width=settings.width,
+                                                generator=generator, noise_seed=seed ^ 0x5EED, steps=steps,
+                                                share=settings.reveal_boost)
         image = pipes.img2img(
-            image=previous, control_image=depth, strength=settings.strength,
+            image=init, control_image=depth, strength=settings.strength,
             controlnet_conditioning_scale=settings.controlnet_scale, **common,
         ).images[0]
     if reference is not None and settings.color_match > 0:
         matched = match_color(np.asarray(image.convert("RGB")), np.asarray(reference.convert("RGB")), settings.color_match, settings.color_mode)
         image = Image.fromarray(matched)
-    return Frame(index, image, prompt, seed, depth)
+    return Frame(index, image, prompt, seed, depth, moved, revealed, relative)
 
 
 def animate(
@@ -248,12 +280,14 @@ def animate(
     on_progress: ProgressCallback | None = None,
     should_cancel: CancelCheck | None = None,
     progress: bool = True,
+    camera: CameraSettings | None = None,
 ) -> Iterator[Frame]:
     """Yield the painted frames, each from the one before, one plan entry per output frame.
 
     `keyframes` (default: all) are the output indices to paint; the rest are left to interpolation
     (cadence). Each painted frame after the first is colour-matched to the first (`settings.color_match`)
-    before it seeds the next one.
+    before it seeds the next one. With a `camera`, each keyframe starts from the previous painted frame moved along
+    the camera's path from that frame's index to its own.
     """
     if len(plan) != settings.frames:
         raise InputError("plan", f"has {len(plan)} prompts but frames is {settings.frames}", "plan exactly one prompt per frame")
@@ -263,22 +297,25 @@ def animate(
     if not indices or sorted(set(indices)) != indices or indices[0] < 0 or indices[-1] >= settings.frames:
         raise InputError("keyframes", f"{indices[:8]} are not increasing frame indices", f"use indices in [0, {settings.frames - 1}]")
     settings = settings.with_seed()
+    path = camera.path(settings.frames) if camera is not None else None  # every schedule checked before painting
     apply_scheduler(pipes, settings.scheduler)
     pipes.activate_loras()
     previous = fit_image(init_image, settings.width, settings.height) if init_image is not None else None
     reference: Image.Image | None = None
+    previous_index: int | None = None
     embeddings = PromptEmbeddings(pipes)
     bar = tqdm(total=len(indices), desc="frames", unit="frame", disable=not progress)
     try:
         for count, index in enumerate(indices):
             if should_cancel is not None and should_cancel():
                 raise Cancelled(f"cancelled before frame {count + 1} of {len(indices)}")
+            view = (camera, path.step(previous_index, index)) if path is not None and previous_index is not None else None
             frame = render_frame(pipes, settings, index, plan[index], previous, on_progress=on_progress,
                                  should_cancel=should_cancel, total_frames=len(indices), step_frame=count, reference=reference,
-                                 embeddings=embeddings)
+                                 embeddings=embeddings, view=view)
             if reference is None:
                 reference = frame.image
-            previous = frame.image
+            previous, previous_index = frame.image, index
             bar.update(1)
             yield frame
     finally:

@@ -52,6 +52,8 @@ def size(tiny: bool = False) -> tuple[int, int]:
 
 
 GUIDANCE = 7.5
+#: With a camera, the share of an img2img frame's steps that newly revealed areas get before the rest joins.
+REVEAL_BOOST = 0.25
 COLOR_MATCH = 0.5
 COLOR_MODE = "meanstd"
 SEED_POLICY = "fixed"
@@ -61,3 +63,7 @@ MAX_DEFAULT_FPS = 50.0
 #: Planner sampling temperature and seconds per request.
 TEMPERATURE = 0.7
 PLAN_TIMEOUT = 60.0
+
+#: `ghibli-anim move`: frames of a camera move over a still, and their rate.
+MOVE_FRAMES = 24
+MOVE_FPS = 12.0

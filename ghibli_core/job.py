@@ -21,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from . import __version__
 from .animate import AnimationSettings, CancelCheck, Frame, ProgressCallback
 from .blend import MotionSettings
+from .camera.path import CameraSettings
 from .errors import InputError
 from .export import check_fps, check_frames_dir, check_output_path
 from .models.pipelines import GhibliPipelines, ModelSettings
@@ -51,13 +52,14 @@ class AnimationJob:
     """One animation: what to paint (an idea to plan, or the plan itself), how, with which models, and where it goes.
 
     `painting` gets a concrete seed on construction (a random one if unset), and the planner is seeded with it
-    unless it has its own. `fps` defaults to the painted frames' pace with the in-betweens added. `output` None
+    unless it has its own. `camera` (None: no move) moves a 3D camera through the painted scene. `fps` defaults to the painted frames' pace with the in-betweens added. `output` None
     renders without writing (the frames are in the result). `extra_metadata` is merged into the file's metadata
     (the batch puts its job id and fingerprint there).
     """
 
     painting: AnimationSettings = field(default_factory=AnimationSettings)
     motion: MotionSettings = field(default_factory=default_motion)
+    camera: CameraSettings | None = None
     idea: str | None = None
     plan: Plan | None = None
     planner: PlannerSettings = field(default_factory=PlannerSettings)
@@ -82,6 +84,8 @@ class AnimationJob:
             raise InputError("frames", f"{self.painting.frames} but the plan holds {len(self.plan)} frames",
                              "drop the frame count (the plan's is used) or edit the plan")
         self._set("painting", self.painting.with_seed())
+        if self.camera is not None:
+            self.camera.path(self.painting.frames)  # every schedule evaluated for every frame now, before any work
         if self.planner.seed is None:
             self._set("planner", self.planner.replace(seed=self.painting.seed))
         self._set("fps", check_fps(self.fps if self.fps is not None else default_fps(self.motion.interpolate)))
@@ -120,7 +124,7 @@ class AnimationJob:
             "prompt": plan.idea, "plan": plan.frames, "plan_backend": plan.backend, "plan_model": plan.model,
             "plan_warnings": plan.warnings, "plan_settings": None if self.plan is not None else self.planner.to_dict(),
             "seed": self.painting.seed, "preset": self.preset, "settings": self.painting.to_dict(), "motion": self.motion.to_dict(),
-            "schedule": animation.schedule(), "fps": self.fps, "models": pipes.model_names(),
+            "schedule": animation.schedule(), "camera": animation.camera_metadata(), "fps": self.fps, "models": pipes.model_names(),
             "init_image": Path(init).name if isinstance(init, (str, Path)) else ("image" if init is not None else None),
             "metrics": stored_metrics(metrics),
         }
@@ -167,7 +171,7 @@ def run_job(
         pipes = load_pipelines(job.models.resolve(), progress=progress)
     started = time.perf_counter()
     animation = render_animation(pipes, plan.frames, job.painting, job.motion, init_image=job._init, on_progress=on_progress,
-                                 on_frame=on_frame, should_cancel=should_cancel, progress=progress)
+                                 on_frame=on_frame, should_cancel=should_cancel, progress=progress, camera=job.camera)
     painted = time.perf_counter()
     metrics = compute_metrics(animation.frames, job.motion.flow)
     metadata = job.metadata(plan, animation, pipes, metrics)

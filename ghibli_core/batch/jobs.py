@@ -5,7 +5,8 @@ JSONL: one object per line. CSV: a header row with the same names; `loras` as ``
 
     id, prompt, plan, frames, seed, preset, size ("512x512") or width + height, loras (["FILE[:WEIGHT]", ...]),
     output (file name under the output folder; its extension picks GIF / WebP / MP4), model (a base other than the
-    batch's), steps, strength, guidance, scheduler, controlnet_scale, negative_prompt, cadence, interpolate, fps
+    batch's), steps, strength, guidance, scheduler, controlnet_scale, negative_prompt, cadence, interpolate, fps,
+    camera ("push-in:0.5"), translation_x/y/z, rotation_x/y/z (schedules), fov, near, far
 
 Relative LoRA and plan-file paths are read from the jobs file's folder.
 """
@@ -24,6 +25,8 @@ from typing import Any
 from ..animate import AnimationSettings, parse_size
 from ..defaults import DEFAULT_PRESET, FRAMES as DEFAULT_FRAMES, size as default_size
 from ..blend import MotionSettings
+from ..camera.geometry import AXES
+from ..camera.path import CameraSettings
 from ..errors import InputError, check_choice
 from ..export import FORMATS, check_fps
 from ..models.lora import LoraSpec
@@ -32,9 +35,12 @@ from ..presets import PRESETS, get_preset
 from ..schedule import default_fps
 
 INT_FIELDS = ("frames", "seed", "width", "height", "steps", "cadence", "interpolate")
-FLOAT_FIELDS = ("strength", "guidance", "controlnet_scale", "fps")
-TEXT_FIELDS = ("id", "prompt", "preset", "size", "output", "model", "scheduler", "negative_prompt")
-FIELDS = ("plan", "loras", *INT_FIELDS, *FLOAT_FIELDS, *TEXT_FIELDS)
+FLOAT_FIELDS = ("strength", "guidance", "controlnet_scale", "fps", "fov", "near", "far")
+TEXT_FIELDS = ("id", "prompt", "preset", "size", "output", "model", "scheduler", "negative_prompt", "camera")
+#: per-axis camera schedules: a number or a schedule string
+SCHEDULE_FIELDS = AXES
+FIELDS = ("plan", "loras", *INT_FIELDS, *FLOAT_FIELDS, *TEXT_FIELDS, *SCHEDULE_FIELDS)
+CAMERA_FIELDS = ("camera", *SCHEDULE_FIELDS, "fov", "near", "far")
 #: painting values a row may set over its preset, and motion values
 PAINT_OVERRIDES = ("steps", "strength", "guidance", "scheduler", "controlnet_scale", "negative_prompt")
 MOTION_OVERRIDES = ("cadence", "interpolate")
@@ -59,6 +65,14 @@ class Job:
     fps: float
     paint: tuple[tuple[str, Any], ...]
     motion_overrides: tuple[tuple[str, Any], ...]
+    camera: tuple[tuple[str, Any], ...] = ()
+
+    def camera_settings(self) -> CameraSettings | None:
+        """The row's camera (None: no move): `camera` is the named move, the axes its schedules."""
+        if not self.camera:
+            return None
+        values = dict(self.camera)
+        return CameraSettings(move=values.pop("camera", "static"), **values)
 
     def animation(self) -> AnimationSettings:
         return get_preset(self.preset).animation(frames=self.frames, seed=self.seed, width=self.width, height=self.height, **dict(self.paint))
@@ -69,7 +83,7 @@ class Job:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["loras"] = [{"path": s.path, "weight": s.weight} for s in self.loras]
-        data["paint"], data["motion_overrides"] = dict(self.paint), dict(self.motion_overrides)
+        data["paint"], data["motion_overrides"], data["camera"] = dict(self.paint), dict(self.motion_overrides), dict(self.camera)
         return data
 
     def fingerprint(self, models: dict[str, Any]) -> str:
@@ -121,6 +135,8 @@ def _coerce(field: str, value: Any, from_csv: bool) -> Any:
         return float(value)
     elif field in TEXT_FIELDS and not isinstance(value, str):
         raise InputError(field, f"{value!r} is not text", f"write \"{field}\" as a string")
+    elif field in SCHEDULE_FIELDS and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
+        raise InputError(field, f"{value!r} is not a schedule", f'write "{field}": 0.05 or "0:(0), 12:(0.1)"')
     return value
 
 
@@ -199,8 +215,13 @@ def _job(line: int, row: dict[str, Any], base_dir: Path, defaults: dict[str, Any
     model = values.get("model")
     if model and (base_dir / Path(model).expanduser()).exists():  # a local file or folder; anything else is a hub id
         model = _resolve(model, base_dir)
-    job = Job(line, job_id, idea or plan[0], plan, frames, seed, preset, width, height, loras, out.as_posix(), model, 0.0, paint, motion)
+    camera = {**defaults.get("camera", {}), **{k: values[k] for k in CAMERA_FIELDS if k in values}}
+    job = Job(line, job_id, idea or plan[0], plan, frames, seed, preset, width, height, loras, out.as_posix(), model, 0.0, paint, motion,
+              tuple(sorted(camera.items())))
     job.animation()  # every value checked by the same dataclasses the render uses
+    settings = job.camera_settings()
+    if settings is not None:
+        settings.path(frames)  # every schedule evaluated for every frame
     motion_settings = job.motion()
     fps = check_fps(values["fps"]) if "fps" in values else default_fps(motion_settings.interpolate)
     return replace(job, fps=fps)

@@ -10,7 +10,7 @@ from typing import Sequence
 from .. import defaults
 from ..export import FORMATS
 from ..presets import DEFAULT_PRESET, PRESETS
-from .common import PROG as MAIN, model_flags, model_settings, planner_flags, planner_settings
+from .common import PROG as MAIN, camera_flags, camera_settings, camera_values, model_flags, model_settings, planner_flags, planner_settings
 
 PROG = f"{MAIN} batch"
 
@@ -19,7 +19,8 @@ jobs file: one animation per row. JSONL (one object per line) or CSV (a header r
   {{"prompt": "a serene forest at dawn", "frames": 8, "seed": 1, "preset": "fast", "output": "forest.gif"}}
   {{"plan": ["a cat bus at a bus stop", "the cat bus leaps"], "size": "512x512", "loras": ["style.safetensors:0.8"]}}
   fields: id, prompt, plan, frames, seed, preset, size | width + height, loras, output, model, steps, strength,
-  guidance, scheduler, controlnet_scale, negative_prompt, cadence, interpolate, fps (only prompt or plan is needed)
+  guidance, scheduler, controlnet_scale, negative_prompt, cadence, interpolate, fps, camera, translation_x/y/z,
+  rotation_x/y/z, fov, near, far (only prompt or plan is needed)
 
 examples:
   {PROG} jobs.jsonl --out-dir renders/                       # here, models loaded once
@@ -33,7 +34,7 @@ examples:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=[model_flags(lora=False), planner_flags(main=True)],
+        parents=[model_flags(lora=False), planner_flags(main=True), camera_flags()],
         description="Render many animations: every row is checked first (bad rows listed with their line numbers), "
         "models load once and are reused, one failing job never stops the others, and a summary table and JSON "
         "report what was done, failed or skipped. --model is the batch's base; a row's `model` overrides it.",
@@ -73,8 +74,10 @@ def run_batch(argv: Sequence[str]) -> int:
         check_range("workers", args.workers, 1, 4096, integer=True)
     check_range("retries", args.retries, 0, 100, integer=True)
     size = parse_size(args.size) if args.size else defaults.size(tiny=args.tiny)
+    camera_settings(args)  # checked once here; rows without camera fields take these values
+    camera = {("camera" if k == "move" else k): v for k, v in camera_values(args).items()}
     row_defaults = {"preset": args.preset, "frames": args.frames, "seed": args.seed, "size": size, "format": f".{args.format}",
-                    "loras": tuple(LoraSpec.parse(x) for x in args.lora)}
+                    "loras": tuple(LoraSpec.parse(x) for x in args.lora), "camera": camera}
     jobs = load_jobs(args.jobs, row_defaults)
     models = model_settings(args)
     out_dir = Path(args.out_dir).expanduser().resolve()

@@ -172,6 +172,51 @@ def motion_flags(*, generate: bool) -> argparse.ArgumentParser:
     return p
 
 
+# --- camera ---------------------------------------------------------------------------------------------------------
+
+def camera_flags() -> argparse.ArgumentParser:
+    """The camera: a named move and/or per-axis increment schedules, the lens and the depth range."""
+    from ..camera import MOVES
+    from ..camera.path import DEFAULT_FAR, DEFAULT_FOV, DEFAULT_NEAR
+
+    p = _parent()
+    g = p.add_argument_group(
+        "camera (3D moves through the scene's depth; schedules are a number per frame or keyframes like "
+        "'0:(0), 12:(0.05)' with expressions in t and max_f; a value starting with '-' needs --flag=VALUE)")
+    g.add_argument("--camera", metavar="MOVE[:STRENGTH]", help=f"a named move: {', '.join(MOVES)} (strength 0..4, default 1)")
+    for axis, meaning in (("translation-x", "camera right, scene units per frame (content slides left)"),
+                          ("translation-y", "camera up (content slides down)"),
+                          ("translation-z", "camera forward (content grows)"),
+                          ("rotation-x", "tilt up, degrees per frame (content slides down)"),
+                          ("rotation-y", "pan right, degrees per frame (content slides left)"),
+                          ("rotation-z", "roll clockwise, degrees per frame (content turns counter-clockwise)")):
+        g.add_argument(f"--{axis}", metavar="SCHEDULE", help=meaning + "; replaces the move on this axis")
+    g.add_argument("--fov", type=float, default=DEFAULT_FOV, help=f"horizontal field of view in degrees (default {DEFAULT_FOV:g})")
+    g.add_argument("--near", type=float, default=DEFAULT_NEAR, help=f"scene depth of the nearest point (default {DEFAULT_NEAR:g})")
+    g.add_argument("--far", type=float, default=DEFAULT_FAR, help=f"scene depth of the farthest point (default {DEFAULT_FAR:g})")
+    return p
+
+
+def camera_values(args: argparse.Namespace) -> dict:
+    """The camera flags given ({} when neither a move nor a schedule was), by CameraSettings field."""
+    from ..camera import AXES
+
+    axes = {axis: getattr(args, axis) for axis in AXES if getattr(args, axis) is not None}
+    if args.camera is None and not axes:
+        return {}
+    return {"move": args.camera or "static", **axes, "fov": args.fov, "near": args.near, "far": args.far}
+
+
+def camera_settings(args: argparse.Namespace, *, always: bool = False):
+    """The camera flags as CameraSettings: None when no move or schedule was given (unless `always`). The lens and
+    depth range are checked either way."""
+    from ..camera import CameraSettings
+
+    lens = CameraSettings(fov=args.fov, near=args.near, far=args.far)
+    values = camera_values(args)
+    return CameraSettings(**values) if values else (lens if always else None)
+
+
 def print_metrics(metrics: dict, full: bool) -> None:
     from ..metrics import summary_line, table
 

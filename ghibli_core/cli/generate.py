@@ -14,8 +14,8 @@ from ..job import AnimationJob, run_job
 from ..models.lora import LoraSpec
 from ..presets import get_preset
 from ..schedule import denoising_steps
-from .common import PROG, model_flags, model_settings, motion_flags, painting_flags, planner_flags, planner_settings, \
-    print_metrics, tiny_models, warn
+from .common import PROG, camera_flags, camera_settings, model_flags, model_settings, motion_flags, painting_flags, \
+    planner_flags, planner_settings, print_metrics, tiny_models, warn
 
 EXAMPLES = f"""
 examples:
@@ -25,6 +25,9 @@ examples:
   {PROG} --tiny "a ghibli forest" --frames 4 -o x.gif        # offline, tiny random models (no download)
   {PROG} "a windy hill" --preset fast --frames 16 -o hill.gif   # 32-frame loop, every 4th frame painted
   {PROG} "a windy hill" --frames 8 --interpolate 3 --metrics -o hill.webp   # flow in-betweens, quality table
+  {PROG} "a forest path at dawn" --camera push-in:0.5 -o path.gif          # a 3D camera move through the painting
+  {PROG} "a harbour town" --rotation-y "0:(0), 7:(2)" --translation-x 0.01 --fov 50 -o pan.webp   # per-axis schedules
+  {PROG} move photo.png --camera orbit-right -o orbit.gif      # a camera move over one still, no diffusion
   {PROG} blend frames/ --interpolate 3 --loop -o smooth.mp4    # smooth frames made anywhere
   {PROG} plan "a ghibli forest" --frames 6 --json -o plan.json   # edit it, then:
   {PROG} --plan-file plan.json -o forest.gif
@@ -46,7 +49,7 @@ def build_parser(subcommands: tuple[str, ...] = ()) -> argparse.ArgumentParser:
         prog=PROG, description="Turn one sentence into a hand-painted, Studio-Ghibli-style looping animation.",
         epilog=EXAMPLES + (f"\nother commands: {', '.join(subcommands)} (see `{PROG} COMMAND --help`)" if subcommands else ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=[planner_flags(main=True), model_flags(), painting_flags(), motion_flags(generate=True)],
+        parents=[planner_flags(main=True), model_flags(), painting_flags(), motion_flags(generate=True), camera_flags()],
     )
     p.add_argument("prompt", nargs="?", help="the idea, e.g. 'a serene forest at dawn' (optional with --plan-file)")
     p.add_argument("-o", "--output", required=True, help=f"output file ({', '.join(FORMATS)})")
@@ -84,7 +87,8 @@ def job_from_args(args: argparse.Namespace) -> AnimationJob:
     motion = preset.motion(interpolate=args.interpolate, blend=args.blend, flow=args.flow, cadence=args.cadence, loop=args.loop)
     planner = planner_settings(args, painting.seed)
     job = AnimationJob(
-        painting=painting, motion=motion, idea=idea, plan=file_plan, planner=planner, preset=preset.name, output=args.output,
+        painting=painting, motion=motion, camera=camera_settings(args), idea=idea, plan=file_plan, planner=planner,
+        preset=preset.name, output=args.output,
         fps=args.fps, init_image=args.init_image, frames_dir=args.frames_dir, dither=args.dither,
     )
     loras = tuple(LoraSpec.parse(x) for x in args.lora)
@@ -109,7 +113,8 @@ def run_generate(args: argparse.Namespace) -> int:
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     log(f"{PROG}: {settings.frames} frames at {settings.width}x{settings.height}, seed {settings.seed}, preset {job.preset} "
         f"({denoising_steps(settings, motion, init_image=job.init_image is not None)} denoising steps for "
-        f"{motion.output_count(settings.frames)} output frames), on {resolved.device}")
+        f"{motion.output_count(settings.frames)} output frames)" + (f", camera {job.camera.move}" if job.camera else "") +
+        f", on {resolved.device}")
     pipes = load_pipelines(resolved, progress=not args.quiet)
     loaded = time.perf_counter()
     result = run_job(job, pipes, plan=plan, progress=not args.quiet)

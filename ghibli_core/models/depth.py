@@ -34,14 +34,19 @@ class DepthEstimator:
             ) from exc
 
     @torch.inference_mode()
-    def __call__(self, image: Image.Image) -> Image.Image:
+    def relative(self, image: Image.Image) -> np.ndarray:
+        """Relative inverse depth of `image` as float32 HxW in 0..1 (1 = nearest), at the image's size."""
         out = self.pipe(image.convert("RGB"))
         depth = out["predicted_depth"].float()
         depth = depth.reshape(1, 1, *depth.shape[-2:])
         depth = torch.nn.functional.interpolate(depth, size=(image.height, image.width), mode="bicubic", align_corners=False)[0, 0]
         lo, hi = depth.min(), depth.max()
         depth = (depth - lo) / (hi - lo) if hi > lo else torch.zeros_like(depth)
-        gray = (depth.clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
+        return depth.clamp(0, 1).cpu().numpy().astype(np.float32)
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        """The depth map as the ControlNet takes it: RGB, 8-bit, white = near."""
+        gray = np.round(self.relative(image) * 255.0).astype(np.uint8)
         return Image.fromarray(np.stack([gray] * 3, axis=-1), mode="RGB")
 
 
