@@ -52,11 +52,12 @@ def _nodes_of(graph: dict, class_type: str) -> list[dict]:
 
 def patch_workflow(graph: dict[str, Any], *, idea: str | None = None, frames: int | None = None, seed: int | None = None,
                    width: int | None = None, height: int | None = None, steps: int | None = None,
-                   preset: str | None = None, output_format: str | None = None) -> dict[str, Any]:
+                   preset: str | None = None, output_format: str | None = None, camera: str | None = None) -> dict[str, Any]:
     """A copy of `graph` with the idea and settings put into the Ghibli nodes that take them.
 
     A preset also writes its values into the widgets it sets (as the canvas does); `steps` alone switches
-    the node to the "custom" preset, since a named preset's own step count would otherwise win.
+    the node to the "custom" preset, since a named preset's own step count would otherwise win. `camera`
+    (`MOVE[:STRENGTH]`) sets the Ghibli Camera node's move.
     """
     from .presets import get_preset
 
@@ -72,6 +73,11 @@ def patch_workflow(graph: dict[str, Any], *, idea: str | None = None, frames: in
         "width": ("GhibliSequentialImg2Img", width), "height": ("GhibliSequentialImg2Img", height),
         **{k: ("GhibliSequentialImg2Img", v) for k, v in painter.items()}, "format": (SAVER, output_format),
     }
+    if camera is not None:
+        from .camera import Move
+
+        move = Move.parse(camera)
+        targets.update({"move": ("GhibliCamera", move.name), "strength": ("GhibliCamera", float(move.strength))})
     for field, (class_type, value) in targets.items():
         if value is None:
             continue

@@ -8,11 +8,12 @@ import logging
 
 log = logging.getLogger(__name__)
 
-NODE_MODULES = ("planner", "loaders", "generate", "blend", "save")
+NODE_MODULES = ("planner", "loaders", "camera", "generate", "blend", "save")
 
 
 def node_classes() -> list[type]:
-    """Every node class whose module imports; a failing module is logged and left out."""
+    """Every node class whose module imports and whose schema is valid; a failing one is logged and left out (ComfyUI
+    checks schemas for the whole list at once, so one bad schema would otherwise take every node down)."""
     from . import host
 
     host.register_folders()
@@ -23,6 +24,14 @@ def node_classes() -> list[type]:
         except Exception:
             log.exception("Ghibli Animation: the %s nodes could not be loaded", name)
             continue
-        classes.extend(module.NODES)
+        for cls in module.NODES:
+            try:
+                check = getattr(cls, "GET_SCHEMA", None)
+                if check is not None:
+                    check()
+            except Exception:
+                log.exception("Ghibli Animation: the %s node is left out (its schema is invalid)", cls.__name__)
+                continue
+            classes.append(cls)
     return classes
 

@@ -14,7 +14,7 @@ from ghibli_core.schedule import denoising_steps
 from . import host
 from .preset_widgets import PRESET_OPTIONS, preset_widget_values
 from .images import to_image_batch, to_pil
-from .types import CATEGORY, Pipeline, PlanType
+from .types import CATEGORY, Camera, Pipeline, PlanType
 
 COMBOS = {"preset": PRESET_OPTIONS, "seed_policy": SEED_POLICIES, "scheduler": tuple(SCHEDULERS), "color_mode": COLOR_MODES}
 _DEFAULT = PRESETS[DEFAULT_PRESET]
@@ -62,6 +62,9 @@ class GhibliSequentialImg2Img(io.ComfyNode):
                              tooltip="Paint every n-th frame and fill the others by optical flow: about n times faster, same frame count."),
                 io.Boolean.Input("loop", default=True, tooltip="The animation loops: with cadence, the tail after the last painted frame flows into frame 1."),
                 io.Image.Input("init_image", optional=True, tooltip="Optional: start from this image (img2img) instead of txt2img."),
+                Camera.Input("camera", optional=True,
+                             tooltip="Optional: a 3D camera move (Ghibli Camera). Each painted frame starts from the previous one "
+                             "moved along the camera path with its depth; areas the camera reveals are painted fresh."),
             ],
             outputs=[
                 io.Image.Output("frames", display_name="frames", tooltip="One frame per plan prompt, [B,H,W,C]."),
@@ -90,7 +93,7 @@ class GhibliSequentialImg2Img(io.ComfyNode):
         return anim, MotionSettings(cadence=v.get("cadence", _DEFAULT.cadence), loop=v.get("loop", True))
 
     @classmethod
-    def execute(cls, pipeline, plan, init_image=None, **values) -> io.NodeOutput:
+    def execute(cls, pipeline, plan, init_image=None, camera=None, **values) -> io.NodeOutput:
         if not getattr(plan, "frames", None):
             raise InputError("plan", "is not a frame plan", "connect LLM Frame Planner or Plan From Text")
         settings, motion = cls._settings(values, frames=len(plan.frames))
@@ -98,7 +101,7 @@ class GhibliSequentialImg2Img(io.ComfyNode):
         progress = host.StepProgress(denoising_steps(settings, motion, init_image=init is not None), cls.hidden.unique_id)
         try:
             animation = render_animation(pipeline, plan.frames, settings, motion, init_image=init, on_progress=progress.step,
-                                         on_frame=progress.frame, should_cancel=host.cancel_check(), progress=False)
+                                         on_frame=progress.frame, should_cancel=host.cancel_check(), progress=False, camera=camera)
         except Cancelled as exc:
             host.raise_if_cancelled(exc)
         depth = [f.control for f in animation.painted if f.control is not None] or [pipeline.depth(animation.painted[0].image)]

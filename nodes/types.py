@@ -5,5 +5,7 @@ from comfy_api.latest import io
 Pipeline = io.Custom("GHIBLI_PIPELINE")
 #: A frame plan (ghibli_core.plan.Plan): one prompt per frame, with its idea and source.
 PlanType = io.Custom("GHIBLI_PLAN")
+#: A camera move (ghibli_core.camera.CameraSettings): named move and/or per-axis schedules, lens, depth range.
+Camera = io.Custom("GHIBLI_CAMERA")
 
 CATEGORY = "Ghibli"

@@ -187,3 +187,13 @@ def test_bad_move_and_camera_inputs_are_one_line_before_any_model(tmp_path, caps
         assert len(err.splitlines()) == 1 and err.startswith("ghibli-anim: error: "), err
         assert re.search(match, err), (match, err)
     assert not list(tmp_path.glob("x.*"))
+
+
+def test_the_headless_client_sets_the_camera_node():
+    from ghibli_core.comfy_client import DEFAULT_WORKFLOW, load_workflow, patch_workflow
+
+    graph = patch_workflow(load_workflow(DEFAULT_WORKFLOW), camera="orbit-left:0.5")
+    cameras = [n for n in graph.values() if n["class_type"] == "GhibliCamera"]
+    assert len(cameras) == 1 and cameras[0]["inputs"]["move"] == "orbit-left" and cameras[0]["inputs"]["strength"] == 0.5
+    with pytest.raises(InputError, match="camera: unknown move 'spin'"):
+        patch_workflow(graph, camera="spin")

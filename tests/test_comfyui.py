@@ -23,7 +23,7 @@ from ghibli_core.comfy_client import ComfyClient
 sys.path.insert(0, str(REPO / "scripts"))
 from build_workflows import WIDGET_TYPES, input_specs, widget_values  # noqa: E402
 
-GHIBLI_NODES = {"GhibliFramePlanner", "GhibliPlanFromText", "GhibliPipelineLoader", "GhibliLoraLoader",
+GHIBLI_NODES = {"GhibliFramePlanner", "GhibliPlanFromText", "GhibliPipelineLoader", "GhibliLoraLoader", "GhibliCamera", "GhibliCameraMove",
                 "GhibliSequentialImg2Img", "GhibliFrameBlender", "GhibliSaveAnimation"}
 API = {name: REPO / "workflows" / "api" / f"{name}.json" for name in ("ghibli_animation", "ghibli_minimal")}
 UI = {name: REPO / "workflows" / f"{name}.json" for name in API}
@@ -172,6 +172,28 @@ def test_api_workflow_makes_a_looping_gif_fetched_from_view(server):
     assert len(entry["outputs"]["7"]["images"]) == 2
     # the plan text is shown on the planner node
     assert entry["outputs"]["1"]["text"][0].count("\n") == 2
+
+
+def test_camera_nodes_move_a_still_and_refuse_bad_schedules_at_queue_time(server):
+    graph = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 48, "batch_size": 1, "color": 0x5080A0}},
+        "2": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 48, "batch_size": 1, "color": 0x808080}},
+        "3": {"class_type": "GhibliCamera", "inputs": {"move": "pan-left", "strength": 1.0, "fov": 40.0, "near": 1.0, "far": 10.0,
+                                                      "translation_z": "0:(0), 4:(0.05)"}},
+        "4": {"class_type": "GhibliCameraMove", "inputs": {"image": ["1", 0], "camera": ["3", 0], "length": 5, "depth": ["2", 0]}},
+        "5": {"class_type": "PreviewImage", "inputs": {"images": ["4", 0]}},
+    }
+    entry = run(server, graph)
+    assert len(entry["outputs"]["5"]["images"]) == 5
+    for widget, value, words in (("translation_x", "0:(abc", "unbalanced"), ("rotation_y", "__import__('os').system('x')", "not an allowed"),
+                                 ("move", "warp", "unknown"), ("fov", 180.0, "out of range")):
+        bad = json.loads(json.dumps(graph))
+        bad["3"]["inputs"][widget] = value
+        status, body = server.queue(bad)
+        assert status == 400 and f"{widget}: " in _errors(body, "3") and words in _errors(body, "3"), (widget, body)
+    # the shipped workflows move a camera, and the painter takes it
+    assert any(n["class_type"] == "GhibliCamera" for n in api("ghibli_minimal").values())
+    assert api("ghibli_animation")["4"]["inputs"]["camera"] == ["8", 0]
 
 
 def test_a_preset_sets_the_schedule_and_its_values_are_served(server):
