@@ -52,10 +52,9 @@ def _sample(img: np.ndarray, x: np.ndarray, y: np.ndarray, interpolation: int = 
     shape = x.shape
     n = x.size
     rows = max(1, -(-n // _ROW))
-    pad = rows * _ROW - n
-    mx = np.pad(x.ravel().astype(np.float32), (0, pad)).reshape(rows, _ROW)
-    my = np.pad(y.ravel().astype(np.float32), (0, pad)).reshape(rows, _ROW)
-    out = cv2.remap(img, mx, my, interpolation, borderMode=border)
+    maps = np.zeros((2, rows * _ROW), np.float32)
+    maps[0, :n], maps[1, :n] = x.ravel(), y.ravel()
+    out = cv2.remap(img, maps[0].reshape(rows, _ROW), maps[1].reshape(rows, _ROW), interpolation, borderMode=border)
     return out.reshape(rows * _ROW, *img.shape[2:])[:n].reshape(*shape, *img.shape[2:])
 
 
@@ -114,7 +113,8 @@ class _Ray:
         """g(zt) for the rays `sel`: the target depth of the source surface point on the source ray through the point
         at depth zt on each target ray; also where that is in the source (u, v) and the point's source depth."""
         r, t = self.r, self.t
-        tx, ty = zt * self.rx[sel], zt * self.ry[sel]
+        rx, ry = (self.rx, self.ry) if sel is None else (self.rx[sel], self.ry[sel])
+        tx, ty = zt * rx, zt * ry
         sx = r[0, 0] * tx + r[0, 1] * ty + r[0, 2] * zt + t[0]
         sy = r[1, 0] * tx + r[1, 1] * ty + r[1, 2] * zt + t[1]
         sz = r[2, 0] * tx + r[2, 1] * ty + r[2, 2] * zt + t[2]
@@ -133,7 +133,7 @@ class _Ray:
         converged = np.zeros(n, bool)
         sel = np.arange(n)
         z_prev = z0
-        g, u, v, sz = self.surface_depth(z_prev, sel)
+        g, u, v, sz = self.surface_depth(z_prev, None)  # every ray once; then only the ones still searching
         h_prev = g - z_prev
         z_cur = g
         for _ in range(ITERATIONS + 1):
