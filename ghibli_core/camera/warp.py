@@ -89,10 +89,11 @@ def _splat(x: np.ndarray, y: np.ndarray, depth: np.ndarray, shape: tuple[int, in
 def _torn(x: np.ndarray, y: np.ndarray, z: np.ndarray, qz: np.ndarray) -> np.ndarray:
     """Source pixels next to a tear: a neighbour lands more than TEAR pixels away (scaled by the local zoom z/z')."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        zoom = np.where(qz > 0, z / qz, np.inf)
-        gx = np.hypot(np.diff(x, axis=1), np.diff(y, axis=1)) / np.maximum(zoom[:, 1:], zoom[:, :-1])
-        gy = np.hypot(np.diff(x, axis=0), np.diff(y, axis=0)) / np.maximum(zoom[1:, :], zoom[:-1, :])
-    bad_x, bad_y = ~(gx <= TEAR), ~(gy <= TEAR)
+        zoom = np.where(qz > 0, z / qz, np.float32(np.inf)).astype(np.float32)
+        dx, dy = np.diff(x, axis=1), np.diff(y, axis=1)
+        bad_x = ~(dx * dx + dy * dy <= np.square(TEAR * np.maximum(zoom[:, 1:], zoom[:, :-1])))
+        dx, dy = np.diff(x, axis=0), np.diff(y, axis=0)
+        bad_y = ~(dx * dx + dy * dy <= np.square(TEAR * np.maximum(zoom[1:, :], zoom[:-1, :])))
     torn = ~(qz > 0)
     torn[:, 1:] |= bad_x
     torn[:, :-1] |= bad_x
@@ -114,6 +115,10 @@ class _Ray:
         at depth zt on each target ray; also where that is in the source (u, v) and the point's source depth."""
         r, t = self.r, self.t
         rx, ry = (self.rx, self.ry) if sel is None else (self.rx[sel], self.ry[sel])
+        with np.errstate(invalid="ignore", over="ignore"):  # rays with no candidate carry inf/NaN and are dropped
+            return self._surface(zt, rx, ry, r, t)
+
+    def _surface(self, zt, rx, ry, r, t):
         tx, ty = zt * rx, zt * ry
         sx = r[0, 0] * tx + r[0, 1] * ty + r[0, 2] * zt + t[0]
         sy = r[1, 0] * tx + r[1, 1] * ty + r[1, 2] * zt + t[1]
@@ -178,15 +183,21 @@ def warp_view(image: np.ndarray, z: np.ndarray, step: np.ndarray, fov: float, *,
     best_u = np.full((h, w), np.nan, np.float32)
     best_v = np.full((h, w), np.nan, np.float32)
     for candidate in (near, far):  # the nearer candidate first: where it is valid, it occludes the farther
-        todo = np.isnan(best_z) & np.isfinite(candidate)
+        todo = (np.isnan(best_z) & np.isfinite(candidate)).ravel()
         if not todo.any():
             continue
-        ray = _Ray(inv_z, step, k, rx[todo], ry[todo])
-        zt, u, v, ok = ray.solve(candidate[todo])
-        inside = (u >= -0.5) & (u <= w - 0.5) & (v >= -0.5) & (v <= h - 0.5)
-        ok &= inside
-        ok &= _sample(torn, np.clip(u, 0, w - 1), np.clip(v, 0, h - 1)) < 1e-3
-        idx = np.flatnonzero(todo)[ok]
+        if todo.all():  # every pixel: plain views, no gathering copies
+            ray = _Ray(inv_z, step, k, rx.ravel(), ry.ravel())
+            zt, u, v, ok = ray.solve(candidate.ravel())
+            idx_all = np.arange(todo.size)
+        else:
+            idx_all = np.flatnonzero(todo)
+            ray = _Ray(inv_z, step, k, rx.ravel()[idx_all], ry.ravel()[idx_all])
+            zt, u, v, ok = ray.solve(candidate.ravel()[idx_all])
+        with np.errstate(invalid="ignore"):
+            ok &= (u >= -0.5) & (u <= w - 0.5) & (v >= -0.5) & (v <= h - 0.5)
+        ok &= _sample(torn, u, v) < 1e-3  # (replicated border: inside the frame by the check above)
+        idx = idx_all[ok]
         best_z.flat[idx], best_u.flat[idx], best_v.flat[idx] = zt[ok], u[ok], v[ok]
     revealed = np.isnan(best_z)
 
