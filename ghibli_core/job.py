@@ -34,17 +34,17 @@ from .schedule import default_fps
 GENERATOR = f"ghibli-anim {__version__}"
 
 
-def open_init_image(path: str | Path) -> Image.Image:
-    """Open an init image fully now, so a bad file fails before any model loads."""
+def open_init_image(path: str | Path, input_name: str = "init-image") -> Image.Image:
+    """Open an image fully now, so a bad file fails before any model loads (errors name `input_name`)."""
     file = Path(path).expanduser()
     if not file.is_file():
-        raise InputError("init-image", f"no file at {file.resolve()}", "check the path")
+        raise InputError(input_name, f"no file at {file.resolve()}", "check the path")
     try:
         with Image.open(file) as im:
             im.load()
             return im.convert("RGB")
     except (UnidentifiedImageError, OSError) as exc:
-        raise InputError("init-image", f"{file.name} is not a readable image ({exc.__class__.__name__})", "give a PNG, JPEG or WebP file") from exc
+        raise InputError(input_name, f"{file.name} is not a readable image ({exc.__class__.__name__})", "give a PNG, JPEG or WebP file") from exc
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,17 @@ def cli_script() -> Path:
 
 
 @pytest.fixture
+def no_model_loads(monkeypatch):
+    """Fail the test if anything tries to load weights (bad input must be refused before that)."""
+    def boom(*a, **k):
+        raise AssertionError("a model was loaded before the inputs were checked")
+
+    monkeypatch.setattr("ghibli_core.models.pipelines.load_pipelines", boom)
+    monkeypatch.setattr("ghibli_core.models.pipelines._load_base", boom)
+    monkeypatch.setattr("ghibli_core.models.depth.DepthEstimator.__init__", boom)
+
+
+@pytest.fixture
 def tiny_env(tiny, monkeypatch):
     """`--tiny` in the CLI (in this process) uses this session's tiny set."""
     monkeypatch.setenv("GHIBLI_TINY_DIR", str(tiny.root))

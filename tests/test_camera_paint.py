@@ -141,16 +141,7 @@ def test_move_renders_the_views_of_an_exact_scene(tmp_path, capsys):
     assert meta["camera_path"] == json.loads(json.dumps(path.to_list())) and meta["depth"] == "still.npy"
 
 
-@pytest.fixture
-def no_depth_model(monkeypatch):
-    def boom(*a, **k):
-        raise AssertionError("a model was loaded before the inputs were checked")
-
-    monkeypatch.setattr("ghibli_core.models.depth.DepthEstimator.__init__", boom)
-    monkeypatch.setattr("ghibli_core.models.pipelines.load_pipelines", boom)
-
-
-def test_bad_move_and_camera_inputs_are_one_line_before_any_model(tmp_path, capsys, tiny, no_depth_model):
+def test_bad_move_and_camera_inputs_are_one_line_before_any_model(tmp_path, capsys, tiny, no_model_loads):
     _scene_files(tmp_path)
     img, npy = str(tmp_path / "still.png"), str(tmp_path / "still.npy")
     small = tmp_path / "small.npy"
@@ -176,7 +167,7 @@ def test_bad_move_and_camera_inputs_are_one_line_before_any_model(tmp_path, caps
         (["move", img, "--depth", str(zero), "-o", out], "depth: zero.npy holds zero or negative"),
         (["move", img, "--depth", str(tmp_path / "junk.npy"), "-o", out], "depth: junk.npy is not a readable .npy"),
         (["move", img, "--depth", npy], "output: nowhere to write"),
-        (["move", str(tmp_path / "none.png"), "--depth", npy, "-o", out], "init-image: no file"),
+        (["move", str(tmp_path / "none.png"), "--depth", npy, "-o", out], "image: no file"),
         (["a forest", "--tiny", "--tiny-dir", str(tiny.root), "-o", out, "--camera", "sway:-1"], "camera: strength -1.0 of sway"),
         (["a forest", "--tiny", "--tiny-dir", str(tiny.root), "-o", out, "--translation-x", "1/(t-2)"], "translation-x: .*cannot be computed at t=2"),
         (["a forest", "--tiny", "--tiny-dir", str(tiny.root), "-o", out, "--fov", "0.5"], "fov: 0.5 degrees is out of range"),

@@ -21,17 +21,6 @@ from ghibli_core.export import read_metadata
 
 
 @pytest.fixture
-def no_model_loads(monkeypatch):
-    """Fail the test if anything tries to load weights."""
-    def boom(*a, **k):
-        raise AssertionError("a model was loaded before the inputs were checked")
-
-    monkeypatch.setattr("ghibli_core.models.pipelines.load_pipelines", boom)
-    monkeypatch.setattr("ghibli_core.models.pipelines._load_base", boom)
-    monkeypatch.setattr("ghibli_core.models.depth.DepthEstimator.__init__", boom)
-
-
-@pytest.fixture
 def bad_files(tmp_path):
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(os.urandom(256))

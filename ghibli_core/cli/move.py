@@ -73,7 +73,7 @@ def run_move(argv: Sequence[str]) -> int:
     fps = check_fps(args.fps)
     if args.depth_scale is not None:
         check_range("depth-scale", args.depth_scale, 0.0, 1e6, lo_open=True)
-    image = open_init_image(args.image)
+    image = open_init_image(args.image, "image")
     width, height = image.size
     if args.depth:
         if args.tiny or args.depth_model:
