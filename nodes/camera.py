@@ -5,7 +5,7 @@ import numpy as np
 from comfy_api.latest import io
 
 from ghibli_core import defaults
-from ghibli_core.camera import AXES, MOVES, CameraSettings, inverse_depth_to_z, move_still
+from ghibli_core.camera import AXES, MOVES, CameraSettings, Move, inverse_depth_to_z, move_still
 from ghibli_core.camera.moves import STRENGTH_RANGE
 from ghibli_core.camera.path import DEFAULT_FAR, DEFAULT_FOV, DEFAULT_NEAR
 from ghibli_core.errors import InputError
@@ -28,8 +28,7 @@ AXIS_TIPS = {
 def camera_from(values: dict) -> CameraSettings:
     """The widgets as CameraSettings: the move and strength, the schedules typed (empty = the move's), lens and depth."""
     axes = {a: values[a] for a in AXES if isinstance(values.get(a), str) and values[a].strip()}
-    strength = values.get("strength", 1.0)
-    return CameraSettings(move=f"{values.get('move', 'static')}:{strength}", fov=values.get("fov", DEFAULT_FOV),
+    return CameraSettings(move=Move(values.get("move", "static"), values.get("strength", 1.0)), fov=values.get("fov", DEFAULT_FOV),
                           near=values.get("near", DEFAULT_NEAR), far=values.get("far", DEFAULT_FAR), **axes)
 
 

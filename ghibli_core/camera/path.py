@@ -104,8 +104,8 @@ class CameraPath:
         return Intrinsics(width, height, self.fov)
 
     def pose_at(self, s: float) -> np.ndarray:
-        """The pose at a fractional frame (s in [0, N-1]): part of the next frame's increment; past the last frame,
-        the path goes on toward frame 0 of the next loop only through `loop_pose`."""
+        """The pose at a fractional frame (s in [0, N-1]): part of the next frame's increment (the loop seam past the
+        last frame is `inbetween.CameraTimeline`'s)."""
         k = min(int(math.floor(s)), len(self) - 1)
         frac = s - k
         if frac <= 1e-9 or k + 1 >= len(self):

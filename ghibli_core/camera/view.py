@@ -43,7 +43,5 @@ def control_image(z: np.ndarray) -> Image.Image:
 def move_frame(image: Image.Image, relative_depth: np.ndarray, step: np.ndarray, camera: CameraSettings) -> MovedFrame:
     """`image` (with its relative inverse depth in 0..1) seen from camera `step` (the new camera in the old one's axes)."""
     z = inverse_depth_to_z(relative_depth, camera.near, camera.far)
-    if np.allclose(step, np.eye(4)):  # no move: the frame as it is, under its own depth
-        return MovedFrame(image.convert("RGB"), control_image(z), np.zeros(z.shape, bool), z)
     warped = warp_view(np.asarray(image.convert("RGB")), z, step, camera.fov, fill=True)
     return MovedFrame(Image.fromarray(warped.image), control_image(warped.depth), warped.revealed, warped.depth)
