@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from . import __version__
 from .animate import AnimationSettings, CancelCheck, Frame, ProgressCallback
 from .blend import MotionSettings
-from .camera.path import CameraSettings
+from .camera.path import CameraSettings, directed_camera
 from .errors import InputError
 from .export import check_fps, check_frames_dir, check_output_path
 from .models.pipelines import GhibliPipelines, ModelSettings
@@ -52,7 +52,9 @@ class AnimationJob:
     """One animation: what to paint (an idea to plan, or the plan itself), how, with which models, and where it goes.
 
     `painting` gets a concrete seed on construction (a random one if unset), and the planner is seeded with it
-    unless it has its own. `camera` (None: no move) moves a 3D camera through the painted scene. `fps` defaults to the painted frames' pace with the in-betweens added. `output` None
+    unless it has its own. The plan's camera moves (each beat's) move a 3D camera through the painted scene; a
+    `camera` that names a move or schedules (even `static`) overrides them, one with `move=None` only sets the lens
+    (see `camera_for`). `fps` defaults to the painted frames' pace with the in-betweens added. `output` None
     renders without writing (the frames are in the result). `extra_metadata` is merged into the file's metadata
     (the batch puts its job id and fingerprint there).
     """
@@ -108,6 +110,11 @@ class AnimationJob:
     def frames(self) -> int:
         return self.painting.frames
 
+    def camera_for(self, plan: Plan) -> CameraSettings | None:
+        """The camera the job paints with: its own when that names a move or schedules; else the plan's beats (with
+        the job's lens and depth range); None when nothing moves the camera."""
+        return directed_camera(self.camera, plan.moves())
+
     def make_plan(self) -> Plan:
         """The job's own plan, or one planned for its idea (the planner is checked first: a missing key fails here)."""
         if self.plan is not None:
@@ -124,6 +131,7 @@ class AnimationJob:
             "prompt": plan.idea, "plan": plan.frames, "plan_backend": plan.backend, "plan_model": plan.model,
             "plan_warnings": plan.warnings, "plan_settings": None if self.plan is not None else self.planner.to_dict(),
             "seed": self.painting.seed, "preset": self.preset, "settings": self.painting.to_dict(), "motion": self.motion.to_dict(),
+            "plan_camera": [str(m) for m in plan.moves()],
             "schedule": animation.schedule(), "camera": animation.camera_metadata(), "fps": self.fps, "models": pipes.model_names(),
             "init_image": Path(init).name if isinstance(init, (str, Path)) else ("image" if init is not None else None),
             "metrics": stored_metrics(metrics),
@@ -171,7 +179,7 @@ def run_job(
         pipes = load_pipelines(job.models.resolve(), progress=progress)
     started = time.perf_counter()
     animation = render_animation(pipes, plan.frames, job.painting, job.motion, init_image=job._init, on_progress=on_progress,
-                                 on_frame=on_frame, should_cancel=should_cancel, progress=progress, camera=job.camera)
+                                 on_frame=on_frame, should_cancel=should_cancel, progress=progress, camera=job.camera_for(plan))
     painted = time.perf_counter()
     metrics = compute_metrics(animation.frames, job.motion.flow)
     metadata = job.metadata(plan, animation, pipes, metrics)

@@ -14,7 +14,10 @@ from . import host
 from .images import to_arrays, to_image_batch
 from .types import CATEGORY, Camera, Pipeline
 
-COMBOS = {"move": MOVES}
+#: The move option that leaves the camera to the plan: each beat's own move, with this node's lens and axes.
+FROM_PLAN = "from plan"
+MOVE_OPTIONS = (FROM_PLAN, *MOVES)
+COMBOS = {"move": MOVE_OPTIONS}
 AXIS_TIPS = {
     "translation_x": "camera right, scene units per frame (content slides left)",
     "translation_y": "camera up (content slides down)",
@@ -28,16 +31,19 @@ AXIS_TIPS = {
 def camera_from(values: dict) -> CameraSettings:
     """The widgets as CameraSettings: the move and strength, the schedules typed (empty = the move's), lens and depth."""
     axes = {a: values[a] for a in AXES if isinstance(values.get(a), str) and values[a].strip()}
-    return CameraSettings(move=Move(values.get("move", "static"), values.get("strength", 1.0)), fov=values.get("fov", DEFAULT_FOV),
+    name = values.get("move", "static")
+    move = None if name == FROM_PLAN else Move(name, values.get("strength", 1.0))
+    return CameraSettings(move=move, fov=values.get("fov", DEFAULT_FOV),
                           near=values.get("near", DEFAULT_NEAR), far=values.get("far", DEFAULT_FAR), **axes)
 
 
 def camera_inputs() -> list:
     lo, hi = STRENGTH_RANGE
     return [
-        io.Combo.Input("move", options=list(MOVES), default="push-in",
-                       tooltip="A named camera move over the whole animation: push-in, pan-left, orbit-right, sway (returns to its start, "
-                       "so it loops), ... static for none."),
+        io.Combo.Input("move", options=list(MOVE_OPTIONS), default="push-in",
+                       tooltip="A named camera move over the whole animation, replacing the plan's: push-in, pan-left, orbit-right, sway "
+                       "(returns to its start, so it loops), ... static holds still. 'from plan' keeps each planned beat's own move "
+                       "(with this node's lens and any schedules below)."),
         io.Float.Input("strength", default=1.0, min=lo, max=hi, step=0.05, tooltip="How far the move goes: 1 as defined, 0.5 half, 2 double."),
         *[io.String.Input(axis, default="", optional=True,
                           tooltip=f"Optional schedule for {axis} ({AXIS_TIPS[axis]}): a number per frame, or keyframes like "

@@ -6,6 +6,7 @@ from comfy_api.latest import io
 from ghibli_core.animate import MAX_SEED, SCHEDULERS, SEED_POLICIES, AnimationSettings
 from ghibli_core.blend import MAX_CADENCE, MotionSettings
 from ghibli_core.blend.color import COLOR_MODES
+from ghibli_core.camera.path import directed_camera
 from ghibli_core.errors import Cancelled, InputError
 from ghibli_core.presets import DEFAULT_PRESET, PRESETS
 from ghibli_core.render import render_animation
@@ -63,8 +64,9 @@ class GhibliSequentialImg2Img(io.ComfyNode):
                 io.Boolean.Input("loop", default=True, tooltip="The animation loops: with cadence, the tail after the last painted frame flows into frame 1."),
                 io.Image.Input("init_image", optional=True, tooltip="Optional: start from this image (img2img) instead of txt2img."),
                 Camera.Input("camera", optional=True,
-                             tooltip="Optional: a 3D camera move (Ghibli Camera). Each painted frame starts from the previous one "
-                             "moved along the camera path with its depth; areas the camera reveals are painted fresh."),
+                             tooltip="Optional: a 3D camera move (Ghibli Camera) replacing the plan's own moves (without it, each "
+                             "planned beat's move drives the camera). Each painted frame starts from the previous one moved along the "
+                             "camera path with its depth; areas the camera reveals are painted fresh."),
             ],
             outputs=[
                 io.Image.Output("frames", display_name="frames", tooltip="One frame per plan prompt, [B,H,W,C]."),
@@ -101,7 +103,8 @@ class GhibliSequentialImg2Img(io.ComfyNode):
         progress = host.StepProgress(denoising_steps(settings, motion, init_image=init is not None), cls.hidden.unique_id)
         try:
             animation = render_animation(pipeline, plan.frames, settings, motion, init_image=init, on_progress=progress.step,
-                                         on_frame=progress.frame, should_cancel=host.cancel_check(), progress=False, camera=camera)
+                                         on_frame=progress.frame, should_cancel=host.cancel_check(), progress=False,
+                                         camera=directed_camera(camera, plan.moves()))
         except Cancelled as exc:
             host.raise_if_cancelled(exc)
         depth = [f.control for f in animation.painted if f.control is not None] or [pipeline.depth(animation.painted[0].image)]

@@ -17,8 +17,8 @@ _PLANNER = PlannerSettings()
 
 
 def plan_text(plan) -> str:
-    """The plan as text, one prompt per line (what Plan From Text reads back)."""
-    return "\n".join(plan.frames)
+    """The plan as text, one `prompt | move` per line (what Plan From Text reads back)."""
+    return "\n".join(plan.lines())
 
 
 class GhibliFramePlanner(io.ComfyNode):
@@ -78,7 +78,9 @@ class GhibliPlanFromText(io.ComfyNode):
             description="A frame plan written by hand: one prompt per line (or the JSON `ghibli-anim plan --json` writes). "
             "Use it to edit an LLM plan, or to skip the LLM.",
             inputs=[
-                io.String.Input("prompts", multiline=True, default="", tooltip="One frame prompt per line; blank lines and lines starting with # are ignored."),
+                io.String.Input("prompts", multiline=True, default="",
+                                tooltip="One frame prompt per line, optionally ending in | MOVE for that beat's camera (e.g. "
+                                "'a misty lake at dawn | push-in:0.5'); blank lines and lines starting with # are ignored."),
                 io.String.Input("idea", default="", tooltip="What the animation is about, kept in the metadata; empty uses the first prompt."),
             ],
             outputs=[

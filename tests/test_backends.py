@@ -4,6 +4,7 @@ and the transformers backend on a tiny random chat model. No SDK is mocked: the 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 
@@ -91,9 +92,62 @@ def test_request_carries_the_prompt_key_model_and_sampling(server, backend):
     assert body["model"] == "test-org/test-chat"
     assert body["temperature"] == 0.3 and body["seed"] == 11 and body["max_tokens"] > 5 * 40
     system, user = body["messages"]
-    assert system["role"] == "system" and "JSON list of exactly 5 strings" in system["content"]
-    assert "Studio Ghibli style" in system["content"]
+    assert system["role"] == "system" and 'a list of exactly 5 objects {"prompt": ..., "camera": ...}' in system["content"]
+    assert "Studio Ghibli style" in system["content"] and "push-in, pull-back" in system["content"]
     assert user["role"] == "user" and IDEA in user["content"]
+    # structured output: exactly 5 beats, each a prompt and a move from the vocabulary
+    fmt = body["response_format"]  # OpenAI's form; huggingface_hub rewrites it into TGI's grammar for its endpoints
+    schema = fmt["json_schema"]["schema"] if backend == "openai" else fmt["value"]
+    assert fmt["type"] == ("json_schema" if backend == "openai" else "json_object")
+    frames = schema["properties"]["frames"]
+    assert frames["minItems"] == frames["maxItems"] == 5 and frames["items"]["required"] == ["prompt", "camera"]
+    pattern = re.compile(frames["items"]["properties"]["camera"]["pattern"])
+    assert pattern.match("push-in") and pattern.match("sway:0.5") and not pattern.match("zoom")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_server_without_structured_output_is_asked_again_plainly(server, backend):
+    server.push(Step(status=400, body=openai_error("response_format json_schema is not supported by this model")),
+                Step(content=json.dumps([{"prompt": "a pond at dawn", "camera": "push-in"}, {"prompt": "a pond at noon", "camera": "pull-back"}])))
+    plan = make_plan(IDEA, 2, settings_for(backend, server))
+    assert plan.backend == backend and plan.camera == ["push-in", "pull-back"] and plan.warnings == [] or \
+        plan.warnings == ["added the Ghibli style to 2 frame(s)"]
+    assert [("response_format" in r["json"]) for r in server.requests] == [True, False]
+
+
+# Object-form replies, hostile and odd: exactly N frames come back, each with a move from the vocabulary.
+OBJECT_REPLIES = [
+    ('{"frames": [{"prompt": "cedars at dawn", "camera": "push-in:0.5"}, {"prompt": "cedars at noon", "camera": "pull-back:0.5"},'
+     ' {"prompt": "cedars at dusk", "camera": "static"}]}', ["push-in:0.5", "pull-back:0.5", "static"]),
+    ('[{"description": "cedars at dawn", "camera_move": "Slow dolly in"}, {"scene": "cedars at noon", "motion": "zoom out"},'
+     ' {"shot": "handheld", "text": "cedars at dusk"}]', ["push-in:0.5", "pull-back", "sway"]),
+    ('```json\n[{"prompt": "cedars at dawn", "camera": {"move": "pan", "direction": "left", "speed": 0.5}},'
+     ' {"prompt": "cedars at noon", "camera": "PAN_RIGHT"}, {"prompt": "cedars at dusk", "camera": "warp speed"}]\n```',
+     ["pan-left:0.5", "pan-right", "static"]),
+    ('[{"prompt": "cedars at dawn", "camera": "push-in:99"}, "cedars at noon", {"prompt": "cedars at dusk", "camera": 7}]',
+     ["push-in:4", None, "static"]),
+    ('1. cedars at dawn | orbit-left\n2. cedars at noon | orbit-right\n3. cedars at dusk', ["orbit-left", "orbit-right", None]),
+    ('[{"prompt": "cedars at dawn", "camera": "tilt-up"}, {"prompt": "cedars at noon", "camera": "tilt-down"}, '
+     '{"prompt": "cedars at dusk", "camera": "crane-up"}, {"prompt": "cedars at night", "camera": "crane-down"}]',
+     ["tilt-up", "crane-up", "crane-down"]),  # one beat too many: three kept evenly (0, 2, 3)
+    ('[{"prompt": "cedars at dawn", "camera": "roll-left"}]', ["roll-left", None, None]),  # completed offline
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("reply,moves", OBJECT_REPLIES, ids=[f"objects{i}" for i in range(len(OBJECT_REPLIES))])
+def test_object_replies_give_n_frames_with_known_moves(server, backend, reply, moves):
+    from ghibli_core.camera import MOVES, Move
+    from ghibli_core.plan.offline import loop_moves
+
+    server.push(Step(content=reply))
+    plan = make_plan(IDEA, 3, settings_for(backend, server))
+    assert_valid(plan, 3)
+    assert plan.backend == backend and len(plan.camera) == 3
+    assert all(Move.parse(m).name in MOVES for m in plan.camera)
+    offline = loop_moves(IDEA, 3)
+    assert plan.camera == [m if m is not None else offline[i] for i, m in enumerate(moves)]
+    assert plan.frames[0].startswith("cedars at dawn")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -118,7 +172,7 @@ FAULTS = [
     ("401", [Step(status=401, body=openai_error("Incorrect API key provided"))], "HTTP 401", 1),
     ("403", [Step(status=403, body=hf_error("You do not have access to this model"))], "HTTP 403", 1),
     ("404", [Step(status=404, body=hf_error("Model not found"))], "HTTP 404", 1),
-    ("400", [Step(status=400, body=openai_error("Unsupported parameter: 'seed'"))], "HTTP 400", 1),
+    ("400", [Step(status=400, body=openai_error("Unsupported parameter: 'seed'"))] * 2, "HTTP 400", 2),  # asked once plainly
     ("500 forever", [Step(status=500, headers={"Retry-After": "0"})] * 4, "HTTP 500", 3),
     ("503 loading", [Step(status=503, body={"error": "Model is loading", "estimated_time": 900.0},
                           headers={"Retry-After": "900"})], "900 s", 1),

@@ -1,7 +1,13 @@
 """The offline planner: exactly N distinct frames, each naming the Ghibli style, no network."""
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
+
+from ghibli_core.camera import CameraSettings, step_matrix
+from ghibli_core.plan.offline import LIGHT
 
 from ghibli_core.defaults import STYLE_TAG
 from ghibli_core.errors import InputError
@@ -18,8 +24,45 @@ def test_offline_plan_has_n_distinct_styled_frames(n):
 
 def test_offline_plan_is_deterministic_and_progresses():
     a, b = make_plan("a cat bus", 8), make_plan("a cat bus", 8)
-    assert a.frames == b.frames
-    assert "dawn" in a.frames[0] and "night" in a.frames[-1]
+    assert a.frames == b.frames and a.camera == b.camera
+    assert "dawn" in a.frames[0] and "midday" in a.frames[len(a.frames) // 4]
+
+
+def _light(frame: str) -> int:
+    return next(i for i, light in enumerate(LIGHT) if light in frame)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 8, 12, 16])
+@pytest.mark.parametrize("idea", ["a cat bus", "a serene forest at dawn", "a harbour town", "a windy hill", "sky castle", "x"])
+def test_offline_plan_loops_in_light_and_camera(idea, n):
+    plan = make_plan(idea, n)
+    lights = [_light(f) for f in plan.frames]
+    # the light walks out and back: neighbours (the seam included) are at most one step apart
+    assert all(abs(a - b) <= 1 for a, b in zip(lights, lights[1:] + lights[:1])), lights
+    moves = plan.moves()
+    assert len(moves) == n and all(str(m) in plan.camera for m in moves)
+    names = [m.name for m in moves]
+    if set(names) == {"sway"}:
+        return
+    out, back = names[0], names[-1]
+    assert {out, back} in ({"push-in", "pull-back"}, {"pan-left", "pan-right"}, {"truck-left", "truck-right"},
+                           {"crane-up", "crane-down"}, {"orbit-left", "orbit-right"})
+    assert names == [out] * (n // 2) + [back] * (n - n // 2)
+    # with an even count the camera's path comes home: n - 1 steps, and the last beat's step across the seam
+    path = CameraSettings(beats=plan.camera).path(n)
+    if n % 2 == 0:
+        seam = CameraSettings(move=plan.camera[-1]).path(n).increments[-1]
+        assert np.allclose(path.poses[-1] @ step_matrix(*seam), np.eye(4), atol=1e-9)
+
+
+def test_offline_prompts_name_no_camera_move():
+    for idea in ("a cat bus", "a forest", "a harbour"):
+        for frame in make_plan(idea, 16).frames:
+            assert not re.search(r"\b(pan|tilt|push in|pull back|zoom|orbit|dolly|truck|crane)\b", frame), frame
+
+
+def test_single_frame_plan_holds_still():
+    assert make_plan("a cat bus", 1).camera == ["static"]
 
 
 @pytest.mark.parametrize("idea,n,match", [("", 4, "prompt: is empty"), ("   \n", 4, "prompt: is empty"), ("x", 0, "frames: 0"),

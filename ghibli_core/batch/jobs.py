@@ -30,7 +30,7 @@ from ..camera.path import CameraSettings
 from ..errors import InputError, check_choice
 from ..export import FORMATS, check_fps
 from ..models.lora import LoraSpec
-from ..plan import check_frame_count, clean_idea, load_plan_file, parse_plan_text
+from ..plan import Plan, check_frame_count, clean_idea, load_plan_file, parse_plan_text
 from ..presets import PRESETS, get_preset
 from ..schedule import default_fps
 
@@ -66,13 +66,16 @@ class Job:
     paint: tuple[tuple[str, Any], ...]
     motion_overrides: tuple[tuple[str, Any], ...]
     camera: tuple[tuple[str, Any], ...] = ()
+    #: the moves of the row's own plan (objects or a `camera` list), one per frame; () when it names none
+    plan_camera: tuple[str, ...] = ()
 
     def camera_settings(self) -> CameraSettings | None:
-        """The row's camera (None: no move): `camera` is the named move, the axes its schedules."""
+        """The row's camera (None: the plan directs it): `camera` is the named move, the axes its schedules; a row
+        with only a lens or depth range (`fov`, `near`, `far`) lets the plan's moves direct that lens."""
         if not self.camera:
             return None
         values = dict(self.camera)
-        return CameraSettings(move=values.pop("camera", "static"), **values)
+        return CameraSettings(move=values.pop("camera", None), **values)
 
     def animation(self) -> AnimationSettings:
         return get_preset(self.preset).animation(frames=self.frames, seed=self.seed, width=self.width, height=self.height, **dict(self.paint))
@@ -165,14 +168,15 @@ def _loras(value: Any, base_dir: Path) -> tuple[LoraSpec, ...]:
     return tuple(specs)
 
 
-def _plan(value: Any, base_dir: Path, idea: str | None, line: int) -> tuple[str, ...]:
-    if isinstance(value, str) and not value.lstrip().startswith("["):
+def _plan(value: Any, base_dir: Path, idea: str | None, line: int) -> Plan:
+    """A row's `plan`: a list (of prompts or {"prompt", "camera"} objects), `a|b|c` (CSV), or a plan file's path."""
+    if isinstance(value, str) and not value.lstrip().startswith(("[", "{")):
         if "|" in value:
             value = value.split("|")
         else:
-            return tuple(load_plan_file(_resolve(value, base_dir)).frames)
+            return load_plan_file(_resolve(value, base_dir))
     text = value if isinstance(value, str) else json.dumps(value)
-    return tuple(parse_plan_text(text, f"the plan of line {line}", input_name="plan", as_json=True, idea=idea).frames)
+    return parse_plan_text(text, f"the plan of line {line}", input_name="plan", as_json=True, idea=idea)
 
 
 def _slug(text: str) -> str:
@@ -190,7 +194,8 @@ def _job(line: int, row: dict[str, Any], base_dir: Path, defaults: dict[str, Any
     if "prompt" not in values and "plan" not in values:
         raise InputError("prompt", "is missing", 'give "prompt" (an idea to plan) or "plan" (the frame prompts)')
     idea = clean_idea(values["prompt"]) if "prompt" in values else None
-    plan = _plan(values["plan"], base_dir, idea, line) if "plan" in values else None
+    row_plan = _plan(values["plan"], base_dir, idea, line) if "plan" in values else None
+    plan = tuple(row_plan.frames) if row_plan is not None else None
     frames = values.get("frames", len(plan) if plan else defaults.get("frames", DEFAULT_FRAMES))
     check_frame_count(frames)
     if plan and frames != len(plan):
@@ -217,7 +222,7 @@ def _job(line: int, row: dict[str, Any], base_dir: Path, defaults: dict[str, Any
         model = _resolve(model, base_dir)
     camera = {**defaults.get("camera", {}), **{k: values[k] for k in CAMERA_FIELDS if k in values}}
     job = Job(line, job_id, idea or plan[0], plan, frames, seed, preset, width, height, loras, out.as_posix(), model, 0.0, paint, motion,
-              tuple(sorted(camera.items())))
+              tuple(sorted(camera.items())), tuple(row_plan.camera) if row_plan is not None else ())
     job.animation()  # every value checked by the same dataclasses the render uses
     settings = job.camera_settings()
     if settings is not None:

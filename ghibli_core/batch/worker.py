@@ -75,7 +75,7 @@ def _empty_gpu_cache() -> None:
 
 def animation_job(job: Job, ctx: BatchContext, target: Path) -> AnimationJob:
     """A jobs-file row as the engine's AnimationJob, writing to `target` with the row's identity in the metadata."""
-    plan = Plan(idea=job.idea, frames=list(job.plan), backend="jobs-file") if job.plan else None
+    plan = Plan(idea=job.idea, frames=list(job.plan), backend="jobs-file", camera=list(job.plan_camera)) if job.plan else None
     return AnimationJob(
         painting=job.animation(), motion=job.motion(), camera=job.camera_settings(), idea=job.idea, plan=plan, planner=ctx.planner.replace(seed=job.seed),
         models=ctx.model_settings(job), preset=job.preset, output=target, fps=job.fps, metrics_file=False,

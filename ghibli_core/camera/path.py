@@ -24,9 +24,15 @@ class CameraSettings:
     """How the camera moves: `move` (`push-in`, `pan-left:0.5`, ...) and/or per-axis increment schedules (Deforum's
     meaning: frame k's view is frame k-1's view moved by the schedule's value at k). An axis given explicitly replaces
     the move's value on that axis. `fov` is horizontal, in degrees; `near`/`far` map a relative depth map to scene
-    depth (translations are in those units)."""
+    depth (translations are in those units).
 
-    move: Move | str = "static"
+    `beats` (a plan's moves, one per frame) replace `move`: beat k carries the camera from frame k to frame k+1 by
+    the amount its move takes at that step when done over the whole animation, so a beat of `push-in` repeated over
+    every frame is exactly the `push-in` move, and `push-in` for half the beats then `pull-back` returns home.
+    `move=None` names no move of its own (a lens, depth range and any axes): a plan's moves may direct it."""
+
+    move: Move | str | None = "static"
+    beats: tuple[Move | str, ...] = ()
     translation_x: str | float | None = None
     translation_y: str | float | None = None
     translation_z: str | float | None = None
@@ -39,7 +45,7 @@ class CameraSettings:
     _schedules: dict = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        move = self.move if isinstance(self.move, Move) else Move.parse(self.move)
+        move = self.move if isinstance(self.move, Move) or self.move is None else Move.parse(self.move)
         object.__setattr__(self, "move", move)
         if isinstance(self.fov, bool) or not isinstance(self.fov, (int, float)) or not math.isfinite(self.fov) or not 1 < self.fov < 179:
             raise InputError("fov", f"{self.fov!r} degrees is out of range", "use a horizontal field of view in (1, 179), e.g. 40")
@@ -47,13 +53,30 @@ class CameraSettings:
         check_range("far", self.far, 0.0, 1e6, lo_open=True)
         if self.near >= self.far:
             raise InputError("near", f"near {self.near:g} is not closer than far {self.far:g}", "give near < far, e.g. --near 1 --far 10")
-        texts = move_axes(move.name, move.strength, fov=self.fov, near=self.near, far=self.far)
+        beats = tuple(b if isinstance(b, Move) else Move.parse(b) for b in self.beats)
+        if beats and move is not None and move.name != "static":
+            raise InputError("camera", f"both a move ({move}) and per-beat moves were given", "give one or the other")
+        object.__setattr__(self, "beats", beats)
         schedules = {}
         for axis in AXES:
             explicit = getattr(self, axis)
-            text = explicit if explicit is not None else texts.get(axis, "0")
+            text = explicit if explicit is not None else self._move_axes(move).get(axis, "0")
             schedules[axis] = Schedule.parse(text, axis.replace("_", "-"))
         object.__setattr__(self, "_schedules", schedules)
+
+    def _move_axes(self, move: Move | None) -> dict[str, str]:
+        move = move or Move()
+        return move_axes(move.name, move.strength, fov=self.fov, near=self.near, far=self.far)
+
+    @property
+    def directs(self) -> bool:
+        """The settings say how the camera moves (a move, even `static`, an axis schedule or beats), so a plan's moves
+        do not apply."""
+        return self.move is not None or bool(self.beats) or any(getattr(self, a) is not None for a in AXES)
+
+    def with_beats(self, moves: "list[Move] | tuple[Move, ...]") -> "CameraSettings":
+        """These settings (their lens, depth range and axes) moved by a plan's beats."""
+        return dataclasses.replace(self, move=None, beats=tuple(moves))
 
     def replace(self, **changes: Any) -> "CameraSettings":
         return dataclasses.replace(self, **changes)
@@ -69,15 +92,52 @@ class CameraSettings:
         for j, axis in enumerate(AXES):
             series = self._schedules[axis].series(frames)
             increments[1:, j] = series[1:]  # frame 0 is where the camera starts
+        if self.beats:
+            if len(self.beats) != frames:
+                raise InputError("camera", f"{len(self.beats)} beat moves for {frames} frames", "give one move per frame")
+            per_move = {m: self._move_axes(m) for m in set(self.beats)}
+            for j, axis in enumerate(AXES):
+                if getattr(self, axis) is not None:
+                    continue  # an explicit axis wins over the beats
+                series = {m: Schedule.parse(texts.get(axis, "0"), axis).series(frames) for m, texts in per_move.items()}
+                for k in range(1, frames):
+                    increments[k, j] = series[self.beats[k - 1]][k]
         return CameraPath(increments, self.fov, self.near, self.far)
 
     def is_static(self, frames: int) -> bool:
         return not np.any(self.path(frames).increments)
 
+    def describe(self) -> str:
+        """In words for a log line: `push-in`, `push-in x4, pull-back x4`, `sway, rotation_y 0:(0), 7:(2)`, `still`."""
+        parts = []
+        if self.beats:
+            runs: list[list] = []
+            for beat in self.beats:
+                if runs and runs[-1][0] == beat:
+                    runs[-1][1] += 1
+                else:
+                    runs.append([beat, 1])
+            parts.append(", ".join(f"{b} x{k}" if k > 1 else str(b) for b, k in runs))
+        elif self.move is not None and self.move.name != "static":
+            parts.append(str(self.move))
+        parts += [f"{a} {self._schedules[a]}" for a in AXES if getattr(self, a) is not None]
+        return ", ".join(parts) or "still"
+
     def to_dict(self) -> dict[str, Any]:
-        return {"move": str(self.move), **{axis: s.describe() for axis, s in self._schedules.items()},
+        beats = {"beats": [str(b) for b in self.beats]} if self.beats else {}
+        return {"move": None if self.move is None else str(self.move), **beats, **{axis: s.describe() for axis, s in self._schedules.items()},
                 "explicit_axes": [a for a in AXES if getattr(self, a) is not None],
                 "fov": self.fov, "near": self.near, "far": self.far}
+
+
+def directed_camera(camera: CameraSettings | None, beats: "list[Move] | tuple[Move, ...]") -> CameraSettings | None:
+    """The camera a render uses: `camera` when it names a move or schedules (even `static`: an explicit camera wins
+    over the plan); else the plan's `beats` with `camera`'s lens and depth range; None when nothing moves it."""
+    if camera is not None and camera.directs:
+        return camera
+    if any(b.name != "static" and b.strength > 0 for b in beats):
+        return (camera or CameraSettings(move=None)).with_beats(beats)
+    return None
 
 
 @dataclass(frozen=True)

@@ -183,7 +183,9 @@ def camera_flags() -> argparse.ArgumentParser:
     g = p.add_argument_group(
         "camera (3D moves through the scene's depth; schedules are a number per frame or keyframes like "
         "'0:(0), 12:(0.05)' with expressions in t and max_f; a value starting with '-' needs --flag=VALUE)")
-    g.add_argument("--camera", metavar="MOVE[:STRENGTH]", help=f"a named move: {', '.join(MOVES)} (strength 0..4, default 1)")
+    g.add_argument("--camera", metavar="MOVE[:STRENGTH]",
+                   help=f"a named move for the whole animation, over the plan's own moves: {', '.join(MOVES)} (strength 0..4, "
+                        "default 1); `static` holds the camera still (default: each planned beat's move)")
     for axis, meaning in (("translation-x", "camera right, scene units per frame (content slides left)"),
                           ("translation-y", "camera up (content slides down)"),
                           ("translation-z", "camera forward (content grows)"),
@@ -198,23 +200,24 @@ def camera_flags() -> argparse.ArgumentParser:
 
 
 def camera_values(args: argparse.Namespace) -> dict:
-    """The camera flags given ({} when neither a move nor a schedule was), by CameraSettings field."""
+    """The camera flags given, by CameraSettings field ({} when none differs from its default). `move` is None when
+    no --camera was given: the plan's moves then direct the camera, with this lens."""
     from ..camera import AXES
+    from ..camera.path import DEFAULT_FAR, DEFAULT_FOV, DEFAULT_NEAR
 
     axes = {axis: getattr(args, axis) for axis in AXES if getattr(args, axis) is not None}
-    if args.camera is None and not axes:
+    lens = {"fov": args.fov, "near": args.near, "far": args.far}
+    if args.camera is None and not axes and lens == {"fov": DEFAULT_FOV, "near": DEFAULT_NEAR, "far": DEFAULT_FAR}:
         return {}
-    return {"move": args.camera or "static", **axes, "fov": args.fov, "near": args.near, "far": args.far}
+    return {"move": args.camera, **axes, **lens}
 
 
 def camera_settings(args: argparse.Namespace, *, always: bool = False):
-    """The camera flags as CameraSettings: None when no move or schedule was given (unless `always`). The lens and
-    depth range are checked either way."""
+    """The camera flags as CameraSettings: None when no flag was given (unless `always`): the plan directs then."""
     from ..camera import CameraSettings
 
-    lens = CameraSettings(fov=args.fov, near=args.near, far=args.far)
     values = camera_values(args)
-    return CameraSettings(**values) if values else (lens if always else None)
+    return CameraSettings(**values) if values or always else None
 
 
 def print_metrics(metrics: dict, full: bool) -> None:

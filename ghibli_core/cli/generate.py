@@ -108,12 +108,12 @@ def run_generate(args: argparse.Namespace) -> int:
     plan = job.make_plan()
     for message in plan.warnings:
         warn(f"plan: {message}")
-    settings, motion = job.painting, job.motion
+    settings, motion, camera = job.painting, job.motion, job.camera_for(plan)
     started = time.perf_counter()
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     log(f"{PROG}: {settings.frames} frames at {settings.width}x{settings.height}, seed {settings.seed}, preset {job.preset} "
         f"({denoising_steps(settings, motion, init_image=job.init_image is not None)} denoising steps for "
-        f"{motion.output_count(settings.frames)} output frames)" + (f", camera {job.camera.move}" if job.camera else "") +
+        f"{motion.output_count(settings.frames)} output frames)" + (f", camera {camera.describe()}" if camera else "") +
         f", on {resolved.device}")
     pipes = load_pipelines(resolved, progress=not args.quiet)
     loaded = time.perf_counter()

@@ -100,9 +100,8 @@ def run_move(argv: Sequence[str]) -> int:
         write_png_frames(masks, masks_dir, metadata=None, prefix="mask")
     where = ", ".join(str(x) for x in (output, frames_dir, masks_dir) if x)
     revealed = max(float(m.mean()) for m in result.masks)
-    moved = ", ".join([str(camera.move)] * (camera.move.name != "static") + [f"{a} {camera.schedules[a]}" for a in
-                       ("translation_x", "translation_y", "translation_z", "rotation_x", "rotation_y", "rotation_z") if getattr(camera, a)])
-    print(f"wrote {where} ({len(frames)} frames, {width}x{height}, camera: {moved or 'still'}, depth from {depth_source}; "
+    moved = camera.describe()
+    print(f"wrote {where} ({len(frames)} frames, {width}x{height}, camera: {moved}, depth from {depth_source}; "
           f"at most {revealed:.1%} revealed; {time.perf_counter() - started:.1f}s)")
     print_metrics(metrics, args.metrics)
     return 0

@@ -1,4 +1,4 @@
-"""`ghibli-anim plan IDEA`: print (and save) the frame prompts planned for an idea."""
+"""`ghibli-anim plan IDEA`: print (and save) the beats planned for an idea: a prompt and a camera move each."""
 from __future__ import annotations
 
 import argparse
@@ -11,20 +11,21 @@ from .common import PROG, planner_flags, planner_settings, warn
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=f"{PROG} plan", description="Print the frame prompts planned for an idea.",
+        prog=f"{PROG} plan", description="Print the beats planned for an idea: each frame's prompt and camera move.",
         epilog=f"example:\n  {PROG} plan \"a ghibli forest with flickering sunlight\" --frames 7 --json -o plan.json",
         formatter_class=argparse.RawDescriptionHelpFormatter, parents=[planner_flags(main=False)],
     )
     p.add_argument("idea")
     p.add_argument("--frames", type=int, default=defaults.FRAMES, help="number of frames (default %(default)s)")
     p.add_argument("--seed", type=int, default=None, help="sampling seed, where the backend honours one")
-    p.add_argument("--json", action="store_true", help="print a JSON object with a `frames` list")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON object: `frames` (the prompts) and `camera` (each beat's move, NAME or NAME:STRENGTH)")
     p.add_argument("-o", "--output", help="also write the plan as JSON here (for --plan-file)")
     return p
 
 
 def run_plan(argv: Sequence[str]) -> int:
-    from ..plan import check_frame_count, check_plan_output, clean_idea, make_planner, save_plan_file
+    from ..plan import check_frame_count, check_plan_output, clean_idea, make_planner, plan_json, save_plan_file
 
     args = build_parser().parse_args(argv)
     clean_idea(args.idea)
@@ -37,9 +38,8 @@ def run_plan(argv: Sequence[str]) -> int:
     if args.output:
         save_plan_file(plan, args.output)
     if args.json:
-        body = {"idea": plan.idea, "backend": plan.backend, "model": plan.model, "frames": plan.frames, "warnings": plan.warnings}
-        print(json.dumps(body, indent=2, ensure_ascii=False))
+        print(json.dumps(plan_json(plan), indent=2, ensure_ascii=False))
     else:
-        for i, frame in enumerate(plan.frames, start=1):
-            print(f"{i:3d}. {frame}")
+        for i, line in enumerate(plan.lines(), start=1):
+            print(f"{i:3d}. {line}")
     return 0

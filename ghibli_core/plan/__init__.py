@@ -15,7 +15,7 @@ from .faults import PlanFault, RetryPolicy
 from .llm import BACKEND_NAMES, LLMPlanner, PlannerSettings, UnavailablePlanner, safe_url
 from .normalize import normalize_reply
 from .offline import OfflinePlanner
-from .plan_file import check_plan_output, load_plan_file, parse_plan_text, save_plan_file
+from .plan_file import check_plan_output, load_plan_file, parse_plan_text, plan_json, save_plan_file
 
 BACKENDS = BACKEND_NAMES
 
@@ -50,6 +50,6 @@ def make_plan(idea: str, n: int, settings: PlannerSettings | str | None = None) 
 
 __all__ = [
     "BACKENDS", "LLMPlanner", "OfflinePlanner", "Plan", "PlanFault", "Planner", "PlannerSettings", "RetryPolicy",
-    "check_frame_count", "check_plan_output", "clean_idea", "load_plan_file", "make_plan", "make_planner", "normalize_reply", "parse_plan_text", "safe_url",
+    "check_frame_count", "check_plan_output", "clean_idea", "load_plan_file", "make_plan", "make_planner", "normalize_reply", "parse_plan_text", "plan_json", "safe_url",
     "save_plan_file",
 ]

@@ -5,6 +5,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from ..camera.moves import Move
 from ..errors import InputError
 
 MAX_FRAMES = 1000
@@ -12,16 +13,35 @@ MAX_FRAMES = 1000
 
 @dataclass
 class Plan:
-    """N frame prompts for one idea, where they came from, and anything that had to be repaired."""
+    """N frame prompts for one idea, each beat's camera move, where they came from, and anything that had to be repaired.
+
+    `camera[k]` is the move (`NAME` or `NAME:STRENGTH`) that carries the camera from frame k to frame k+1 (the last
+    one across the loop's seam); an empty list means the plan says nothing about the camera (a still camera).
+    """
 
     idea: str
     frames: list[str]
     backend: str
     warnings: list[str] = field(default_factory=list)
     model: str | None = None  # the chat model that wrote it (None for offline and hand-written plans)
+    camera: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.camera and len(self.camera) != len(self.frames):
+            raise InputError("plan", f"has {len(self.frames)} frames but {len(self.camera)} camera moves", "give one move per frame")
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    def moves(self) -> list[Move]:
+        """Every beat's move (all `static` when the plan names none)."""
+        return [Move.parse(m) for m in self.camera] if self.camera else [Move()] * len(self.frames)
+
+    def lines(self) -> list[str]:
+        """One line per frame, `prompt | move` where the plan has moves (what Plan From Text and line files read)."""
+        if not self.camera:
+            return list(self.frames)
+        return [f"{prompt} | {move}" for prompt, move in zip(self.frames, self.camera)]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

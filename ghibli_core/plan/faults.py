@@ -25,11 +25,17 @@ SECRET_ENV = ("OPENAI_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 class PlanFault(Exception):
     """A backend call that failed; `cause` is a short human phrase (no secrets)."""
 
-    def __init__(self, cause: str, *, retryable: bool = False, retry_after: float | None = None) -> None:
+    def __init__(self, cause: str, *, retryable: bool = False, retry_after: float | None = None, status: int | None = None) -> None:
         super().__init__(cause)
         self.cause = cause
         self.retryable = retryable
         self.retry_after = retry_after
+        self.status = status  # the HTTP status, when the server answered
+
+    @property
+    def refused_request(self) -> bool:
+        """The server understood the call but refused its shape (400, 422, 501): worth one plainer try."""
+        return self.status in (400, 422, 501)
 
 
 @dataclass(frozen=True)
@@ -104,9 +110,11 @@ def status_fault(status: int, headers: Mapping[str, str] | None = None, body: st
         return PlanFault(f"model or endpoint not found (HTTP 404){detail}")
     if status == 429:
         return PlanFault(f"rate limited (HTTP 429){detail}", retryable=True, retry_after=retry_after_seconds(headers))
+    if status == 501:
+        return PlanFault(f"not implemented by the server (HTTP 501){detail}", status=status)
     if status == 408 or status >= 500:
         return PlanFault(f"server error (HTTP {status}){detail}", retryable=True, retry_after=retry_after_seconds(headers))
-    return PlanFault(f"request rejected (HTTP {status}){detail}")
+    return PlanFault(f"request rejected (HTTP {status}){detail}", status=status)
 
 
 def connection_cause(exc: BaseException) -> str:

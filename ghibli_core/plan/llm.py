@@ -11,7 +11,7 @@ from .base import Plan, check_frame_count, clean_idea
 from .faults import PlanFault, RetryPolicy, call_with_retries, known_secrets, redact
 from .normalize import normalize_reply
 from .offline import OfflinePlanner
-from .prompt import build_messages, max_reply_tokens
+from .prompt import build_messages, max_reply_tokens, response_format
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +86,29 @@ class LLMPlanner:
         self.settings = settings
         self.model = settings.model_name
         self._secrets: list[str] = []
+        self._structured = True  # until the server refuses a response_format
 
     # -- what each backend supplies --------------------------------------------------------------
     def check(self) -> None:
         """Raise InputError now for anything the user must fix (missing key, package, model)."""
 
-    def complete(self, messages: list[dict[str, str]], max_tokens: int) -> str:
-        """One chat-completion attempt; raises PlanFault on any failure."""
+    def complete(self, messages: list[dict[str, str]], max_tokens: int, schema: dict | None = None) -> str:
+        """One chat-completion attempt; raises PlanFault on any failure. `schema` is the reply's structure as an
+        OpenAI-style `response_format`, for backends whose servers can enforce it."""
         raise NotImplementedError
+
+    def complete_structured(self, messages: list[dict[str, str]], max_tokens: int, schema: dict) -> str:
+        """`complete` with structured output; a server that refuses it (400, 422, 501) is asked once more without,
+        and not asked with it again (the normaliser reads any reply shape)."""
+        if self._structured:
+            try:
+                return self.complete(messages, max_tokens, schema)
+            except PlanFault as fault:
+                if not fault.refused_request:
+                    raise
+                log.info("%s refused structured output (%s); asking without it", self.label, fault.cause)
+                self._structured = False
+        return self.complete(messages, max_tokens, None)
 
     @property
     def secrets(self) -> list[str]:
@@ -120,7 +135,8 @@ class LLMPlanner:
         n = check_frame_count(n)
         messages = build_messages(idea, n)
         try:
-            reply = call_with_retries(lambda: self.complete(messages, max_reply_tokens(n)), self.settings.retry_policy())
+            reply = call_with_retries(lambda: self.complete_structured(messages, max_reply_tokens(n), response_format(n)),
+                                      self.settings.retry_policy())
         except PlanFault as fault:
             return self.fallback_plan(idea, n, fault.cause)
         except InputError:

@@ -40,7 +40,8 @@ class TransformersPlanner(LLMPlanner):
     def model_label(self) -> str | None:
         return self._source.name  # a folder's name, never a home path
 
-    def complete(self, messages: list[dict[str, str]], max_tokens: int) -> str:
+    def complete(self, messages: list[dict[str, str]], max_tokens: int, schema: dict | None = None) -> str:
+        # a local pipeline has no constrained decoding here: the prompt asks for the shape, the normaliser reads any
         import transformers
 
         try:

@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import defaults
 from .base import Plan, check_frame_count, clean_idea
+from .camera import read_move, split_camera_suffix
 from .offline import MOTION, OfflinePlanner
 
 CLIP_MAX_TOKENS = 75  # 77 minus the start and end tokens
@@ -28,7 +29,13 @@ _LINE_LABEL = re.compile(
     re.I,
 )
 _REFUSAL = re.compile(r"\b(i'?m sorry|i am sorry|i can(?:no|')t|i am unable|i'm unable|as an ai)\b", re.I)
-_TEXT_FIELDS = ("prompt", "description", "text", "frame", "scene", "content", "caption", "value")
+_TEXT_FIELDS = ("prompt", "image_prompt", "description", "text", "frame", "scene", "content", "caption", "value", "visual",
+                "image", "desc")
+#: Keys a frame object may hold its camera under, the likeliest first ("motion" and "shot" may also be prose).
+_CAMERA_FIELDS = ("camera", "camera_move", "cameramove", "camera_motion", "camera_movement", "move", "movement", "motion",
+                  "shot", "cam")
+#: Keys of a camera list parallel to the frames (`plan --json`'s `camera`).
+_CAMERA_LISTS = ("camera", "cameras", "camera_moves", "moves", "movements")
 _LIST_FIELDS = ("frames", "prompts", "frame_prompts", "scenes", "shots", "images", "steps", "list", "items", "result", "data")
 
 
@@ -51,32 +58,67 @@ def _parse_literal(text: str) -> Any:
         return None
 
 
-def _items_from(obj: Any, depth: int = 0) -> list[str] | None:
-    """Frame strings from a parsed object: a list of strings/objects, or an object holding one."""
+Beat = tuple[str, Any]  # (raw prompt text, raw camera value or None when the reply gave none)
+
+
+def _beat_from_dict(item: dict) -> Beat | None:
+    """A frame object: its prompt under a text key (or its longest text), its move under a camera key."""
+    lowered = {str(k).lower().replace("-", "_").replace(" ", "_"): k for k in item}
+    camera_key = next((lowered[k] for k in _CAMERA_FIELDS if k in lowered), None)
+    camera = item[camera_key] if camera_key is not None else None
+    text = next((item[k] for k in item if str(k).lower() in _TEXT_FIELDS and k != camera_key and isinstance(item[k], str)), None)
+    if not text:
+        candidates = [v for k, v in item.items() if k != camera_key and isinstance(v, str) and len(v) > 8]
+        text = max(candidates, key=len) if candidates else None
+    return (text, camera) if text else None
+
+
+def _paired_cameras(obj: dict, found: list[Beat]) -> list[Beat]:
+    """A `{"frames": [...], "camera": [...]}` object (what `plan --json` prints): the parallel camera list joins in."""
+    for key in obj:
+        values = obj[key]
+        if str(key).lower() in _CAMERA_LISTS and isinstance(values, list) and len(values) == len(found):
+            return [(text, values[i] if camera is None else camera) for i, (text, camera) in enumerate(found)]
+    return found
+
+
+def _items_from(obj: Any, depth: int = 0) -> list[Beat] | None:
+    """Frames from a parsed object: a list of strings/objects, or an object holding one."""
     if depth > 4:
         return None
     if isinstance(obj, (list, tuple)):
-        out = []
+        out: list[Beat] = []
         for item in obj:
             if isinstance(item, str):
-                out.append(item)
+                out.append(_split_suffix(item))
             elif isinstance(item, dict):
-                text = next((item[k] for k in item if str(k).lower() in _TEXT_FIELDS and isinstance(item[k], str)), None)
-                text = text or next((v for v in item.values() if isinstance(v, str) and len(v) > 8), None)
-                if text:
-                    out.append(text)
+                beat = _beat_from_dict(item)
+                if beat:
+                    out.append(beat)
             elif isinstance(item, (list, tuple)):
                 inner = _items_from(item, depth + 1)
                 out.extend(inner or [])
         return out or None
     if isinstance(obj, dict):
         for key in sorted(obj, key=lambda k: str(k).lower() not in _LIST_FIELDS):
+            if str(key).lower() in _CAMERA_LISTS:
+                continue
             found = _items_from(obj[key], depth + 1) if isinstance(obj[key], (list, tuple, dict)) else None
             if found:
-                return found
+                return _paired_cameras(obj, found)
         strings = [v for v in obj.values() if isinstance(v, str) and len(v) > 8]
-        return strings if len(strings) >= 2 else None
+        return [_split_suffix(v) for v in strings] if len(strings) >= 2 else None
     return None
+
+
+def _split_suffix(text: str) -> Beat:
+    """`a prompt | push-in` -> (prompt, move); text without a bar, or whose last part names no move (a prompt that
+    uses `|` itself), keeps no move of its own."""
+    prompt, move = split_camera_suffix(text)
+    if not move or not prompt.strip() or len(move) > 40:
+        return text, None
+    read, guess = read_move(move)
+    return (prompt, move) if read.name != "static" or guess is None or "read as" in guess else (text, None)
 
 
 def _bracketed(text: str) -> list[str]:
@@ -115,7 +157,12 @@ def _sentences(text: str) -> list[str]:
 
 
 def extract_items(reply: str) -> list[str]:
-    """The raw frame strings a reply holds, by the most structured reading that finds any."""
+    """The raw frame strings a reply holds (without their moves)."""
+    return [text for text, _ in extract_beats(reply)]
+
+
+def extract_beats(reply: str) -> list[Beat]:
+    """The raw frames a reply holds, each with the camera it names (None if none), by the most structured reading."""
     text = strip_template(reply if isinstance(reply, str) else "")
     if re.fullmatch(r"\s*(null|none|true|false|undefined|nan|[-+]?\d+(\.\d*)?)\s*", text, re.I):
         return []  # a bare null / number / boolean holds no frames
@@ -123,16 +170,16 @@ def extract_items(reply: str) -> list[str]:
     for chunk in candidates:
         for source in [chunk, re.sub(r"^[^\[\{]*?=\s*", "", chunk.strip(), count=1)] + _bracketed(chunk):
             items = _items_from(_parse_literal(source))
-            if items and any(_clean(i) for i in items):
+            if items and any(_clean(text) for text, _ in items):
                 return items
     for chunk in candidates:
         items = _truncated_strings(chunk)
         if len(items) >= 2:
-            return items
+            return [_split_suffix(i) for i in items]
     body = _FENCE.sub(lambda m: m.group(1), text)
     if _REFUSAL.search(body) and not re.search(r"\n\s*(?:\d+[.)]|[-*•])\s", body):
         return []
-    return _lines(body) or _sentences(body)
+    return [_split_suffix(i) for i in _lines(body) or _sentences(body)]
 
 
 def _clean(item: Any) -> str:
@@ -178,26 +225,36 @@ def fit_clip(text: str, limit: int = CLIP_MAX_TOKENS) -> str:
 
 
 def normalize_reply(reply: Any, idea: str, n: int, backend: str = "llm") -> Plan:
-    """Exactly `n` frame prompts from a model's reply; what had to be repaired is in `Plan.warnings`."""
+    """Exactly `n` frame prompts, each with a known camera move, from a model's reply; what had to be repaired is in
+    `Plan.warnings`. A frame that names no move gets the offline planner's move for its place in the loop."""
     idea = clean_idea(idea)
     n = check_frame_count(n)
     warnings: list[str] = []
-    items = [c for c in (_clean(i) for i in extract_items(reply if isinstance(reply, str) else "")) if c]
-    if not items:
+    beats = [(c, camera) for c, camera in ((_clean(text), camera) for text, camera in
+                                            extract_beats(reply if isinstance(reply, str) else "")) if c]
+    if not beats:
         warnings.append("the reply held no frame prompts; used the offline plan")
-    if len(items) > n:
-        warnings.append(f"the reply had {len(items)} frames; kept {n} evenly spaced")
-        items = [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)] if n > 1 else items[:1]
-    offline = OfflinePlanner().plan(idea, n).frames
-    if 0 < len(items) < n:
-        warnings.append(f"the reply had {len(items)} of {n} frames; completed from the offline plan")
-    frames = items + offline[len(items):]
+    if len(beats) > n:
+        warnings.append(f"the reply had {len(beats)} frames; kept {n} evenly spaced")
+        beats = [beats[round(i * (len(beats) - 1) / (n - 1))] for i in range(n)] if n > 1 else beats[:1]
+    offline = OfflinePlanner().plan(idea, n)
+    if 0 < len(beats) < n:
+        warnings.append(f"the reply had {len(beats)} of {n} frames; completed from the offline plan")
+    frames = [text for text, _ in beats] + offline.frames[len(beats):]
+    camera = list(offline.camera)
+    for i, (_, raw) in enumerate(beats):
+        if raw is None:
+            continue
+        move, guess = read_move(raw)
+        camera[i] = str(move)
+        if guess:
+            warnings.append(f"frame {i + 1}: {guess}")
     restyled = 0
     for i, frame in enumerate(frames):
         if "ghibli" not in frame.lower():
             frames[i] = f"{frame}, {defaults.STYLE_SUFFIX}"
             restyled += 1
-    if restyled and items:
+    if restyled and beats:
         warnings.append(f"added the Ghibli style to {restyled} frame(s)")
     trimmed = 0
     seen: set[str] = set()
@@ -217,4 +274,4 @@ def normalize_reply(reply: Any, idea: str, n: int, backend: str = "llm") -> Plan
         warnings.append(f"made {duplicates} repeated frame(s) distinct")
     if trimmed:
         warnings.append(f"trimmed {trimmed} frame(s) to CLIP's {CLIP_MAX_TOKENS + 2}-token limit")
-    return Plan(idea=idea, frames=frames, backend=backend, warnings=warnings)
+    return Plan(idea=idea, frames=frames, backend=backend, warnings=warnings, camera=camera)

@@ -55,7 +55,7 @@ class OpenAIPlanner(LLMPlanner):
         self._key = key or self.NO_KEY
         self._secrets = [key] if key else []
 
-    def complete(self, messages: list[dict[str, str]], max_tokens: int) -> str:
+    def complete(self, messages: list[dict[str, str]], max_tokens: int, schema: dict | None = None) -> str:
         import openai
 
         s = self.settings
@@ -63,7 +63,7 @@ class OpenAIPlanner(LLMPlanner):
         try:
             response = client.chat.completions.create(
                 model=self.model, messages=messages, temperature=s.temperature, max_tokens=max_tokens,
-                **({"seed": s.seed} if s.seed is not None else {}),
+                **({"seed": s.seed} if s.seed is not None else {}), **({"response_format": schema} if schema else {}),
             )
         except openai.APITimeoutError as exc:
             raise PlanFault(f"timed out after {s.timeout:g} s") from exc
@@ -104,7 +104,7 @@ class HFPlanner(LLMPlanner):
         self._token = token
         self._secrets = [token] if token else []
 
-    def complete(self, messages: list[dict[str, str]], max_tokens: int) -> str:
+    def complete(self, messages: list[dict[str, str]], max_tokens: int, schema: dict | None = None) -> str:
         from huggingface_hub import InferenceClient, InferenceTimeoutError
         from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
@@ -116,6 +116,7 @@ class HFPlanner(LLMPlanner):
         try:
             response = client.chat_completion(
                 messages, model=self.model, temperature=s.temperature, max_tokens=max_tokens, seed=s.seed,
+                **({"response_format": schema} if schema else {}),
             )
         except InferenceTimeoutError as exc:
             raise PlanFault(f"timed out after {s.timeout:g} s") from exc
