@@ -24,11 +24,15 @@ from . import defaults
 from .blend.color import COLOR_MODES, match_color
 from .camera.path import CameraSettings
 from .camera.view import move_frame
+from .coherence import SharpnessHold, prepare_init
+from .conditioning import PromptMix, mix_embeddings, prompt_mixes
+from .metrics import sharpness
+from .per_frame import FrameValues, parse_schedules, values_at
 from .errors import Cancelled, InputError, check_range, check_choice
 from .models.pipelines import GhibliPipelines
 from .revealed import RevealedStart
 
-SEED_POLICIES = ("fixed", "incrementing")
+SEED_POLICIES = ("fixed", "incrementing", "iter")  # iter: Deforum's name for incrementing
 #: Scheduler names users know from ComfyUI/A1111, mapped to diffusers classes ("default": the model's own).
 SCHEDULERS = {
     "default": None,
@@ -75,6 +79,23 @@ class AnimationSettings:
     #: With a camera: the share of an img2img frame's steps that areas the camera reveals get on their own (the rest
     #: of the frame joins after them), so revealed areas are painted fresh at no extra cost. 0 = off.
     reveal_boost: float = defaults.REVEAL_BOOST
+    #: Beats flow into each other: each painted frame's text conditioning is the time-weighted average of a path that
+    #: travels between consecutive planned prompts by slerp (see conditioning.py). Off: a time-weighted blend.
+    prompt_travel: bool = False
+    #: Per-frame schedules (`0:(0.5), 12:(0.35)`, see per_frame.py) that replace the plain value at each frame.
+    strength_schedule: str | None = None
+    guidance_schedule: str | None = None
+    controlnet_scale_schedule: str | None = None
+    #: frame k's seed, rounded (instead of the seed policy)
+    seed_schedule: str | None = None
+    #: Before each img2img step, after colour matching (coherence.py): a contrast factor, an unsharp-mask amount or
+    #: `auto` (holds frame 1's sharpness), and Perlin-shaped grain; each a number or a schedule.
+    contrast: float | str = defaults.CONTRAST
+    sharpen: float | str = defaults.SHARPEN
+    noise: float | str = defaults.NOISE
+    sharpen_kernel: int = defaults.SHARPEN_KERNEL
+    sharpen_sigma: float = defaults.SHARPEN_SIGMA
+    _schedules: dict = dataclasses.field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         check_range("frames", self.frames, 1, 1000, integer=True)
@@ -95,6 +116,19 @@ class AnimationSettings:
         check_range("color-match", self.color_match, 0.0, 1.0)
         check_choice("color-mode", self.color_mode, COLOR_MODES, "mode")
         check_range("reveal-boost", self.reveal_boost, 0.0, 0.9)
+        if not isinstance(self.prompt_travel, bool):
+            raise InputError("prompt-travel", f"{self.prompt_travel!r} is not true or false", "pass a boolean")
+        check_range("sharpen-kernel", self.sharpen_kernel, 1, 31, integer=True)
+        if self.sharpen_kernel % 2 == 0:
+            raise InputError("sharpen-kernel", f"{self.sharpen_kernel} is even", f"use an odd size, e.g. {self.sharpen_kernel + 1}")
+        check_range("sharpen-sigma", self.sharpen_sigma, 0.1, 10.0)
+        if self.seed_policy == "iter":  # Deforum's name for it
+            object.__setattr__(self, "seed_policy", "incrementing")
+        object.__setattr__(self, "_schedules", parse_schedules(self, self.frames))
+        for index in range(self.frames):
+            if int(self.steps * self.values(index).strength) < 1:
+                raise InputError("strength-schedule", f"steps {self.steps} x strength at frame {index} runs no denoising step",
+                                 "raise --steps or the strength")
         if not isinstance(self.negative_prompt, str):
             raise InputError("negative-prompt", "must be text", "pass a string (may be empty)")
 
@@ -105,17 +139,30 @@ class AnimationSettings:
         """These settings with a concrete seed (a random one if none was set)."""
         return self if self.seed is not None else self.replace(seed=random.randint(0, MAX_SEED))
 
+    def values(self, index: int) -> FrameValues:
+        """Frame `index`'s strength, guidance, ControlNet scale, seed (None: the policy's), contrast, sharpen, noise."""
+        return values_at(self, self._schedules, index)
+
+    @property
+    def scheduled(self) -> tuple[str, ...]:
+        """The values that follow a schedule."""
+        return tuple(self._schedules)
+
     def frame_seed(self, index: int) -> int:
         if self.seed is None:
             raise ValueError("call with_seed() first")
+        scheduled = self.values(index).seed
+        if scheduled is not None:
+            return scheduled % (MAX_SEED + 1)
         return self.seed if self.seed_policy == "fixed" else (self.seed + index) % (MAX_SEED + 1)
 
-    def img2img_steps(self) -> int:
-        """Denoising steps an img2img frame actually runs."""
-        return int(self.steps * self.strength)
+    def img2img_steps(self, index: int | None = None) -> int:
+        """Denoising steps an img2img frame actually runs (frame `index`'s, where the strength follows a schedule)."""
+        strength = self.strength if index is None else self.values(index).strength
+        return int(self.steps * strength)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")}
 
 
 @dataclass(frozen=True)
@@ -143,6 +190,10 @@ class Frame:
     revealed: np.ndarray | None = None
     #: the previous frame's relative inverse depth (0..1, 1 = near) as estimated for this frame's move
     previous_depth: np.ndarray | None = None
+    #: the planned frames whose prompts conditioned this one: [[plan index, weight], ...] (weights sum to 1)
+    conditioning: list[list[float]] | None = None
+    #: what was done to the previous frame before img2img: {"contrast", "sharpen" (the amount), "noise"}
+    coherence: dict | None = None
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -178,9 +229,15 @@ class PromptEmbeddings:
             self._cache[text] = self.pipe.encode_prompt(text, self.pipe._execution_device, 1, False)[0]
         return self._cache[text]
 
-    def pipeline_kwargs(self, prompt: str, negative_prompt: str, guidance: float) -> dict[str, Any]:
-        """`prompt_embeds` (and `negative_prompt_embeds` when guidance is on) for a diffusers pipeline call."""
-        kwargs = {"prompt_embeds": self.encode(prompt)}
+    def pipeline_kwargs(self, prompt: str, negative_prompt: str, guidance: float,
+                        mix: tuple[Sequence[str], PromptMix] | None = None) -> dict[str, Any]:
+        """`prompt_embeds` (and `negative_prompt_embeds` when guidance is on) for a diffusers pipeline call; with a
+        `mix` (the plan and a PromptMix), the prompt embedding is the mix of the plan's prompts instead of `prompt`'s."""
+        if mix is not None:
+            plan, weights = mix
+            kwargs = {"prompt_embeds": mix_embeddings(weights, lambda i: self.encode(plan[i]))}
+        else:
+            kwargs = {"prompt_embeds": self.encode(prompt)}
         if guidance > 1.0:  # diffusers runs classifier-free guidance only above 1
             kwargs["negative_prompt_embeds"] = self.encode(negative_prompt or "")
         return kwargs
@@ -210,6 +267,8 @@ def render_frame(
     embeddings: PromptEmbeddings | None = None,
     view: tuple[CameraSettings, np.ndarray] | None = None,
     previous_depth: np.ndarray | None = None,
+    mix: tuple[Sequence[str], PromptMix] | None = None,
+    previous_init_sharpness: float | None = None,
 ) -> Frame:
     """Paint one frame: txt2img when `previous` is None, else depth-ControlNet img2img from `previous`.
 
@@ -218,12 +277,18 @@ def render_frame(
     seed, so any frame can be regenerated alone. `embeddings` reuses prompt encodings across frames.
     With a `view` (the camera and its step from `previous` to this frame), `previous` is first moved to this frame's
     camera with its depth (`previous_depth`, relative inverse depth in 0..1, or else the depth model's estimate); the
-    ControlNet sees the moved scene's depth and the revealed areas are painted fresh.
+    ControlNet sees the moved scene's depth and the revealed areas are painted fresh. With a `mix` (the plan and a
+    PromptMix), the frame is conditioned on that blend of the plan's prompts instead of `prompt` alone.
+    Every value that follows a schedule takes frame `index`'s value. A link of the chain (with a `reference`) starts
+    from `previous` with contrast, sharpening and grain applied (coherence.py); `auto` sharpening aims at the
+    reference's sharpness, raised by what the last step lost when `previous_init_sharpness` (the sharpness of the init
+    `previous` was painted from: its Frame's `coherence["init_sharpness"]`) is given.
     """
     settings = settings.with_seed()
+    values = settings.values(index)
     seed = settings.frame_seed(index)
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    steps = settings.steps if previous is None else settings.img2img_steps()
+    steps = settings.steps if previous is None else settings.img2img_steps(index)
     total = total_frames or settings.frames
 
     start: RevealedStart | None = None
@@ -241,15 +306,16 @@ def render_frame(
         if embeddings is None:
             embeddings = PromptEmbeddings(pipes)
         common = dict(
-            num_inference_steps=settings.steps, guidance_scale=settings.guidance, generator=generator,
+            num_inference_steps=settings.steps, guidance_scale=values.guidance, generator=generator,
             height=settings.height, width=settings.width, callback_on_step_end=step_end,
-            **embeddings.pipeline_kwargs(prompt, settings.negative_prompt, settings.guidance),
+            **embeddings.pipeline_kwargs(prompt, settings.negative_prompt, values.guidance, mix),
         )
+        conditioning = mix[1].to_list() if mix is not None else None
         if previous is None:
             image = pipes.txt2img(**common).images[0]
-            return Frame(index, image, prompt, seed, None)
+            return Frame(index, image, prompt, seed, None, conditioning=conditioning)
         previous = fit_image(previous, settings.width, settings.height)
-        init, moved, revealed, relative = previous, None, None, None
+        init, moved, revealed, relative, applied = previous, None, None, None, None
         if view is None:
             depth = pipes.depth(previous)
         else:
@@ -257,17 +323,25 @@ def render_frame(
             relative = pipes.depth.relative(previous) if previous_depth is None else np.asarray(previous_depth, np.float32)
             moved_frame = move_frame(previous, relative, step_matrix, camera)
             init, moved, depth, revealed = moved_frame.image, moved_frame.image, moved_frame.control, moved_frame.revealed
+        if reference is not None:  # a link of the chain: keep it sharp (not the first frame from an init image)
+            hold = SharpnessHold(sharpness(np.asarray(reference.convert("RGB"))), previous_init_sharpness)
+            prepared, applied = prepare_init(np.asarray(init.convert("RGB")), contrast=values.contrast, sharpen=values.sharpen,
+                                             noise=values.noise, seed=seed ^ 0xC0DE, hold=hold, kernel=settings.sharpen_kernel,
+                                             sigma=settings.sharpen_sigma)
+            applied["init_sharpness"] = round(float(hold.last_init), 4)
+            init = Image.fromarray(prepared)
+        if view is not None:
             start, init = RevealedStart.prepare(pipes.img2img, init, revealed, height=settings.height, width=settings.width,
                                                 generator=generator, noise_seed=seed ^ 0x5EED, steps=steps,
                                                 share=settings.reveal_boost)
         image = pipes.img2img(
-            image=init, control_image=depth, strength=settings.strength,
-            controlnet_conditioning_scale=settings.controlnet_scale, **common,
+            image=init, control_image=depth, strength=values.strength,
+            controlnet_conditioning_scale=values.controlnet_scale, **common,
         ).images[0]
     if reference is not None and settings.color_match > 0:
         matched = match_color(np.asarray(image.convert("RGB")), np.asarray(reference.convert("RGB")), settings.color_match, settings.color_mode)
         image = Image.fromarray(matched)
-    return Frame(index, image, prompt, seed, depth, moved, revealed, relative)
+    return Frame(index, image, prompt, seed, depth, moved, revealed, relative, conditioning, applied)
 
 
 def animate(
@@ -281,11 +355,13 @@ def animate(
     should_cancel: CancelCheck | None = None,
     progress: bool = True,
     camera: CameraSettings | None = None,
+    loop: bool = True,
 ) -> Iterator[Frame]:
     """Yield the painted frames, each from the one before, one plan entry per output frame.
 
     `keyframes` (default: all) are the output indices to paint; the rest are left to interpolation
-    (cadence). Each painted frame after the first is colour-matched to the first (`settings.color_match`)
+    (cadence). Each keyframe is conditioned on the prompts of the planned frames it stands for, weighted by time
+    (`conditioning.prompt_mixes`; `loop` says whether the frames after the last keyframe lead back to the first). Each painted frame after the first is colour-matched to the first (`settings.color_match`)
     before it seeds the next one. With a `camera`, each keyframe starts from the previous painted frame moved along
     the camera's path from that frame's index to its own.
     """
@@ -304,6 +380,8 @@ def animate(
     reference: Image.Image | None = None
     previous_index: int | None = None
     embeddings = PromptEmbeddings(pipes)
+    mixes = dict(zip(indices, prompt_mixes(settings.frames, indices, loop, settings.prompt_travel)))
+    init_sharpness: float | None = None  # of the init the previous painted frame started from
     bar = tqdm(total=len(indices), desc="frames", unit="frame", disable=not progress)
     try:
         for count, index in enumerate(indices):
@@ -312,7 +390,9 @@ def animate(
             view = (camera, path.step(previous_index, index)) if path is not None and previous_index is not None else None
             frame = render_frame(pipes, settings, index, plan[index], previous, on_progress=on_progress,
                                  should_cancel=should_cancel, total_frames=len(indices), step_frame=count, reference=reference,
-                                 embeddings=embeddings, view=view)
+                                 embeddings=embeddings, view=view, mix=(plan, mixes[index]),
+                                 previous_init_sharpness=init_sharpness)
+            init_sharpness = frame.coherence["init_sharpness"] if frame.coherence else None
             if reference is None:
                 reference = frame.image
             previous, previous_index = frame.image, index

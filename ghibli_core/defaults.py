@@ -67,3 +67,13 @@ PLAN_TIMEOUT = 60.0
 #: `ghibli-anim move`: frames of a camera move over a still, and their rate.
 MOVE_FRAMES = 24
 MOVE_FPS = 12.0
+
+# --- long chains (coherence.py): what is done to a frame before it seeds the next img2img step -------------------
+#: Luminance contrast factor (1 = unchanged: colour matching already holds frame 1's contrast).
+CONTRAST = 1.0
+#: Unsharp mask: `auto` holds frame 1's sharpness (measured each step), or a fixed amount (Deforum's default is 0.1).
+SHARPEN = "auto"
+SHARPEN_KERNEL = 5
+SHARPEN_SIGMA = 1.0
+#: Perlin-shaped grain, standard deviation on the 0..1 scale (about 5 grey levels).
+NOISE = 0.02

@@ -27,7 +27,7 @@ from .export import check_fps, check_frames_dir, check_output_path
 from .models.pipelines import GhibliPipelines, ModelSettings
 from .plan import Plan, PlannerSettings, clean_idea, make_planner
 from .presets import DEFAULT_PRESET, default_motion
-from .metrics import compute_metrics, stored_metrics
+from .metrics import camera_fidelity, compute_metrics, stored_metrics
 from .render import Animation, render_animation
 from .schedule import default_fps
 
@@ -182,6 +182,8 @@ def run_job(
                                  on_frame=on_frame, should_cancel=should_cancel, progress=progress, camera=job.camera_for(plan))
     painted = time.perf_counter()
     metrics = compute_metrics(animation.frames, job.motion.flow)
+    if animation.camera is not None:
+        metrics.update(camera_fidelity(animation.camera_pairs(), animation.camera.fov, job.motion.flow) or {})
     metadata = job.metadata(plan, animation, pipes, metrics)
     write_outputs(animation.frames, metadata, metrics, output=job.output, frames_dir=job.frames_dir, fps=job.fps,
                   dither=job.dither, metrics_file=job.metrics_file)

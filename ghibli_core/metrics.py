@@ -6,6 +6,13 @@
   (occluded pixels have no true correspondence). Lower is smoother motion.
 - loop seam: the same error from the last frame to the first: what the viewer sees when the loop restarts.
 - colour drift: CIE LAB distance (Delta E of the mean colour) of each frame from frame 1; the max is reported.
+- sharpness: variance of the Laplacian of the luminance (0..255 scale), per frame; long img2img chains lose it.
+- contrast: RMS contrast, the standard deviation of the luminance on a 0..1 scale, per frame.
+- saturation: mean HSV saturation (0..1), per frame.
+  Each of those three is reported as its drift from frame 1: the last frame's value over the first's (1 = held).
+- camera fidelity (with a camera): the optical flow measured between consecutive painted frames against the flow
+  the camera path predicts from the depth (`camera_fidelity`): 1 - median end-point error / median predicted motion,
+  so 1 means the picture moves exactly as the camera does, and a morph that ignores the camera scores near 0.
 """
 from __future__ import annotations
 
@@ -16,7 +23,9 @@ import numpy as np
 
 from .blend.flow import consistency, flow_pair, warp
 
-METRIC_NAMES = ("flicker", "warp_error", "loop_seam", "color_drift")
+METRIC_NAMES = ("flicker", "warp_error", "loop_seam", "color_drift", "sharpness_drift", "contrast_drift", "saturation_drift")
+#: luminance weights (ITU-R BT.601, as OpenCV's RGB2GRAY)
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def as_array(frame: Any) -> np.ndarray:
@@ -64,23 +73,93 @@ def color_drift_series(frames: Sequence[np.ndarray]) -> list[float]:
     return [float(np.linalg.norm((m - means[0]) * scale)) for m in means]
 
 
+def luminance(frame: np.ndarray) -> np.ndarray:
+    """Float luminance of an RGB array (any scale; a single channel is returned as float)."""
+    arr = np.asarray(frame, np.float32)
+    return arr @ LUMA if arr.ndim == 3 else arr
+
+
+def sharpness(frame: np.ndarray) -> float:
+    """Variance of the Laplacian of the luminance: high for crisp detail, falling as a frame blurs."""
+    return float(cv2.Laplacian(luminance(frame), cv2.CV_32F, ksize=1).var())
+
+
+def rms_contrast(frame: np.ndarray) -> float:
+    """Standard deviation of the luminance on a 0..1 scale."""
+    return float((luminance(frame) / 255.0).std())
+
+
+def saturation(frame: np.ndarray) -> float:
+    """Mean HSV saturation, 0..1."""
+    return float(cv2.cvtColor(as_array(frame), cv2.COLOR_RGB2HSV)[..., 1].mean() / 255.0)
+
+
+def drift_ratio(series: Sequence[float]) -> float:
+    """Last over first (1 = held); 1 for a single frame, and where the first is 0."""
+    return float(series[-1] / series[0]) if len(series) > 1 and series[0] > 0 else 1.0
+
+
 def compute_metrics(frames: Sequence[Any], method: str = "dis") -> dict[str, Any]:
-    """All metrics of `frames` as a JSON-ready dict (scalars plus the per-frame colour drift)."""
+    """All metrics of `frames` as a JSON-ready dict (scalars plus the per-frame series)."""
     arrays = [as_array(f) for f in frames]
     drift = color_drift_series(arrays)
+    sharp = [sharpness(a) for a in arrays]
+    contrast = [rms_contrast(a) for a in arrays]
+    sat = [saturation(a) for a in arrays]
     return {
         "frames": len(arrays),
         "flicker": round(flicker(arrays), 5),
         "warp_error": round(warp_error(arrays, method), 6),
         "loop_seam": round(loop_seam(arrays, method), 6),
         "color_drift": round(max(drift), 3),
+        "sharpness_drift": round(drift_ratio(sharp), 4),
+        "contrast_drift": round(drift_ratio(contrast), 4),
+        "saturation_drift": round(drift_ratio(sat), 4),
         "color_drift_per_frame": [round(d, 3) for d in drift],
+        "sharpness_per_frame": [round(v, 2) for v in sharp],
+        "contrast_per_frame": [round(v, 5) for v in contrast],
+        "saturation_per_frame": [round(v, 5) for v in sat],
     }
 
 
+def camera_fidelity(pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], fov: float,
+                    method: str = "dis") -> dict[str, Any] | None:
+    """How closely the picture follows the camera: for each (frame a, frame b, a's scene depth z, the camera step
+    from a to b), the measured flow a -> b against the flow the step predicts from z, over pixels that stay in view
+    and whose flow is consistent both ways. None when the camera did not move the picture (nothing to follow)."""
+    from .camera.geometry import Intrinsics
+    from .camera.warp import forward_map
+
+    errors, motions, per_pair = [], [], []
+    for a, b, z, step in pairs:
+        a, b = as_array(a), as_array(b)
+        h, w = a.shape[:2]
+        x, y, qz = forward_map(np.asarray(z, np.float32), step, Intrinsics(w, h, fov))
+        u, v = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        predicted = np.stack([x - u, y - v], -1)
+        measured, back = flow_pair(a, b, method)  # a -> b: where each pixel of a is found in b
+        valid = (qz > 0) & (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1) & consistency(measured, back).astype(bool)
+        if valid.sum() < 0.05 * valid.size:
+            continue
+        epe = np.linalg.norm(measured - predicted, axis=-1)[valid]
+        motion = np.linalg.norm(predicted, axis=-1)[valid]
+        errors.append(float(np.median(epe)))
+        motions.append(float(np.median(motion)))
+        per_pair.append(round(float(np.median(epe)), 3))
+    if not motions or max(motions) < 0.25:  # under a quarter pixel per painted frame: no camera motion to follow
+        return None
+    error, motion = float(np.mean(errors)), float(np.mean(motions))
+    return {"camera_fidelity": round(max(0.0, 1.0 - error / motion), 4), "camera_flow_error_px": round(error, 3),
+            "camera_motion_px": round(motion, 3), "camera_flow_error_per_pair": per_pair}
+
+
 def summary_line(metrics: dict[str, Any]) -> str:
-    return (f"flicker {metrics['flicker']:.4f}, warp error {metrics['warp_error']:.5f}, "
-            f"loop seam {metrics['loop_seam']:.5f}, colour drift {metrics['color_drift']:.2f} dE")
+    line = (f"flicker {metrics['flicker']:.4f}, warp error {metrics['warp_error']:.5f}, "
+            f"loop seam {metrics['loop_seam']:.5f}, colour drift {metrics['color_drift']:.2f} dE, "
+            f"sharpness x{metrics['sharpness_drift']:.2f}, contrast x{metrics['contrast_drift']:.2f}")
+    if "camera_fidelity" in metrics:
+        line += f", camera fidelity {metrics['camera_fidelity']:.2f}"
+    return line
 
 
 def table(metrics: dict[str, Any]) -> str:
@@ -91,7 +170,14 @@ def table(metrics: dict[str, Any]) -> str:
         ("warp error", f"{metrics['warp_error']:.6f}", "flow-masked MSE frame to frame, lower is smoother"),
         ("loop seam", f"{metrics['loop_seam']:.6f}", "the same, last frame to first"),
         ("colour drift", f"{metrics['color_drift']:.3f}", "max Delta E of mean LAB colour from frame 1"),
+        ("sharpness", f"x{metrics['sharpness_drift']:.3f}", "last frame's Laplacian variance over the first's (1 = held)"),
+        ("contrast", f"x{metrics['contrast_drift']:.3f}", "last frame's RMS contrast over the first's"),
+        ("saturation", f"x{metrics['saturation_drift']:.3f}", "last frame's mean saturation over the first's"),
     ]
+    if "camera_fidelity" in metrics:
+        rows.append(("camera fidelity", f"{metrics['camera_fidelity']:.3f}",
+                     f"1 = moves as the camera path says (median flow error {metrics['camera_flow_error_px']:.2f} px "
+                     f"of {metrics['camera_motion_px']:.2f} px)"))
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"  {name:<{width}}  {value:>10}  {note}" for name, value, note in rows)
 
@@ -114,5 +200,5 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def stored_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The figures a file's metadata keeps (the per-frame colour drift stays in NAME.metrics.json)."""
-    return {k: v for k, v in metrics.items() if k != "color_drift_per_frame"}
+    """The figures a file's metadata keeps (the per-frame series stay in NAME.metrics.json)."""
+    return {k: v for k, v in metrics.items() if not k.endswith(("_per_frame", "_per_pair"))}

@@ -34,9 +34,23 @@ class Animation:
 
     def schedule(self) -> dict[str, Any]:
         """What was painted and what was interpolated, for metadata."""
-        out = {"painted": len(self.painted), "keyframes": self.keyframes, "output_frames": len(self.frames)}
+        out = {"painted": len(self.painted), "keyframes": self.keyframes, "output_frames": len(self.frames),
+               "conditioning": [f.conditioning for f in self.painted], "coherence": [f.coherence for f in self.painted]}
         if self.camera is not None:
             out["revealed"] = [round(float(f.revealed.mean()), 4) if f.revealed is not None else 0.0 for f in self.painted]
+        return out
+
+    def camera_pairs(self) -> list[tuple[Any, Any, np.ndarray, np.ndarray]]:
+        """(painted frame, next painted frame, the first's scene depth, the camera step between them) for every
+        consecutive pair: what `metrics.camera_fidelity` compares the picture's motion against."""
+        if self.camera is None or self.path is None:
+            return []
+        out = []
+        for a, b in zip(self.painted, self.painted[1:]):
+            if b.previous_depth is None:
+                continue
+            z = inverse_depth_to_z(b.previous_depth, self.camera.near, self.camera.far)
+            out.append((a.image, b.image, z, self.path.step(a.index, b.index)))
         return out
 
     def camera_metadata(self) -> dict[str, Any] | None:
@@ -71,7 +85,7 @@ def render_animation(
     path = camera.path(settings.frames) if camera is not None else None
     painted = []
     for frame in animate(pipes, plan, settings, init_image=init_image, keyframes=keys, on_progress=on_progress,
-                         should_cancel=should_cancel, progress=progress, camera=camera):
+                         should_cancel=should_cancel, progress=progress, camera=camera, loop=motion.loop):
         painted.append(frame)
         if on_frame is not None:
             on_frame(frame)

@@ -21,12 +21,13 @@ def keyframe_indices(frames: int, cadence: int, loop: bool) -> list[int]:
 def denoising_steps(settings: Any, motion: Any = None, *, init_image: bool = False) -> int:
     """UNet steps a render runs: the first keyframe by txt2img (img2img from an init image), the others by img2img.
 
-    `settings` is an AnimationSettings, `motion` a MotionSettings (None: the default preset's cadence, looping).
+    `settings` is an AnimationSettings (a strength schedule counts frame by frame), `motion` a MotionSettings (None:
+    the default preset's cadence, looping).
     """
     cadence, loop = (motion.cadence, motion.loop) if motion is not None else (defaults.preset_value("cadence"), True)
-    painted = len(keyframe_indices(settings.frames, cadence, loop))
-    first = settings.img2img_steps() if init_image else settings.steps
-    return first + (painted - 1) * settings.img2img_steps()
+    keys = keyframe_indices(settings.frames, cadence, loop)
+    first = settings.img2img_steps(keys[0]) if init_image else settings.steps
+    return first + sum(settings.img2img_steps(k) for k in keys[1:])
 
 
 def default_fps(interpolate: int, base: float = defaults.BASE_FPS) -> float:

@@ -8,6 +8,7 @@ from ghibli_core.blend import MAX_CADENCE, MotionSettings
 from ghibli_core.blend.color import COLOR_MODES
 from ghibli_core.camera.path import directed_camera
 from ghibli_core.errors import Cancelled, InputError
+from ghibli_core.per_frame import number_or_schedule
 from ghibli_core.presets import DEFAULT_PRESET, PRESETS
 from ghibli_core.render import render_animation
 from ghibli_core.schedule import denoising_steps
@@ -22,7 +23,23 @@ _DEFAULT = PRESETS[DEFAULT_PRESET]
 _D = AnimationSettings()  # every other widget's default is the engine's
 #: widget name -> AnimationSettings field (the rest go to MotionSettings)
 PAINT_WIDGETS = ("steps", "strength", "guidance", "controlnet_scale", "negative_prompt", "width", "height", "seed", "seed_policy",
-                 "scheduler", "color_match", "color_mode")
+                 "scheduler", "color_match", "color_mode", "prompt_travel", "sharpen_kernel", "sharpen_sigma")
+SCHEDULE_TIPS = {
+    "strength_schedule": "Optional per-frame strength, e.g. 0:(0.5), 12:(0.35) (expressions in t and max_f); empty uses strength.",
+    "guidance_schedule": "Optional per-frame CFG scale, e.g. 0:(7.5), 12:(5); empty uses guidance.",
+    "controlnet_scale_schedule": "Optional per-frame depth ControlNet weight; empty uses controlnet_scale.",
+    "seed_schedule": "Optional per-frame seed, e.g. 0:(5), 4:(9) or 5+t; replaces seed and seed_policy where given.",
+    "contrast": "Before each img2img step: luminance contrast factor, a number or schedule (1 = unchanged; colour matching already "
+                "holds frame 1's contrast).",
+    "sharpen": "Before each img2img step: unsharp mask amount, a number or schedule, or auto (default: holds frame 1's sharpness, "
+               "measured each step; 0 = off; Deforum uses 0.1).",
+    "noise": "Before each img2img step: Perlin-shaped grain, std on the 0..1 scale, a number or schedule (0 = off).",
+}
+
+
+def _schedule_default(name: str) -> str:
+    value = getattr(_D, name)
+    return "" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
 
 
 class GhibliSequentialImg2Img(io.ComfyNode):
@@ -62,6 +79,15 @@ class GhibliSequentialImg2Img(io.ComfyNode):
                 io.Int.Input("cadence", default=_DEFAULT.cadence, min=1, max=MAX_CADENCE,
                              tooltip="Paint every n-th frame and fill the others by optical flow: about n times faster, same frame count."),
                 io.Boolean.Input("loop", default=True, tooltip="The animation loops: with cadence, the tail after the last painted frame flows into frame 1."),
+                io.Boolean.Input("prompt_travel", default=_D.prompt_travel, optional=True,
+                                 tooltip="Beats flow into each other: each painted frame is conditioned on a slerp path through the "
+                                 "planned prompts around it. Off: a time-weighted blend of the prompts it stands for (every planned "
+                                 "prompt conditions the picture either way)."),
+                *[io.String.Input(name, default=_schedule_default(name), optional=True, tooltip=tip) for name, tip in SCHEDULE_TIPS.items()],
+                io.Int.Input("sharpen_kernel", default=_D.sharpen_kernel, min=1, max=31, step=2, optional=True,
+                             tooltip="Unsharp mask kernel size (odd)."),
+                io.Float.Input("sharpen_sigma", default=_D.sharpen_sigma, min=0.1, max=10.0, step=0.1, optional=True,
+                               tooltip="Unsharp mask blur sigma."),
                 io.Image.Input("init_image", optional=True, tooltip="Optional: start from this image (img2img) instead of txt2img."),
                 Camera.Input("camera", optional=True,
                              tooltip="Optional: a 3D camera move (Ghibli Camera) replacing the plan's own moves (without it, each "
@@ -83,15 +109,17 @@ class GhibliSequentialImg2Img(io.ComfyNode):
         try:
             if not errors:
                 cls._settings(values, frames=1)
-        except InputError as exc:
-            errors.append(str(exc))
+        except InputError as exc:  # named after the widget: strength-schedule -> strength_schedule
+            errors.append(f"{exc.input_name.replace('-', '_')}: {exc.problem}" + (f"; {exc.fix}" if exc.fix else ""))
         return "; ".join(errors) or True
 
     @classmethod
     def _settings(cls, v: dict, frames: int) -> tuple[AnimationSettings, MotionSettings]:
         # a preset's values win over the widgets it sets (the canvas shows them anyway); "custom" keeps the widgets
         v = {**v, **preset_widget_values(v.get("preset", DEFAULT_PRESET))}
-        anim = AnimationSettings(frames=frames, **{"seed": 0, **{k: v[k] for k in PAINT_WIDGETS if k in v}})
+        schedules = {k: number_or_schedule(v[k]) for k in SCHEDULE_TIPS if k in v}
+        anim = AnimationSettings(frames=frames, **{"seed": 0, **{k: v[k] for k in PAINT_WIDGETS if k in v},
+                                                   **{k: x for k, x in schedules.items() if x is not None}})
         return anim, MotionSettings(cadence=v.get("cadence", _DEFAULT.cadence), loop=v.get("loop", True))
 
     @classmethod

@@ -92,18 +92,22 @@ def tiny_env(tiny, monkeypatch):
 # --- model call recorder -----------------------------------------------------------------------------------------
 
 class Recorder:
-    """Forward hooks on the real UNet and ControlNet: count calls and keep the control images."""
+    """Forward hooks on the real UNet and ControlNet: count calls, keep the text conditioning each UNet call received
+    and the control images."""
 
     def __init__(self, pipes: GhibliPipelines):
         self.unet_calls = 0
+        self.texts: list = []
         self.controls: list = []
         self.handles = [
-            pipes.txt2img.unet.register_forward_pre_hook(self._unet),
+            pipes.txt2img.unet.register_forward_pre_hook(self._unet, with_kwargs=True),
             pipes.img2img.controlnet.register_forward_pre_hook(self._control, with_kwargs=True),
         ]
 
-    def _unet(self, module, args):
+    def _unet(self, module, args, kwargs):
         self.unet_calls += 1
+        text = kwargs.get("encoder_hidden_states", args[2] if len(args) > 2 else None)
+        self.texts.append(None if text is None else text.detach().clone())
 
     def _control(self, module, args, kwargs):
         self.controls.append(kwargs["controlnet_cond"].detach().clone())

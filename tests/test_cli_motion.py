@@ -66,7 +66,12 @@ def test_done_when_tiny_run_with_interpolation_and_metrics(tmp_path, run_cli):
     assert meta["metrics"]["flicker"] == saved["flicker"] and meta["motion"]["interpolate"] == 3
     # the default preset (balanced) paints every 2nd frame; --interpolate given explicitly wins over its 1
     assert meta["preset"] == "balanced" and meta["motion"]["cadence"] == 2
-    assert meta["schedule"] == {"painted": 2, "keyframes": [0, 2], "output_frames": 16}
+    schedule = meta["schedule"]
+    assert (schedule["painted"], schedule["keyframes"], schedule["output_frames"]) == (2, [0, 2], 16)
+    # the 4 planned prompts all condition the 2 painted frames (1 and 3 shared by time between their neighbours)
+    assert schedule["conditioning"] == [[[0, 0.5], [1, 0.25], [3, 0.25]], [[1, 0.25], [2, 0.5], [3, 0.25]]]
+    # the offline plan directs the camera: each beat's move, and the path it gave
+    assert len(meta["plan_camera"]) == 4 and meta["camera"]["settings"]["beats"] == meta["plan_camera"]
 
 
 @pytest.mark.parametrize("ext", [".webp", ".mp4"])

@@ -69,7 +69,10 @@ def test_cli_preset_fast_paints_every_fourth_frame(tmp_path, run_cli):
     assert res.returncode == 0, res.stderr
     meta = read_metadata(out)
     assert meta["preset"] == "fast" and meta["settings"]["steps"] == PRESETS["fast"].steps
-    assert meta["schedule"] == {"painted": 2, "keyframes": [0, 4], "output_frames": 16}
+    schedule = meta["schedule"]
+    assert (schedule["painted"], schedule["keyframes"], schedule["output_frames"]) == (2, [0, 4], 16)
+    # with cadence 4 the 8 planned prompts all condition the 2 painted frames
+    assert sorted({i for frame in schedule["conditioning"] for i, _ in frame}) == list(range(8))
     assert "preset fast (15 denoising steps for 16 output frames)" in res.stderr
 
 

@@ -6,7 +6,9 @@ JSONL: one object per line. CSV: a header row with the same names; `loras` as ``
     id, prompt, plan, frames, seed, preset, size ("512x512") or width + height, loras (["FILE[:WEIGHT]", ...]),
     output (file name under the output folder; its extension picks GIF / WebP / MP4), model (a base other than the
     batch's), steps, strength, guidance, scheduler, controlnet_scale, negative_prompt, cadence, interpolate, fps,
-    camera ("push-in:0.5"), translation_x/y/z, rotation_x/y/z (schedules), fov, near, far
+    camera ("push-in:0.5"), translation_x/y/z, rotation_x/y/z (schedules), fov, near, far, prompt_travel (true/false),
+    strength_schedule, guidance_schedule, controlnet_scale_schedule, seed_schedule, contrast, sharpen ("auto" or an
+    amount), noise (each a number or a schedule), sharpen_kernel, sharpen_sigma
 
 Relative LoRA and plan-file paths are read from the jobs file's folder.
 """
@@ -27,6 +29,7 @@ from ..defaults import DEFAULT_PRESET, FRAMES as DEFAULT_FRAMES, size as default
 from ..blend import MotionSettings
 from ..camera.geometry import AXES
 from ..camera.path import CameraSettings
+from ..per_frame import SCHEDULE_FIELDS as PAINT_SCHEDULES, number_or_schedule
 from ..errors import InputError, check_choice
 from ..export import FORMATS, check_fps
 from ..models.lora import LoraSpec
@@ -34,15 +37,17 @@ from ..plan import Plan, check_frame_count, clean_idea, load_plan_file, parse_pl
 from ..presets import PRESETS, get_preset
 from ..schedule import default_fps
 
-INT_FIELDS = ("frames", "seed", "width", "height", "steps", "cadence", "interpolate")
-FLOAT_FIELDS = ("strength", "guidance", "controlnet_scale", "fps", "fov", "near", "far")
+INT_FIELDS = ("frames", "seed", "width", "height", "steps", "cadence", "interpolate", "sharpen_kernel")
+FLOAT_FIELDS = ("strength", "guidance", "controlnet_scale", "fps", "fov", "near", "far", "sharpen_sigma")
+BOOL_FIELDS = ("prompt_travel",)
 TEXT_FIELDS = ("id", "prompt", "preset", "size", "output", "model", "scheduler", "negative_prompt", "camera")
-#: per-axis camera schedules: a number or a schedule string
-SCHEDULE_FIELDS = AXES
-FIELDS = ("plan", "loras", *INT_FIELDS, *FLOAT_FIELDS, *TEXT_FIELDS, *SCHEDULE_FIELDS)
-CAMERA_FIELDS = ("camera", *SCHEDULE_FIELDS, "fov", "near", "far")
+#: per-axis camera schedules and per-frame painting values: a number or a schedule string
+SCHEDULE_FIELDS = (*AXES, *PAINT_SCHEDULES)
+FIELDS = ("plan", "loras", *INT_FIELDS, *FLOAT_FIELDS, *BOOL_FIELDS, *TEXT_FIELDS, *SCHEDULE_FIELDS)
+CAMERA_FIELDS = ("camera", *AXES, "fov", "near", "far")
 #: painting values a row may set over its preset, and motion values
-PAINT_OVERRIDES = ("steps", "strength", "guidance", "scheduler", "controlnet_scale", "negative_prompt")
+PAINT_OVERRIDES = ("steps", "strength", "guidance", "scheduler", "controlnet_scale", "negative_prompt", "prompt_travel",
+                   "sharpen_kernel", "sharpen_sigma", *PAINT_SCHEDULES)
 MOTION_OVERRIDES = ("cadence", "interpolate")
 
 
@@ -140,6 +145,13 @@ def _coerce(field: str, value: Any, from_csv: bool) -> Any:
         raise InputError(field, f"{value!r} is not text", f"write \"{field}\" as a string")
     elif field in SCHEDULE_FIELDS and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
         raise InputError(field, f"{value!r} is not a schedule", f'write "{field}": 0.05 or "0:(0), 12:(0.1)"')
+    elif field in BOOL_FIELDS:
+        if from_csv and isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.strip().lower() in ("true", "1", "yes")
+        if not isinstance(value, bool):
+            raise InputError(field, f"{value!r} is not true or false", f'write "{field}": true')
+    if field in PAINT_SCHEDULES:
+        return number_or_schedule(value)
     return value
 
 

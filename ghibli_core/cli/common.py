@@ -142,7 +142,31 @@ def painting_flags() -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed and stored in the file)")
     a.add_argument("--seed-policy", default=d.seed_policy, choices=SEED_POLICIES, help="fixed: same seed every frame; incrementing: seed + frame index")
     a.add_argument("--scheduler", choices=list(SCHEDULERS), help="sampler (preset: " + preset_values("scheduler") + ")")
+    a.add_argument("--prompt-travel", action="store_true", default=None,
+                   help="beats flow into each other: each painted frame is conditioned on a slerp path through the planned "
+                        "prompts around it (default: a time-weighted blend of the prompts it stands for)")
+    s = p.add_argument_group(
+        "per-frame schedules and long chains (a number, or keyframes like '0:(0.5), 12:(0.35)' with expressions in t "
+        "and max_f; before each img2img step: colour match, then contrast, sharpen, noise)")
+    for name, meaning in (("strength", "img2img strength"), ("guidance", "CFG scale"), ("controlnet-scale", "depth ControlNet weight"),
+                          ("seed", "seed (replaces --seed-policy)")):
+        s.add_argument(f"--{name}-schedule", metavar="SCHEDULE", help=f"{meaning} per frame")
+    s.add_argument("--contrast", metavar="SCHEDULE", help=f"luminance contrast factor (default {defaults.CONTRAST:g}: colour "
+                   "matching already holds frame 1's contrast)")
+    s.add_argument("--sharpen", metavar="AMOUNT|auto|SCHEDULE", help=f"unsharp mask amount (default {defaults.SHARPEN}: holds "
+                   "frame 1's sharpness, measured each step; 0 = off; Deforum uses 0.1)")
+    s.add_argument("--noise", metavar="SCHEDULE", help=f"Perlin-shaped grain, std on the 0..1 scale (default {defaults.NOISE:g}; 0 = off)")
+    s.add_argument("--sharpen-kernel", type=int, help=f"unsharp mask kernel size, odd (default {defaults.SHARPEN_KERNEL})")
+    s.add_argument("--sharpen-sigma", type=float, help=f"unsharp mask blur sigma (default {defaults.SHARPEN_SIGMA:g})")
     return p
+
+
+def schedule_values(args: argparse.Namespace) -> dict:
+    """The per-frame schedule and long-chain flags given, by AnimationSettings field (None where not given)."""
+    from ..per_frame import SCHEDULE_FIELDS, number_or_schedule
+
+    values = {name: number_or_schedule(getattr(args, name)) for name in SCHEDULE_FIELDS}
+    return {**values, "prompt_travel": args.prompt_travel, "sharpen_kernel": args.sharpen_kernel, "sharpen_sigma": args.sharpen_sigma}
 
 
 def motion_flags(*, generate: bool) -> argparse.ArgumentParser:

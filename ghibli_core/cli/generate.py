@@ -15,7 +15,7 @@ from ..models.lora import LoraSpec
 from ..presets import get_preset
 from ..schedule import denoising_steps
 from .common import PROG, camera_flags, camera_settings, model_flags, model_settings, motion_flags, painting_flags, \
-    planner_flags, planner_settings, print_metrics, tiny_models, warn
+    planner_flags, planner_settings, print_metrics, schedule_values, tiny_models, warn
 
 EXAMPLES = f"""
 examples:
@@ -27,6 +27,7 @@ examples:
   {PROG} "a windy hill" --frames 8 --interpolate 3 --metrics -o hill.webp   # flow in-betweens, quality table
   {PROG} "a forest path at dawn" --camera push-in:0.5 -o path.gif          # a 3D camera move through the painting
   {PROG} "a harbour town" --rotation-y "0:(0), 7:(2)" --translation-x 0.01 --fov 50 -o pan.webp   # per-axis schedules
+  {PROG} "a lighthouse in a storm" --frames 24 --strength-schedule "0:(0.5), 23:(0.35)" --prompt-travel -o storm.mp4
   {PROG} move photo.png --camera orbit-right -o orbit.gif      # a camera move over one still, no diffusion
   {PROG} blend frames/ --interpolate 3 --loop -o smooth.mp4    # smooth frames made anywhere
   {PROG} plan "a ghibli forest" --frames 6 --json -o plan.json   # edit it, then:
@@ -82,7 +83,7 @@ def job_from_args(args: argparse.Namespace) -> AnimationJob:
         frames=frames, steps=args.steps, strength=args.strength, guidance=args.guidance,
         controlnet_scale=args.controlnet_scale, negative_prompt=args.negative_prompt, width=width, height=height,
         seed=args.seed, seed_policy=args.seed_policy, scheduler=args.scheduler, color_match=args.color_match,
-        color_mode=args.color_mode,
+        color_mode=args.color_mode, **schedule_values(args),
     ).with_seed()
     motion = preset.motion(interpolate=args.interpolate, blend=args.blend, flow=args.flow, cadence=args.cadence, loop=args.loop)
     planner = planner_settings(args, painting.seed)
