@@ -268,7 +268,7 @@ def render_frame(
     view: tuple[CameraSettings, np.ndarray] | None = None,
     previous_depth: np.ndarray | None = None,
     mix: tuple[Sequence[str], PromptMix] | None = None,
-    previous_init_sharpness: float | None = None,
+    previous_coherence: dict | None = None,
 ) -> Frame:
     """Paint one frame: txt2img when `previous` is None, else depth-ControlNet img2img from `previous`.
 
@@ -280,9 +280,8 @@ def render_frame(
     ControlNet sees the moved scene's depth and the revealed areas are painted fresh. With a `mix` (the plan and a
     PromptMix), the frame is conditioned on that blend of the plan's prompts instead of `prompt` alone.
     Every value that follows a schedule takes frame `index`'s value. A link of the chain (with a `reference`) starts
-    from `previous` with contrast, sharpening and grain applied (coherence.py); `auto` sharpening aims at the
-    reference's sharpness, raised by what the last step lost when `previous_init_sharpness` (the sharpness of the init
-    `previous` was painted from: its Frame's `coherence["init_sharpness"]`) is given.
+    from `previous` with contrast, sharpening and grain applied (coherence.py); `auto` sharpening continues from
+    `previous_coherence` (the previous painted Frame's `coherence`, which carries its state), else starts afresh.
     """
     settings = settings.with_seed()
     values = settings.values(index)
@@ -324,11 +323,10 @@ def render_frame(
             moved_frame = move_frame(previous, relative, step_matrix, camera)
             init, moved, depth, revealed = moved_frame.image, moved_frame.image, moved_frame.control, moved_frame.revealed
         if reference is not None:  # a link of the chain: keep it sharp (not the first frame from an init image)
-            hold = SharpnessHold(sharpness(np.asarray(reference.convert("RGB"))), previous_init_sharpness)
+            hold = SharpnessHold.from_state(sharpness(np.asarray(reference.convert("RGB"))), previous_coherence)
             prepared, applied = prepare_init(np.asarray(init.convert("RGB")), contrast=values.contrast, sharpen=values.sharpen,
                                              noise=values.noise, seed=seed ^ 0xC0DE, hold=hold, kernel=settings.sharpen_kernel,
                                              sigma=settings.sharpen_sigma)
-            applied["init_sharpness"] = round(float(hold.last_init), 4)
             init = Image.fromarray(prepared)
         if view is not None:
             start, init = RevealedStart.prepare(pipes.img2img, init, revealed, height=settings.height, width=settings.width,
@@ -381,7 +379,7 @@ def animate(
     previous_index: int | None = None
     embeddings = PromptEmbeddings(pipes)
     mixes = dict(zip(indices, prompt_mixes(settings.frames, indices, loop, settings.prompt_travel)))
-    init_sharpness: float | None = None  # of the init the previous painted frame started from
+    carried: dict | None = None  # the previous painted frame's coherence record (auto sharpening's state)
     bar = tqdm(total=len(indices), desc="frames", unit="frame", disable=not progress)
     try:
         for count, index in enumerate(indices):
@@ -391,8 +389,8 @@ def animate(
             frame = render_frame(pipes, settings, index, plan[index], previous, on_progress=on_progress,
                                  should_cancel=should_cancel, total_frames=len(indices), step_frame=count, reference=reference,
                                  embeddings=embeddings, view=view, mix=(plan, mixes[index]),
-                                 previous_init_sharpness=init_sharpness)
-            init_sharpness = frame.coherence["init_sharpness"] if frame.coherence else None
+                                 previous_coherence=carried)
+            carried = frame.coherence
             if reference is None:
                 reference = frame.image
             previous, previous_index = frame.image, index

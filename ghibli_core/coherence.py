@@ -7,9 +7,11 @@ Deforum's order is followed (contrast -> sharpen -> noise -> img2img):
   contrast to frame 1's, so the default is 1; the schedule is there for deliberate changes.
 - sharpen: an unsharp mask (`image + amount * (image - GaussianBlur(image, kernel, sigma))`). A fixed amount either
   under- or over-corrects over a long chain (the loss per step depends on the model, the strength and the
-  sampler), so the default, `auto`, measures instead: the amount is chosen (in closed form: the mask is linear) so
-  that the frame's sharpness (variance of the Laplacian) is frame 1's divided by how much of its sharpness the last
-  step kept. A chain that keeps its detail is not sharpened at all. A number or schedule gives a fixed amount.
+  sampler), so the default, `auto`, measures instead: a feedback loop holds the painted frames' sharpness (variance
+  of the Laplacian) at frame 1's. Each step the init gets a target sharpness, raised or lowered by how far the last
+  painted frame fell short of or overshot frame 1 (integral control, with anti-windup while the amount is at its
+  cap), and the amount that reaches it is solved in closed form (the mask is linear). A chain that keeps its detail
+  is not sharpened. A number or schedule gives a fixed amount (Deforum's behaviour).
 - noise: additive Gaussian grain shaped by fractal Perlin noise (patches of grain, as Deforum's perlin noise), of
   standard deviation `noise` on the 0..1 scale: fresh high-frequency texture for the next step to paint into
   detail instead of smoothing. The default 0.02 (about 5 grey levels where the mask is full) is well below what a
@@ -22,25 +24,43 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .metrics import sharpness
+from .metrics import luminance, sharpness
 
 #: upper bound of the automatic unsharp amount (beyond it, sharpening makes halos rather than detail)
 AUTO_MAX_AMOUNT = 2.0
-#: the sharpness kept by the last step is trusted down to this (a scene cut or a big reveal is not "blur")
-MIN_RETENTION = 0.25
+#: how far one step may move the target (a scene cut or a big reveal is not a loss of detail to undo at once)
+MAX_STEP_RATIO = 2.0
 
 
 @dataclass
 class SharpnessHold:
-    """The state `auto` sharpening carries along a chain: frame 1's sharpness, and the sharpness of the last init."""
+    """What `auto` sharpening carries along a chain: frame 1's sharpness, the init's target sharpness (None before the
+    first link: frame 1's), and whether the last amount was at its cap. `state()` is recorded per frame, so a frame
+    regenerated alone can be given its predecessor's (`from_state`)."""
 
     reference: float
-    last_init: float | None = None
+    target: float | None = None
+    saturated: bool = False
 
-    def target(self, current: float) -> float:
-        """The sharpness the next init should have: frame 1's, raised by the share the last step lost."""
-        retention = 1.0 if not self.last_init else min(1.0, max(MIN_RETENTION, current / self.last_init))
-        return self.reference / retention
+    def next_target(self, current: float) -> float:
+        """The next init's target: the last one scaled by how far the painted frame (`current`) is from frame 1."""
+        if self.target is None:
+            self.target = self.reference
+        else:
+            ratio = self.reference / max(current, 1e-6)
+            if self.saturated and ratio > 1:  # anti-windup: asking for more than the cap gives changes nothing
+                ratio = 1.0
+            ratio = min(max(ratio, 1 / MAX_STEP_RATIO), MAX_STEP_RATIO)
+            self.target = float(min(max(self.target * ratio, 0.5 * self.reference), 50 * self.reference))
+        return self.target
+
+    def state(self) -> dict:
+        return {"sharpen_target": round(float(self.target), 4) if self.target is not None else None, "saturated": self.saturated}
+
+    @classmethod
+    def from_state(cls, reference: float, state: dict | None) -> "SharpnessHold":
+        state = state or {}
+        return cls(reference, state.get("sharpen_target"), bool(state.get("saturated", False)))
 
 
 def adjust_contrast(image: np.ndarray, factor: float) -> np.ndarray:
@@ -122,30 +142,69 @@ def prepare_init(image: np.ndarray, *, contrast: float, sharpen: float | str, no
                  hold: SharpnessHold | None = None, kernel: int = 5, sigma: float = 1.0) -> tuple[np.ndarray, dict]:
     """What seeds the next img2img step: `image` (uint8 RGB, already colour matched) with contrast, sharpening and
     noise applied in that order. `sharpen="auto"` needs `hold` (frame 1's sharpness and the chain's memory), which is
-    updated. Returns the uint8 image and what was applied (for metadata)."""
+    updated. Returns the uint8 image and what was applied, with the hold's state (for metadata)."""
     out = adjust_contrast(image.astype(np.float32), contrast)
     noise_field = grain(out.shape, noise, seed) if noise > 0 else None
     if sharpen == "auto":
         if hold is None:
             raise ValueError("sharpen='auto' needs a SharpnessHold")
-        target = hold.target(sharpness(image))
+        target = hold.next_target(sharpness(image))
         if noise_field is not None:  # the grain's own Laplacian energy counts toward the target (they add)
             target = max(0.0, target - sharpness(noise_field))
         amount = auto_amount(out, target, kernel, sigma)
+        hold.saturated = amount >= AUTO_MAX_AMOUNT
     else:
         amount = float(sharpen)
     out = unsharp_mask(out, amount, kernel, sigma)
     if noise_field is not None:
         out = out + noise_field
     result = np.clip(out, 0, 255).round().astype(np.uint8)
-    if hold is not None:
-        hold.last_init = sharpness(result)
-    return result, {"contrast": round(contrast, 4), "sharpen": round(amount, 4), "noise": round(noise, 4)}
+    applied = {"contrast": round(contrast, 4), "sharpen": round(amount, 4), "noise": round(noise, 4)}
+    return result, {**applied, **(hold.state() if hold is not None else {})}
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
-    return image.astype(np.float32).mean(-1) if image.ndim == 3 else image.astype(np.float32)
+    return luminance(image)  # the same grey `metrics.sharpness` measures
 
 
 def _laplacian(grey: np.ndarray) -> np.ndarray:
     return cv2.Laplacian(grey, cv2.CV_32F, ksize=1)
+
+
+def degrade(image: np.ndarray, blur: float = 0.6, contrast_loss: float = 0.03) -> np.ndarray:
+    """A stand-in for one img2img step's losses, for evidence without weights: a small Gaussian blur and a loss of
+    contrast around the mean (uint8 RGB in and out)."""
+    out = cv2.GaussianBlur(image.astype(np.float32), (0, 0), blur)
+    out = adjust_contrast(out, 1.0 - contrast_loss)
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+def run_chain(first: np.ndarray, settings, steps: int, step=degrade) -> list[np.ndarray]:
+    """A chain of `steps` links after `first`, each made by `step` (a stand-in for img2img) from the previous frame
+    prepared exactly as `animate.render_frame` prepares it: colour matched to frame 1 (`settings.color_match`), then
+    contrast, sharpening and grain at each frame's scheduled values. Returns the frames a viewer would see."""
+    from .blend.color import match_color
+
+    frames = [first]
+    hold = SharpnessHold(sharpness(first))
+    for k in range(1, steps + 1):
+        values = settings.values(min(k, settings.frames - 1))
+        init, _ = prepare_init(frames[-1], contrast=values.contrast, sharpen=values.sharpen, noise=values.noise, seed=k,
+                               hold=hold, kernel=settings.sharpen_kernel, sigma=settings.sharpen_sigma)
+        out = step(init)
+        if settings.color_match > 0:
+            out = match_color(out, first, settings.color_match, settings.color_mode)
+        frames.append(out)
+    return frames
+
+
+def painted_texture(seed: int = 0, size: int = 256) -> np.ndarray:
+    """A synthetic first frame with detail at every scale (fractal noise washes and hard-edged discs), for the chain
+    evidence in the tests and `bench/bench_coherence.py`."""
+    rng = np.random.default_rng(seed)
+    image = np.stack([perlin_noise(size, size, rng, cells=3, octaves=5) for _ in range(3)], -1) * 255
+    for _ in range(12):
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        centre = tuple(int(c) for c in rng.integers(0, size, 2))
+        cv2.circle(image, centre, int(rng.integers(size // 50, size // 6)), colour, -1)
+    return np.clip(image, 0, 255).astype(np.uint8)

@@ -99,6 +99,7 @@ class Recorder:
         self.unet_calls = 0
         self.texts: list = []
         self.controls: list = []
+        self.control_scales: list[float] = []
         self.handles = [
             pipes.txt2img.unet.register_forward_pre_hook(self._unet, with_kwargs=True),
             pipes.img2img.controlnet.register_forward_pre_hook(self._control, with_kwargs=True),
@@ -111,6 +112,7 @@ class Recorder:
 
     def _control(self, module, args, kwargs):
         self.controls.append(kwargs["controlnet_cond"].detach().clone())
+        self.control_scales.append(float(kwargs.get("conditioning_scale", 1.0)))
 
     def close(self):
         for h in self.handles:

@@ -47,7 +47,7 @@ def test_same_seed_same_frames_and_any_frame_regenerates_alone(pipes):
     b = list(animate(pipes, PLAN, settings(), progress=False))
     assert all(np.array_equal(np.asarray(x.image), np.asarray(y.image)) for x, y in zip(a, b))
     again = render_frame(pipes, settings(), 2, PLAN[2], previous=a[1].image, reference=a[0].image,
-                         previous_init_sharpness=a[1].coherence["init_sharpness"])  # auto sharpening's memory
+                         previous_coherence=a[1].coherence)  # auto sharpening's memory
     assert np.array_equal(np.asarray(again.image), np.asarray(a[2].image))
     other = list(animate(pipes, PLAN, settings(seed=12), progress=False))
     assert not np.array_equal(np.asarray(other[0].image), np.asarray(a[0].image))
