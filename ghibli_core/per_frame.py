@@ -56,11 +56,19 @@ def parse_schedules(settings: Any, frames: int) -> dict[str, Schedule]:
         schedule = Schedule.parse(value, flag(field))
         for t, v in enumerate(schedule.series(frames)):
             if not (lo < v if lo_open else lo <= v) or v > hi:
-                bound = f"({lo:g}, {hi:g}]" if lo_open else f"[{lo:g}, {hi:g}]"
-                where = f"at frame {t} " if len(schedule.keys) > 1 or ":" in schedule.text else ""
+                bound = f"({lo:.10g}, {hi:.10g}]" if lo_open else f"[{lo:.10g}, {hi:.10g}]"
+                where = "" if isinstance(value, (int, float)) or _is_number(schedule.text) else f"at frame {t} "
                 raise InputError(flag(field), f"{v:g} {where}is out of range", f"keep it in {bound}")
         out[name] = schedule
     return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def values_at(settings: Any, schedules: Mapping[str, Schedule], index: int) -> FrameValues:

@@ -37,6 +37,21 @@ SCHEDULE_TIPS = {
 }
 
 
+def _frames_to_check(values: dict) -> int:
+    """Enough frames to evaluate every keyframe the schedule widgets name (a bad one is refused at queue time)."""
+    from ghibli_core.camera.schedule import Schedule
+
+    last = 0
+    for name in SCHEDULE_TIPS:
+        text = values.get(name)
+        if isinstance(text, str) and text.strip() and text.strip().lower() != "auto":
+            try:
+                last = max(last, Schedule.parse(text, name).keys[-1])
+            except InputError:
+                pass  # reported by the settings themselves, under the widget's name
+    return min(last, 999) + 1
+
+
 def _schedule_default(name: str) -> str:
     value = getattr(_D, name)
     return "" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
@@ -107,8 +122,8 @@ class GhibliSequentialImg2Img(io.ComfyNode):
         values = {k: v for k, v in values.items() if v is not None}  # linked inputs are not known before the run
         errors = host.combo_errors(values, COMBOS)
         try:
-            if not errors:
-                cls._settings(values, frames=1)
+            if not errors:  # the plan's length is not known yet: check each schedule up to its last keyframe
+                cls._settings(values, frames=_frames_to_check(values))
         except InputError as exc:  # named after the widget: strength-schedule -> strength_schedule
             errors.append(f"{exc.input_name.replace('-', '_')}: {exc.problem}" + (f"; {exc.fix}" if exc.fix else ""))
         return "; ".join(errors) or True

@@ -67,6 +67,7 @@ class GhibliSaveAnimation(io.ComfyNode):
             "prompt": plan.idea if plan is not None else None,
             "plan": plan.frames if plan is not None else None,
             "plan_backend": plan.backend if plan is not None else None,
+            "plan_camera": [str(m) for m in plan.moves()] if plan is not None else None,
             "fps": fps,
             "comfyui_prompt": cls.hidden.prompt,
             "workflow": extra.get("workflow"),

@@ -483,3 +483,32 @@ def test_disable_metadata_writes_no_workflow_or_plan(server, tiny, tmp_path):
             assert im.n_frames == 3 and "comment" not in im.info
     finally:
         other.stop()
+
+
+def test_plans_carry_camera_moves_and_schedules_reach_the_painter(server):
+    """Plan From Text lines ending in `| MOVE` drive the camera (no Camera node); per-frame schedule widgets paint; a bad
+    schedule is refused at queue time under its widget's name."""
+    graph = {
+        "1": {"class_type": "GhibliPipelineLoader", "inputs": {**api()["2"]["inputs"]}},
+        "2": {"class_type": "GhibliPlanFromText", "inputs": {"prompts": "a hill at dawn | push-in:0.5\na hill at noon | pull-back:0.5\n"
+                                                                         "a hill at dusk", "idea": "a hill"}},
+        "3": {"class_type": "GhibliSequentialImg2Img", "inputs": {
+            "pipeline": ["1", 0], "plan": ["2", 0], "preset": "custom", "width": 64, "height": 64, "steps": 4, "strength": 0.5,
+            "guidance": 7.5, "controlnet_scale": 0.8, "seed": 1, "seed_policy": "fixed", "scheduler": "default",
+            "negative_prompt": "", "color_match": 0.5, "color_mode": "meanstd", "cadence": 1, "loop": True,
+            "prompt_travel": True, "strength_schedule": "0:(0.5), 2:(0.75)", "seed_schedule": "3+t", "sharpen": "auto", "noise": "0.02"}},
+        "4": {"class_type": "GhibliSaveAnimation", "inputs": {"images": ["3", 0], "plan": ["2", 0], "filename_prefix": "ghibli/plan",
+                                                             "fps": 8.0, "format": "gif", "dither": False}},
+    }
+    assert api()["2"]["class_type"] == "GhibliPipelineLoader"
+    entry = run(server, graph)
+    _, data = saved_animation(server, entry, "4")
+    with Image.open(io.BytesIO(data)) as im:
+        meta = json.loads(im.info["comment"])
+    assert meta["plan_camera"] == ["push-in:0.5", "pull-back:0.5", "static"]
+    for widget, value, words in (("strength_schedule", "0:(0.5), 2:(1.5)", "out of range"),
+                                 ("seed_schedule", "__import__('os')", "not an allowed"), ("sharpen", "lots", "sharpen")):
+        bad = json.loads(json.dumps(graph))
+        bad["3"]["inputs"][widget] = value
+        status, body = server.queue(bad)
+        assert status == 400 and f"{widget}: " in _errors(body, "3") and words in _errors(body, "3"), (widget, body)
