@@ -118,3 +118,40 @@ def test_any_reply_gives_exactly_n_frames(reply, n):
 
 def test_non_string_reply_falls_back():
     assert len(normalize_reply(None, IDEA, 3).frames) == 3
+
+
+# camera words a model may write -> the move read (None: exact, no warning expected)
+CAMERA_WORDS = [
+    ("push-in", "push-in", False), ("Push In", "push-in", False), ("PUSH_IN:0.5", "push-in:0.5", False),
+    ("pan left 0.5", "pan-left:0.5", False), ("Push-In (0.5)", "push-in:0.5", False),
+    ("slow dolly in", "push-in:0.5", True), ("zoom out", "pull-back", True), ("dramatic zoom in", "push-in:1.5", True),
+    ("camera slowly pans to the left", "pan-left:0.5", True), ("handheld", "sway", True), ("static shot", "static", False),
+    ("none", "static", True), ("tilt upward", "tilt-up", True), ("the camera rises", "crane-up", True),
+    ("orbit", "orbit-right", True), ("clockwise roll", "roll-right", True), ("pushin", "push-in", True),
+    ("push-in:9", "push-in:4", True), ("warp speed", "static", True), ("", "static", True), (7, "static", True),
+    ({"move": "orbit", "direction": "left", "speed": 0.5}, "orbit-left:0.5", False),
+    ({"type": "pan-right", "strength": "50%"}, "pan-right:0.5", False), ({"type": "truck", "direction": "left", "speed": "slow"},
+                                                                          "truck-left:0.5", True),
+    (["pan-left", 0.5], "pan-left:0.5", False), ({"foo": 1}, "static", True),
+]
+
+
+@pytest.mark.parametrize("value,move,warned", CAMERA_WORDS, ids=[f"cam{i:02d}" for i in range(len(CAMERA_WORDS))])
+def test_camera_words_become_the_nearest_move(value, move, warned):
+    from ghibli_core.plan.camera import read_move
+
+    read, warning = read_move(value)
+    assert str(read) == move and (warning is not None) == warned, (read, warning)
+
+
+@settings(max_examples=200, deadline=None)
+@given(camera=st.one_of(st.text(max_size=40), st.integers(), st.none(), st.dictionaries(st.text(max_size=8), st.text(max_size=12), max_size=3)),
+       n=st.integers(min_value=1, max_value=6))
+def test_any_camera_value_gives_a_known_move(camera, n):
+    import json as _json
+
+    from ghibli_core.camera import MOVES, Move
+
+    reply = _json.dumps([{"prompt": f"a meadow at hour {i}", "camera": camera} for i in range(n)])
+    plan = normalize_reply(reply, IDEA, n)
+    assert len(plan.camera) == n and all(Move.parse(m).name in MOVES for m in plan.camera)

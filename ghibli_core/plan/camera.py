@@ -49,7 +49,7 @@ STRENGTH_KEYS = ("strength", "speed", "amount", "intensity", "scale", "magnitude
 
 
 def _clean(text: str) -> str:
-    text = text.strip().lower().replace("_", "-")
+    text = re.sub(r"[()\[\]{}\"'`*]", " ", text.strip().lower().replace("_", "-"))
     text = re.sub(r"\bcamera\b|\bshot\b|\bmove(?:ment)?\b(?=.)", " ", text)
     return re.sub(r"\s+", " ", text.replace("-", " ")).strip(" .,;:!")
 
@@ -77,10 +77,16 @@ def read_move(value: Any) -> tuple[Move, str | None]:
     Exact: a known move name, with an optional `:STRENGTH` in range. Otherwise the nearest move by phrase
     ("slow dolly in" -> push-in:0.5), then by spelling (`pushin` -> push-in), then `static`.
     """
+    if isinstance(value, (list, tuple)):  # ["pan-left", 0.5]
+        words = [v for v in value if isinstance(v, str)]
+        numbers = [v for v in value if _strength(v) is not None and not isinstance(v, str)]
+        value = {"move": " ".join(words), **({"strength": numbers[0]} if numbers else {})}
     if isinstance(value, dict):
         lowered = {str(k).lower(): v for k, v in value.items()}
         name = " ".join(str(lowered[k]) for k in NAME_KEYS if isinstance(lowered.get(k), str))
         strength = next((s for s in (_strength(lowered.get(k)) for k in STRENGTH_KEYS) if s is not None), None)
+        # a strength in words ("speed": "slow") joins the name, where the slow/fast words are read
+        name += "".join(f" {lowered[k]}" for k in STRENGTH_KEYS if isinstance(lowered.get(k), str) and _strength(lowered[k]) is None)
         if not name:
             return Move(), f"camera {_show(value)} names no move; used static"
         move, warning = read_move(name)

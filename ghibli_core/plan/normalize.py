@@ -36,7 +36,8 @@ _CAMERA_FIELDS = ("camera", "camera_move", "cameramove", "camera_motion", "camer
                   "shot", "cam")
 #: Keys of a camera list parallel to the frames (`plan --json`'s `camera`).
 _CAMERA_LISTS = ("camera", "cameras", "camera_moves", "moves", "movements")
-_LIST_FIELDS = ("frames", "prompts", "frame_prompts", "scenes", "shots", "images", "steps", "list", "items", "result", "data")
+_LIST_FIELDS = ("frames", "beats", "plan", "prompts", "frame_prompts", "scenes", "shots", "keyframes", "images", "steps", "list",
+                "items", "result", "data")
 
 
 def strip_template(reply: str) -> str:
