@@ -75,3 +75,26 @@ def test_bad_plan_inputs(idea, n, match):
 def test_unknown_backend():
     with pytest.raises(InputError, match="backend: unknown plan backend 'gpt'"):
         make_plan("x", 2, "gpt")
+
+
+@pytest.mark.parametrize("n", [2, 4, 8, 12])
+def test_every_offline_camera_loop_comes_home(n):
+    from ghibli_core.plan.offline import CAMERA_LOOPS, loop_moves
+
+    seen = set()
+    for i in range(200):  # ideas until every loop pattern has been chosen
+        idea = f"idea number {i}"
+        moves = loop_moves(idea, n)
+        pattern = tuple(dict.fromkeys(_move_name(m) for m in moves))
+        seen.add(pattern)
+        path = CameraSettings(beats=moves).path(n)
+        if pattern == ("sway",):
+            assert path.closes()  # sway is home at the last frame by itself
+        else:  # an out-and-back pair: home after the last beat's step across the seam
+            seam = CameraSettings(move=moves[-1]).path(n).increments[-1]
+            assert np.allclose(path.poses[-1] @ step_matrix(*seam), np.eye(4), atol=1e-6), (idea, moves)  # 6-digit constants
+    assert seen == {tuple(p) for p in CAMERA_LOOPS}
+
+
+def _move_name(text: str) -> str:
+    return text.split(":")[0]
