@@ -12,6 +12,7 @@ import re
 
 import dataclasses
 import random
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
@@ -30,6 +31,7 @@ from .metrics import sharpness
 from .per_frame import FrameValues, parse_schedules, values_at
 from .errors import Cancelled, InputError, check_range, check_choice
 from .models.pipelines import GhibliPipelines
+from .models.reuse import ReuseRun, StepReuse
 from .revealed import RevealedStart
 
 SEED_POLICIES = ("fixed", "incrementing", "iter")  # iter: Deforum's name for incrementing
@@ -60,7 +62,7 @@ class AnimationSettings:
     the previous frame), and each img2img frame runs int(steps * strength) denoising steps."""
 
     frames: int = defaults.FRAMES
-    # steps, strength, scheduler and controlnet_scale: the default preset's (defaults.PRESET_VALUES)
+    # steps, strength, scheduler, controlnet_scale and the step reuse below: the default preset's (defaults.PRESET_VALUES)
     steps: int = defaults.preset_value("steps")
     strength: float = defaults.preset_value("strength")
     guidance: float = defaults.GUIDANCE
@@ -95,6 +97,11 @@ class AnimationSettings:
     noise: float | str = defaults.NOISE
     sharpen_kernel: int = defaults.SHARPEN_KERNEL
     sharpen_sigma: float = defaults.SHARPEN_SIGMA
+    #: Work reused across denoising steps (models/reuse.py; 1, 1.0, 1.0 reuse nothing): deep UNet features recomputed
+    #: every N-th step, the ControlNet for the first fraction of the steps, guidance for the first fraction.
+    cache_interval: int = defaults.preset_value("cache_interval")
+    controlnet_end: float = defaults.preset_value("controlnet_end")
+    cfg_end: float = defaults.preset_value("cfg_end")
     _schedules: dict = dataclasses.field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -122,6 +129,7 @@ class AnimationSettings:
         if self.sharpen_kernel % 2 == 0:
             raise InputError("sharpen-kernel", f"{self.sharpen_kernel} is even", f"use an odd size, e.g. {self.sharpen_kernel + 1}")
         check_range("sharpen-sigma", self.sharpen_sigma, 0.1, 10.0)
+        StepReuse(self.cache_interval, self.controlnet_end, self.cfg_end)  # checked here, used per call
         if self.seed_policy == "iter":  # Deforum's name for it
             object.__setattr__(self, "seed_policy", "incrementing")
         object.__setattr__(self, "_schedules", parse_schedules(self, self.frames))
@@ -138,6 +146,10 @@ class AnimationSettings:
     def with_seed(self) -> "AnimationSettings":
         """These settings with a concrete seed (a random one if none was set)."""
         return self if self.seed is not None else self.replace(seed=random.randint(0, MAX_SEED))
+
+    @property
+    def reuse(self) -> StepReuse:
+        return StepReuse(self.cache_interval, self.controlnet_end, self.cfg_end)
 
     def values(self, index: int) -> FrameValues:
         """Frame `index`'s strength, guidance, ControlNet scale, seed (None: the policy's), contrast, sharpen, noise."""
@@ -291,8 +303,12 @@ def render_frame(
     total = total_frames or settings.frames
 
     start: RevealedStart | None = None
+    pipe = pipes.txt2img if previous is None else pipes.img2img
+    run = ReuseRun(pipe, settings.reuse, steps) if settings.reuse.active else None
 
     def step_end(pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
+        if run is not None:
+            kwargs = run.after_step(pipe, step, kwargs)
         if start is not None:
             kwargs["latents"] = start.apply(pipe, step, timestep, kwargs["latents"])
         if on_progress is not None:
@@ -307,11 +323,13 @@ def render_frame(
         common = dict(
             num_inference_steps=settings.steps, guidance_scale=values.guidance, generator=generator,
             height=settings.height, width=settings.width, callback_on_step_end=step_end,
+            callback_on_step_end_tensor_inputs=run.tensor_inputs() if run is not None else ["latents"],
             **embeddings.pipeline_kwargs(prompt, settings.negative_prompt, values.guidance, mix),
         )
         conditioning = mix[1].to_list() if mix is not None else None
         if previous is None:
-            image = pipes.txt2img(**common).images[0]
+            with run or nullcontext():
+                image = pipes.txt2img(**common).images[0]
             return Frame(index, image, prompt, seed, None, conditioning=conditioning)
         previous = fit_image(previous, settings.width, settings.height)
         init, moved, revealed, relative, applied = previous, None, None, None, None
@@ -332,10 +350,11 @@ def render_frame(
             start, init = RevealedStart.prepare(pipes.img2img, init, revealed, height=settings.height, width=settings.width,
                                                 generator=generator, noise_seed=seed ^ 0x5EED, steps=steps,
                                                 share=settings.reveal_boost)
-        image = pipes.img2img(
-            image=init, control_image=depth, strength=values.strength,
-            controlnet_conditioning_scale=values.controlnet_scale, **common,
-        ).images[0]
+        with run or nullcontext():
+            image = pipes.img2img(
+                image=init, control_image=depth, strength=values.strength,
+                controlnet_conditioning_scale=values.controlnet_scale, **common,
+            ).images[0]
     if reference is not None and settings.color_match > 0:
         matched = match_color(np.asarray(image.convert("RGB")), np.asarray(reference.convert("RGB")), settings.color_match, settings.color_mode)
         image = Image.fromarray(matched)

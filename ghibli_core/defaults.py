@@ -25,16 +25,21 @@ PLAN_MODELS = {
 
 # --- the schedule -------------------------------------------------------------------------------------------
 #: The named presets' values (presets.py builds `Preset`s from them; `AnimationSettings()` takes the default's).
+#: cache_interval / controlnet_end / cfg_end reuse work across denoising steps (models/reuse.py): quality reuses none.
 PRESET_VALUES = {
-    "quality": {"steps": 25, "strength": 0.55, "scheduler": "dpm++", "controlnet_scale": 0.8, "cadence": 1, "interpolate": 1},
-    "balanced": {"steps": 16, "strength": 0.45, "scheduler": "dpm++", "controlnet_scale": 0.8, "cadence": 2, "interpolate": 1},
-    "fast": {"steps": 10, "strength": 0.5, "scheduler": "dpm++", "controlnet_scale": 0.7, "cadence": 4, "interpolate": 1},
+    "quality": {"steps": 25, "strength": 0.55, "scheduler": "dpm++", "controlnet_scale": 0.8, "cadence": 1, "interpolate": 1,
+                "cache_interval": 1, "controlnet_end": 1.0, "cfg_end": 1.0},
+    "balanced": {"steps": 16, "strength": 0.45, "scheduler": "dpm++", "controlnet_scale": 0.8, "cadence": 2, "interpolate": 1,
+                 "cache_interval": 2, "controlnet_end": 0.5, "cfg_end": 0.5},
+    "fast": {"steps": 10, "strength": 0.5, "scheduler": "dpm++", "controlnet_scale": 0.7, "cadence": 4, "interpolate": 1,
+             "cache_interval": 3, "controlnet_end": 0.5, "cfg_end": 0.4},
 }
 DEFAULT_PRESET = "balanced"
 
 
 def preset_value(name: str) -> object:
-    """The default preset's value of a setting (steps, strength, scheduler, controlnet_scale, cadence, interpolate)."""
+    """The default preset's value of a setting (steps, strength, scheduler, controlnet_scale, cadence, interpolate,
+    cache_interval, controlnet_end, cfg_end)."""
     return PRESET_VALUES[DEFAULT_PRESET][name]
 
 

@@ -35,15 +35,25 @@ class Preset:
     controlnet_scale: float
     cadence: int
     interpolate: int
+    cache_interval: int = 1
+    controlnet_end: float = 1.0
+    cfg_end: float = 1.0
 
     #: The fields that go to AnimationSettings and to MotionSettings.
-    ANIMATION_FIELDS = ("steps", "strength", "scheduler", "controlnet_scale")
+    ANIMATION_FIELDS = ("steps", "strength", "scheduler", "controlnet_scale", "cache_interval", "controlnet_end", "cfg_end")
     MOTION_FIELDS = ("cadence", "interpolate")
 
     @property
     def description(self) -> str:
         """What the preset paints, in words (written from its values, so it cannot drift from them)."""
-        painted = f"({self.steps} steps, strength {self.strength:g})"
+        reused = []
+        if self.cache_interval > 1:
+            reused.append(f"deep features every {_ordinal(self.cache_interval)} step")
+        if self.controlnet_end < 1:
+            reused.append(f"ControlNet for the first {self.controlnet_end:g} of the steps")
+        if self.cfg_end < 1:
+            reused.append(f"guidance for the first {self.cfg_end:g}")
+        painted = f"({self.steps} steps, strength {self.strength:g}" + (f"; {', '.join(reused)}" if reused else "") + ")"
         if self.cadence == 1:
             return f"every frame painted {painted}"
         return f"every {_ordinal(self.cadence)} frame painted {painted}, the rest by optical flow"

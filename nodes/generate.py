@@ -23,7 +23,8 @@ _DEFAULT = PRESETS[DEFAULT_PRESET]
 _D = AnimationSettings()  # every other widget's default is the engine's
 #: widget name -> AnimationSettings field (the rest go to MotionSettings)
 PAINT_WIDGETS = ("steps", "strength", "guidance", "controlnet_scale", "negative_prompt", "width", "height", "seed", "seed_policy",
-                 "scheduler", "color_match", "color_mode", "prompt_travel", "sharpen_kernel", "sharpen_sigma")
+                 "scheduler", "color_match", "color_mode", "prompt_travel", "sharpen_kernel", "sharpen_sigma", "cache_interval",
+                 "controlnet_end", "cfg_end")
 SCHEDULE_TIPS = {
     "strength_schedule": "Optional per-frame strength, e.g. 0:(0.5), 12:(0.35) (expressions in t and max_f); empty uses strength.",
     "guidance_schedule": "Optional per-frame CFG scale, e.g. 0:(7.5), 12:(5); empty uses guidance.",
@@ -91,6 +92,14 @@ class GhibliSequentialImg2Img(io.ComfyNode):
                 io.Float.Input("color_match", default=_D.color_match, min=0.0, max=1.0, step=0.05,
                                tooltip="Pull each frame's colours toward frame 1 before it seeds the next, so colour drift does not compound."),
                 io.Combo.Input("color_mode", options=list(COLOR_MODES), default=_D.color_mode, tooltip="meanstd: LAB mean/std transfer; histogram: full LAB histogram match."),
+                io.Int.Input("cache_interval", default=_DEFAULT.cache_interval, min=1, max=10, optional=True,
+                             tooltip="Speed: the UNet's deep blocks run every n-th denoising step and their features are reused in "
+                             "between (DeepCache-style; the ControlNet's residuals too). 1 = off."),
+                io.Float.Input("controlnet_end", default=_DEFAULT.controlnet_end, min=0.05, max=1.0, step=0.05, optional=True,
+                               tooltip="Speed: the ControlNet runs for this first fraction of the steps, then is not called at all. 1 = every step."),
+                io.Float.Input("cfg_end", default=_DEFAULT.cfg_end, min=0.05, max=1.0, step=0.05, optional=True,
+                               tooltip="Speed: classifier-free guidance for this first fraction of the steps, then one conditional "
+                               "batch (half the work per step). 1 = every step."),
                 io.Int.Input("cadence", default=_DEFAULT.cadence, min=1, max=MAX_CADENCE,
                              tooltip="Paint every n-th frame and fill the others by optical flow: about n times faster, same frame count."),
                 io.Boolean.Input("loop", default=True, tooltip="The animation loops: with cadence, the tail after the last painted frame flows into frame 1."),

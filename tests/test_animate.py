@@ -9,11 +9,12 @@ from PIL import Image
 from ghibli_core.animate import AnimationSettings, Progress, animate, render_frame
 from ghibli_core.errors import Cancelled, InputError
 
+NO_REUSE = dict(cache_interval=1, controlnet_end=1.0, cfg_end=1.0)  # every step computes everything (models/reuse.py)
 PLAN = ["a ghibli forest at dawn", "a ghibli forest in the morning", "a ghibli forest at noon", "a ghibli forest at dusk"]
 
 
 def settings(**kw) -> AnimationSettings:
-    base = dict(frames=4, steps=4, strength=0.5, width=64, height=64, seed=11, guidance=5.0)
+    base = dict(frames=4, steps=4, strength=0.5, width=64, height=64, seed=11, guidance=5.0, **NO_REUSE)
     return AnimationSettings(**(base | kw))
 
 

@@ -61,7 +61,8 @@ def test_slerp_keeps_the_ends_and_the_magnitude():
 @pytest.mark.parametrize("travel", [False, True])
 def test_the_unet_receives_the_blend_of_every_planned_prompt(pipes, recorder, travel):
     prompts = [f"a meadow, beat {i}, Studio Ghibli style" for i in range(6)]
-    settings = AnimationSettings(frames=6, steps=4, strength=0.5, seed=1, width=64, height=64, prompt_travel=travel)
+    settings = AnimationSettings(frames=6, steps=4, strength=0.5, seed=1, width=64, height=64, prompt_travel=travel,
+                                 cache_interval=1, controlnet_end=1.0, cfg_end=1.0)  # guidance on every step
     job = AnimationJob(painting=settings, motion=MotionSettings(cadence=2, interpolate=0), plan=Plan("a meadow", prompts, "test"))
     result = run_job(job, pipes, progress=False)
     conditioning = result.metadata["schedule"]["conditioning"]

@@ -97,7 +97,8 @@ def test_each_distinct_prompt_is_encoded_once_per_animation(pipes):
 
 
 def test_cached_embeddings_paint_exactly_what_the_plain_pipeline_paints(pipes):
-    settings = AnimationSettings(frames=2, steps=3, guidance=6.0, scheduler="default", **TINY)
+    settings = AnimationSettings(frames=2, steps=3, guidance=6.0, scheduler="default", cache_interval=1, controlnet_end=1.0,
+                                 cfg_end=1.0, **TINY)  # no step reuse: the plain pipeline reuses nothing either
     from ghibli_core.animate import apply_scheduler
 
     apply_scheduler(pipes, "default")
@@ -174,7 +175,8 @@ def test_shipped_workflows_paint_with_the_default_preset():
         graph = json.loads((DEFAULT_WORKFLOW.parent / f"{name}.json").read_text())
         node = next(n for n in graph.values() if n["class_type"] == "GhibliSequentialImg2Img")["inputs"]
         assert node["preset"] == DEFAULT_PRESET
-        assert {k: node[k] for k in ("steps", "strength", "scheduler", "controlnet_scale", "cadence")} == \
+        assert {k: node[k] for k in ("steps", "strength", "scheduler", "controlnet_scale", "cadence", "cache_interval",
+                                     "controlnet_end", "cfg_end")} == \
             {k: v for k, v in PRESETS[DEFAULT_PRESET].values().items() if k != "interpolate"}
 
 

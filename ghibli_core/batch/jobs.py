@@ -8,7 +8,7 @@ JSONL: one object per line. CSV: a header row with the same names; `loras` as ``
     batch's), steps, strength, guidance, scheduler, controlnet_scale, negative_prompt, cadence, interpolate, fps,
     camera ("push-in:0.5"), translation_x/y/z, rotation_x/y/z (schedules), fov, near, far, prompt_travel (true/false),
     strength_schedule, guidance_schedule, controlnet_scale_schedule, seed_schedule, contrast, sharpen ("auto" or an
-    amount), noise (each a number or a schedule), sharpen_kernel, sharpen_sigma
+    amount), noise (each a number or a schedule), sharpen_kernel, sharpen_sigma, cache_interval, controlnet_end, cfg_end
 
 Relative LoRA and plan-file paths are read from the jobs file's folder.
 """
@@ -37,8 +37,8 @@ from ..plan import Plan, check_frame_count, clean_idea, load_plan_file, parse_pl
 from ..presets import PRESETS, get_preset
 from ..schedule import default_fps
 
-INT_FIELDS = ("frames", "seed", "width", "height", "steps", "cadence", "interpolate", "sharpen_kernel")
-FLOAT_FIELDS = ("strength", "guidance", "controlnet_scale", "fps", "fov", "near", "far", "sharpen_sigma")
+INT_FIELDS = ("frames", "seed", "width", "height", "steps", "cadence", "interpolate", "sharpen_kernel", "cache_interval")
+FLOAT_FIELDS = ("strength", "guidance", "controlnet_scale", "fps", "fov", "near", "far", "sharpen_sigma", "controlnet_end", "cfg_end")
 BOOL_FIELDS = ("prompt_travel",)
 TEXT_FIELDS = ("id", "prompt", "preset", "size", "output", "model", "scheduler", "negative_prompt", "camera")
 #: per-axis camera schedules and per-frame painting values: a number or a schedule string
@@ -47,7 +47,7 @@ FIELDS = ("plan", "loras", *INT_FIELDS, *FLOAT_FIELDS, *BOOL_FIELDS, *TEXT_FIELD
 CAMERA_FIELDS = ("camera", *AXES, "fov", "near", "far")
 #: painting values a row may set over its preset, and motion values
 PAINT_OVERRIDES = ("steps", "strength", "guidance", "scheduler", "controlnet_scale", "negative_prompt", "prompt_travel",
-                   "sharpen_kernel", "sharpen_sigma", *PAINT_SCHEDULES)
+                   "sharpen_kernel", "sharpen_sigma", "cache_interval", "controlnet_end", "cfg_end", *PAINT_SCHEDULES)
 MOTION_OVERRIDES = ("cadence", "interpolate")
 
 

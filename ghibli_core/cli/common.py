@@ -126,8 +126,8 @@ def painting_flags() -> argparse.ArgumentParser:
     """How frames are painted; --preset sets several of them, and a flag given explicitly wins."""
     p = _parent()
     d = AnimationSettings()
-    a = p.add_argument_group("painting (--preset sets steps, strength, scheduler, controlnet-scale, cadence and interpolate; "
-                             "a flag given explicitly wins)")
+    a = p.add_argument_group("painting (--preset sets steps, strength, scheduler, controlnet-scale, cadence, interpolate and "
+                             "the step reuse below; a flag given explicitly wins)")
     a.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS),
                    help="; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()) + f" (default {DEFAULT_PRESET})")
     a.add_argument("--init-image", help="start from this image (img2img under its depth map) instead of txt2img")
@@ -142,6 +142,13 @@ def painting_flags() -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed and stored in the file)")
     a.add_argument("--seed-policy", default=d.seed_policy, choices=SEED_POLICIES, help="fixed: same seed every frame; incrementing: seed + frame index")
     a.add_argument("--scheduler", choices=list(SCHEDULERS), help="sampler (preset: " + preset_values("scheduler") + ")")
+    r = p.add_argument_group("speed: work reused across denoising steps (--preset sets these too; 1 = off)")
+    r.add_argument("--cache-interval", type=int, metavar="N",
+                   help="the UNet's deep blocks every N-th step, their features reused in between (preset: " + preset_values("cache_interval") + ")")
+    r.add_argument("--controlnet-end", type=float, metavar="F",
+                   help="the ControlNet for the first fraction F of the steps, then not called (preset: " + preset_values("controlnet_end") + ")")
+    r.add_argument("--cfg-end", type=float, metavar="F",
+                   help="classifier-free guidance for the first fraction F of the steps (preset: " + preset_values("cfg_end") + ")")
     a.add_argument("--prompt-travel", action="store_true", default=None,
                    help="beats flow into each other: each painted frame is conditioned on a slerp path through the planned "
                         "prompts around it (default: a time-weighted blend of the prompts it stands for)")
@@ -166,7 +173,8 @@ def schedule_values(args: argparse.Namespace) -> dict:
     from ..per_frame import SCHEDULE_FIELDS, number_or_schedule
 
     values = {name: number_or_schedule(getattr(args, name)) for name in SCHEDULE_FIELDS}
-    return {**values, "prompt_travel": args.prompt_travel, "sharpen_kernel": args.sharpen_kernel, "sharpen_sigma": args.sharpen_sigma}
+    return {**values, "prompt_travel": args.prompt_travel, "sharpen_kernel": args.sharpen_kernel, "sharpen_sigma": args.sharpen_sigma,
+            "cache_interval": args.cache_interval, "controlnet_end": args.controlnet_end, "cfg_end": args.cfg_end}
 
 
 def motion_flags(*, generate: bool) -> argparse.ArgumentParser:
