@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ghibli_core.device import resolve_device, resolve_dtype
+from ghibli_core.device import cpu_has_bf16, resolve_device, resolve_dtype
 from ghibli_core.errors import InputError, ModelLoadError, ModelNotFoundError
 from ghibli_core.models.depth import load_depth_estimator
 from ghibli_core.models.lora import LoraSpec, inspect_lora
@@ -181,10 +181,21 @@ def test_wrong_shape_checkpoint_fails_to_load_with_a_clear_error(tiny):
         load_pipelines(ModelSettings(base=str(tiny.checkpoint), controlnet=str(tiny.controlnet_dir), depth_model=str(tiny.depth_dir)), progress=False)
 
 
+@pytest.mark.parametrize("hardware,expected", [(True, torch.bfloat16), (False, torch.float32)])
+def test_auto_dtype_on_the_cpu_follows_its_bf16_hardware(monkeypatch, hardware, expected):
+    from ghibli_core.device import dtype_note
+
+    monkeypatch.setattr("ghibli_core.device.cpu_has_bf16", lambda: hardware)
+    assert resolve_dtype("auto", torch.device("cpu")) == expected
+    assert resolve_dtype("fp32", torch.device("cpu")) == torch.float32  # full precision stays one flag away
+    note = dtype_note("auto", torch.device("cpu"), expected)
+    assert note.startswith("bf16 (auto: this CPU has bf16 hardware; --dtype fp32") if hardware else note == "fp32"
+
+
 def test_device_and_dtype_resolution():
     device = resolve_device("auto")
     assert device.type in ("cuda", "mps", "cpu")
-    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+    assert resolve_dtype("auto", torch.device("cpu")) == (torch.bfloat16 if cpu_has_bf16() else torch.float32)
     assert resolve_dtype("auto", torch.device("cuda")) == torch.float16
     assert resolve_dtype("bf16", torch.device("cpu")) == torch.bfloat16
     with pytest.raises(InputError, match="dtype: unknown dtype 'fp8'"):

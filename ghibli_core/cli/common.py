@@ -84,7 +84,8 @@ def model_flags(*, lora: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--tiny", action="store_true", help="use tiny random-weight models (offline demo/tests; built on first use)")
     g.add_argument("--tiny-dir", help="where --tiny keeps its models (default $GHIBLI_TINY_DIR or ~/.cache/ghibli-anim)")
     g.add_argument("--device", default="auto", choices=DEVICES, help="auto = cuda > mps > cpu")
-    g.add_argument("--dtype", default="auto", choices=list(DTYPES), help="auto = fp16 on GPU, fp32 on CPU")
+    g.add_argument("--dtype", default="auto", choices=list(DTYPES),
+                   help="auto = fp16 on GPU; on CPU bf16 where it has bf16 hardware (AMX, AVX512-BF16), else fp32")
     g.add_argument("--compile", default="off", choices=COMPILE_MODES,
                    help="torch.compile the UNet and ControlNet (GPU; the first frame pays the compile time; default off)")
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,

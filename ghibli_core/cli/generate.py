@@ -7,7 +7,7 @@ import time
 
 from .. import __version__, defaults
 from ..animate import parse_size
-from ..device import peak_memory_mb
+from ..device import dtype_note, peak_memory_mb
 from ..errors import InputError
 from ..export import FORMATS
 from ..job import AnimationJob, run_job
@@ -115,7 +115,7 @@ def run_generate(args: argparse.Namespace) -> int:
     log(f"{PROG}: {settings.frames} frames at {settings.width}x{settings.height}, seed {settings.seed}, preset {job.preset} "
         f"({denoising_steps(settings, motion, init_image=job.init_image is not None)} denoising steps for "
         f"{motion.output_count(settings.frames)} output frames)" + (f", camera {camera.describe()}" if camera else "") +
-        f", on {resolved.device}")
+        f", on {resolved.device} in {dtype_note(job.models.dtype, resolved.device, resolved.dtype)}")
     pipes = load_pipelines(resolved, progress=not args.quiet)
     loaded = time.perf_counter()
     result = run_job(job, pipes, plan=plan, progress=not args.quiet)

@@ -25,6 +25,9 @@ class DepthEstimator:
         from transformers import pipeline
 
         self.source = source
+        # transformers' depth pipeline turns its output into numpy, which has no bf16: a bf16 run keeps this small
+        # model (~25M parameters for Depth-Anything-V2-Small) in fp32
+        dtype = torch.float32 if dtype == torch.bfloat16 else dtype
         try:
             self.pipe = pipeline("depth-estimation", model=source.location, device=device, dtype=dtype)
         except Exception as exc:
