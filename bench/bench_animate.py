@@ -170,7 +170,9 @@ class BareDepth:
     def __init__(self, model_dir: Path, device: torch.device, dtype: torch.dtype) -> None:
         from transformers import pipeline
 
-        self.pipe = pipeline("depth-estimation", model=str(model_dir), device=device, dtype=dtype)
+        # as the engine does: transformers' depth pipeline cannot hand bf16 to numpy, so a bf16 run keeps it in fp32
+        self.pipe = pipeline("depth-estimation", model=str(model_dir), device=device,
+                             dtype=torch.float32 if dtype == torch.bfloat16 else dtype)
 
     @torch.inference_mode()
     def __call__(self, image):
@@ -288,7 +290,7 @@ def build(device: torch.device, dtype: torch.dtype, work: Path):
                               ModelSource("hub", "random-controlnet-depth", "controlnet"),
                               ModelSource("folder", str(depth_dir), "depth"), device, dtype)
     pipes = assemble_pipelines(pipe, controlnet, DepthEstimator(resolved.depth, device, dtype), resolved, progress=False)
-    img2img = StableDiffusionControlNetImg2ImgPipeline.from_pipe(pipe, controlnet=controlnet)
+    img2img = StableDiffusionControlNetImg2ImgPipeline.from_pipe(pipe, controlnet=controlnet, dtype=dtype)  # from_pipe casts
     img2img.set_progress_bar_config(disable=True)
     bare_depth = BareDepth(depth_dir, device, dtype)
     print(f"models built in {time.perf_counter() - started:.0f} s "

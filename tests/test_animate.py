@@ -27,7 +27,7 @@ def test_each_frame_is_steered_by_the_depth_of_the_previous_frame(pipes, recorde
     for k in (1, 2, 3):
         expected_depth = pipes.depth(frames[k - 1].image)  # computed independently, from the previous frame
         assert np.array_equal(np.asarray(expected_depth), np.asarray(frames[k].control))
-        expected = pipes.img2img.control_image_processor.preprocess(expected_depth, height=64, width=64).to(torch.float32)
+        expected = pipes.img2img.control_image_processor.preprocess(expected_depth, height=64, width=64).to(pipes.img2img.controlnet.dtype)
         for received in rec.controls[(k - 1) * per_frame: k * per_frame]:
             # classifier-free guidance sends the control image twice (uncond + cond)
             assert received.shape == (2, 3, 64, 64)

@@ -496,7 +496,8 @@ def test_plans_carry_camera_moves_and_schedules_reach_the_painter(server):
             "pipeline": ["1", 0], "plan": ["2", 0], "preset": "custom", "width": 64, "height": 64, "steps": 4, "strength": 0.5,
             "guidance": 7.5, "controlnet_scale": 0.8, "seed": 1, "seed_policy": "fixed", "scheduler": "default",
             "negative_prompt": "", "color_match": 0.5, "color_mode": "meanstd", "cadence": 1, "loop": True,
-            "prompt_travel": True, "strength_schedule": "0:(0.5), 2:(0.75)", "seed_schedule": "3+t", "sharpen": "auto", "noise": "0.02"}},
+            "prompt_travel": True, "strength_schedule": "0:(0.5), 2:(0.75)", "seed_schedule": "3+t", "sharpen": "auto", "noise": "0.02",
+            "cache_interval": 2, "controlnet_end": 0.5, "cfg_end": 0.5}},
         "4": {"class_type": "GhibliSaveAnimation", "inputs": {"images": ["3", 0], "plan": ["2", 0], "filename_prefix": "ghibli/plan",
                                                              "fps": 8.0, "format": "gif", "dither": False}},
     }

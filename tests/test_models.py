@@ -218,3 +218,13 @@ def test_shipped_sd15_configs_are_the_standard_ones():
     tok = CLIPTokenizer.from_pretrained(str(SD15_CONFIG_DIR / "tokenizer"))
     assert len(tok) == 49408 and tok.model_max_length == 77
     assert tok("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
+
+
+def test_the_chosen_dtype_reaches_every_shared_module(tiny):
+    """diffusers' from_pipe casts the pipeline it makes (and so every module it shares) to float32 unless told the dtype:
+    a bf16 run must stay bf16 in both pipelines."""
+    pipes = load_pipelines(tiny.model_settings(dtype="bf16").resolve(), progress=False)
+    for pipe in (pipes.txt2img, pipes.img2img):
+        for name in ("unet", "vae", "text_encoder"):
+            assert next(getattr(pipe, name).parameters()).dtype == torch.bfloat16, name
+    assert next(pipes.img2img.controlnet.parameters()).dtype == torch.bfloat16

@@ -111,3 +111,17 @@ def test_presets_set_the_reuse_and_the_metadata_keeps_it(tiny, tmp_path, jobs_fi
     rows = [{"prompt": "a hill", "cache_interval": 2, "controlnet_end": 0.5}, {"prompt": "a lake", "preset": "quality"}]
     a, b = load_jobs(jobs_files.write(tmp_path / "jobs.jsonl", rows))
     assert a.animation().reuse == StepReuse(2, 0.5, PRESETS["balanced"].cfg_end) and b.animation().reuse == StepReuse()
+
+
+def test_a_stand_in_runs_its_own_forward_even_for_a_module_compiled_in_place():
+    import torch
+
+    from ghibli_core.models.reuse import _stand_in
+
+    real = torch.nn.Linear(2, 2)
+    calls = []
+    real.register_forward_pre_hook(lambda *_: calls.append(1))
+    real.compile()  # lazy: nothing is compiled until the real module is called
+    proxy = _stand_in(real, lambda x: "stand-in")
+    assert proxy(torch.zeros(1, 2)) == "stand-in" and calls == []  # hooks on the real module see no call
+    assert proxy.weight is real.weight

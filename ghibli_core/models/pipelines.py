@@ -281,9 +281,10 @@ def assemble_pipelines(txt2img: Any, controlnet: Any, depth: DepthEstimator, res
         controlnet.to(device=resolved.device, dtype=resolved.dtype)
     speedups = apply_speedups(txt2img, controlnet, device=resolved.device, channels_last=s.channels_last,
                               compile_mode=s.compile, vae_tiling=s.vae_tiling, vae_slicing=s.vae_slicing)
-    # from_pipe reuses every module of txt2img: no second copy of the UNet/VAE/text encoder.
+    # from_pipe reuses every module of txt2img: no second copy of the UNet/VAE/text encoder. It casts the new pipeline,
+    # and so every shared module, to `dtype` (float32 when none is given), so the run's dtype must be passed on.
     with _quiet("diffusers.models.modeling_utils"):  # from_pipe's no-op dtype cast warns "keep in float32: []"
-        img2img = StableDiffusionControlNetImg2ImgPipeline.from_pipe(txt2img, controlnet=controlnet)
+        img2img = StableDiffusionControlNetImg2ImgPipeline.from_pipe(txt2img, controlnet=controlnet, dtype=resolved.dtype)
     for pipe in (txt2img, img2img):
         pipe.set_progress_bar_config(disable=not progress, leave=False)
     pipes = GhibliPipelines(

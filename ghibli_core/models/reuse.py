@@ -70,6 +70,9 @@ def _stand_in(module: torch.nn.Module, forward: Callable[..., Any]) -> torch.nn.
     for name in _HOOK_DICTS:
         if hasattr(module, name):
             object.__setattr__(proxy, name, OrderedDict())
+    # a module compiled in place (`Module.compile`) calls its compiled `_call_impl`, which is bound to the original:
+    # the stand-in must call its own (the original, called from `forward`, still runs compiled)
+    object.__setattr__(proxy, "_compiled_call_impl", None)
     object.__setattr__(proxy, "forward", forward)
     return proxy
 
