@@ -413,7 +413,8 @@ def _preset_widgets_follow_the_preset(driver) -> None:
           for (let i = 0; i < 200 && w("preset").callback === plain; i++) await new Promise(r => setTimeout(r, 50));
           const pick = (name, value) => { w(name).value = value; w(name).callback(value); };
           pick("preset", "fast");
-          const fast = Object.fromEntries(["steps", "strength", "scheduler", "controlnet_scale", "cadence"].map(k => [k, w(k).value]));
+          const fast = Object.fromEntries(["steps", "strength", "scheduler", "controlnet_scale", "cadence", "cache_interval",
+                                           "controlnet_end", "cfg_end"].map(k => [k, w(k).value]));
           const stillFast = w("preset").value;
           pick("steps", 7);
           done({fast, stillFast, afterEdit: w("preset").value});
