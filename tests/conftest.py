@@ -89,6 +89,23 @@ def tiny_env(tiny, monkeypatch):
     monkeypatch.setenv("GHIBLI_TINY_DIR", str(tiny.root))
 
 
+# --- an OpenAI-compatible chat server -----------------------------------------------------------------------------
+
+#: The key the CLI tests put in the environment (and check never leaks).
+OPENAI_TEST_KEY = "sk-test-SECRETKEY-cli-0123456789"
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """A real chat-completions server on 127.0.0.1 (tests/chat_server.py), with OPENAI_API_KEY set to OPENAI_TEST_KEY."""
+    from chat_server import ChatServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_TEST_KEY)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with ChatServer() as srv:
+        yield srv
+
+
 # --- model call recorder -----------------------------------------------------------------------------------------
 
 class Recorder:

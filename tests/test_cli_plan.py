@@ -6,20 +6,13 @@ import json
 import os
 
 import pytest
-from chat_server import ChatServer, Step, openai_error
+from chat_server import Step, openai_error
+from conftest import OPENAI_TEST_KEY
 
 from ghibli_core import cli
 from ghibli_core.export import read_metadata
 
-KEY = "sk-test-SECRETKEY-cli-0123456789"
-
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    with ChatServer() as srv:
-        yield srv
+KEY = OPENAI_TEST_KEY  # the conftest `server` fixture sets it
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from chat_server import ChatServer, Step
+from chat_server import Step
+from conftest import OPENAI_TEST_KEY
 
 from ghibli_core import cli
 from ghibli_core.animate import AnimationSettings
@@ -19,7 +20,7 @@ from ghibli_core.job import AnimationJob, run_job
 from ghibli_core.plan import Plan, load_plan_file, make_plan, parse_plan_text, plan_json
 from ghibli_core.schedule import denoising_steps
 
-KEY = "sk-test-SECRETKEY-plan-motion-0123"
+KEY = OPENAI_TEST_KEY  # the conftest `server` fixture sets it
 
 
 def _moves(camera: list[str]) -> list[Move]:
@@ -35,14 +36,6 @@ def test_plan_json_keeps_frames_and_adds_a_parallel_camera_list(capsys):
     assert cli.main(["plan", "a harbour town at dusk", "--frames", "3"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and all(" | " in line for line in lines)  # the text view shows each beat's move
-
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    with ChatServer() as srv:
-        yield srv
 
 
 HOSTILE = [
