@@ -155,11 +155,6 @@ class AnimationSettings:
         """Frame `index`'s strength, guidance, ControlNet scale, seed (None: the policy's), contrast, sharpen, noise."""
         return values_at(self, self._schedules, index)
 
-    @property
-    def scheduled(self) -> tuple[str, ...]:
-        """The values that follow a schedule."""
-        return tuple(self._schedules)
-
     def frame_seed(self, index: int) -> int:
         if self.seed is None:
             raise ValueError("call with_seed() first")

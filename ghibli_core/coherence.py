@@ -84,7 +84,7 @@ def auto_amount(image: np.ndarray, target: float, kernel: int = 5, sigma: float 
     The Laplacian of `image + a * detail` is L(image) + a * L(detail), so its variance is a quadratic in `a`: solved
     exactly, clamped to [0, limit]; 0 when the image is already as sharp.
     """
-    grey = _grey(image)
+    grey = luminance(image)  # the grey `metrics.sharpness` measures
     detail = grey - cv2.GaussianBlur(grey, (kernel, kernel), sigma)
     li, ld = _laplacian(grey), _laplacian(detail)
     li, ld = li - li.mean(), ld - ld.mean()
@@ -161,10 +161,6 @@ def prepare_init(image: np.ndarray, *, contrast: float, sharpen: float | str, no
     result = np.clip(out, 0, 255).round().astype(np.uint8)
     applied = {"contrast": round(contrast, 4), "sharpen": round(amount, 4), "noise": round(noise, 4)}
     return result, {**applied, **(hold.state() if hold is not None else {})}
-
-
-def _grey(image: np.ndarray) -> np.ndarray:
-    return luminance(image)  # the same grey `metrics.sharpness` measures
 
 
 def _laplacian(grey: np.ndarray) -> np.ndarray:

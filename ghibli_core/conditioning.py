@@ -28,10 +28,6 @@ class PromptMix:
 
     terms: tuple[tuple[int, int, float, float], ...]  # (plan index a, plan index b, t in [0, 1), weight); weights sum to 1
 
-    @classmethod
-    def single(cls, index: int) -> "PromptMix":
-        return cls(((index, index, 0.0, 1.0),))
-
     def plan_weights(self) -> dict[int, float]:
         """Each plan index's share of the conditioning (a slerp term counted as its lerp share), summing to 1."""
         out: dict[int, float] = {}

@@ -55,9 +55,6 @@ class StepReuse:
         controlnet = len([i for i in range(controlnet_steps) if i % self.cache_interval == 0])
         return {"deep_unet": full, "controlnet": controlnet, "cfg": _share(self.cfg_end, steps)}
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"cache_interval": self.cache_interval, "controlnet_end": self.controlnet_end, "cfg_end": self.cfg_end}
-
 
 def _share(fraction: float, steps: int) -> int:
     """Steps in the first `fraction` of `steps` (at least one)."""
