@@ -50,6 +50,18 @@ def _nodes_of(graph: dict, class_type: str) -> list[dict]:
     return [n for n in graph.values() if n.get("class_type") == class_type]
 
 
+#: The saver's `format` choice for an output file's extension (its choices are the extensions, but for animated PNG).
+SAVER_FORMAT_BY_EXT = {".gif": "gif", ".webp": "webp", ".png": "apng", ".mp4": "mp4", ".webm": "webm"}
+
+
+def saver_format(output: str | Path) -> str:
+    """The saver's `format` value that writes `output`'s extension."""
+    ext = Path(output).suffix.lower()
+    if ext not in SAVER_FORMAT_BY_EXT:
+        raise InputError("output", f"unknown output format {ext or '(none)'!r}", f"use one of {', '.join(SAVER_FORMAT_BY_EXT)}")
+    return SAVER_FORMAT_BY_EXT[ext]
+
+
 def patch_workflow(graph: dict[str, Any], *, idea: str | None = None, frames: int | None = None, seed: int | None = None,
                    width: int | None = None, height: int | None = None, steps: int | None = None,
                    preset: str | None = None, output_format: str | None = None, camera: str | None = None) -> dict[str, Any]:
@@ -90,7 +102,7 @@ def patch_workflow(graph: dict[str, Any], *, idea: str | None = None, frames: in
         for node in _nodes_of(graph, "GhibliFrameBlender"):
             node.setdefault("inputs", {})["interpolate"] = get_preset(preset).interpolate
     if not _nodes_of(graph, SAVER):
-        raise InputError("workflow", f"has no {SAVER} node, so there is no animation to fetch", "add a Ghibli GIF Saver")
+        raise InputError("workflow", f"has no {SAVER} node, so there is no animation to fetch", "add a Ghibli Animation Saver")
     return graph
 
 
@@ -216,7 +228,7 @@ class ComfyClient:
         for output in (entry.get("outputs") or {}).values():
             if output.get("animations"):
                 return output["animations"][0]
-        raise ComfyRunError(f"prompt {prompt_id} saved no animation (is the Ghibli GIF Saver connected?)")
+        raise ComfyRunError(f"prompt {prompt_id} saved no animation (is the Ghibli Animation Saver connected?)")
 
     def download(self, file: dict) -> bytes:
         query = urllib.parse.urlencode({k: file.get(k, "") for k in ("filename", "subfolder", "type")})

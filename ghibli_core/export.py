@@ -1,31 +1,31 @@
-"""Writing animations: looping GIF, animated WebP, H.264 MP4 (and PNG frames), atomically, with the run's metadata.
+"""Writing animations: looping GIF, animated WebP, animated PNG, H.264 MP4, VP9 WebM (and PNG frames), atomically,
+with the run's metadata and, from ComfyUI, the graph that made them (see `embedded` for where each format keeps it).
 
 Nothing is ever half-written: each file is written to a temporary name in the target folder,
 flushed, then renamed over the target; on any error (or Ctrl-C) the temporary file is removed.
 """
 from __future__ import annotations
 
-import html
 import json
 import os
-import re
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
+from .embedded import (METADATA_KEY, container_tags, ours_json, png_info, read_embedded, read_metadata,  # noqa: F401 (re-exported)
+                       sanitize_metadata, sidecar_graph, sidecar_path, webp_exif, xmp_packet)
 from .errors import InputError, check_range
 from .files import atomic_path
 
 FPS_RANGE = (0.1, 100.0)
-#: Output formats, chosen by the file's extension.
-FORMATS = (".gif", ".webp", ".mp4")
-METADATA_KEY = "ghibli-anim"
-XMP_NS = "https://github.com/ghibli-anim/ghibli-anim/ns/1.0/"
+#: Output formats, chosen by the file's extension (.png: animated PNG).
+FORMATS = (".gif", ".webp", ".png", ".mp4", ".webm")
+#: Formats whose file carries a ComfyUI workflow the front end restores on drop (GIF has no such place).
+WORKFLOW_FORMATS = (".webp", ".png", ".mp4", ".webm")
 _TRANSPARENT = 255  # the GIF palette slot kept for "unchanged since the previous frame"
-_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)
 
 
 def check_fps(fps: float) -> float:
@@ -61,18 +61,6 @@ def check_frames_dir(path: str | os.PathLike) -> Path:
     return out
 
 
-def sanitize_metadata(value: Any) -> Any:
-    """Drop secret-looking keys and replace the home folder in strings, recursively."""
-    home = str(Path.home())
-    if isinstance(value, dict):
-        return {k: sanitize_metadata(v) for k, v in value.items() if not _SECRET_KEY.search(str(k))}
-    if isinstance(value, (list, tuple)):
-        return [sanitize_metadata(v) for v in value]
-    if isinstance(value, str) and home not in ("", "/") and home in value:
-        return value.replace(home, "~")
-    return value
-
-
 def shared_palette(frames: Sequence[Image.Image], colors: int = 256) -> Image.Image:
     """One palette for the whole animation (per-frame palettes shimmer from frame to frame)."""
     thumbs = [f.convert("RGB").resize((96, 96), Image.Resampling.BILINEAR) for f in frames[:64]]
@@ -82,22 +70,34 @@ def shared_palette(frames: Sequence[Image.Image], colors: int = 256) -> Image.Im
     return sheet.quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
 
 
+Comfy = Mapping[str, Any] | None  # ComfyUI's entries: {"prompt": api graph, "workflow": canvas graph, ...}
+
+
+def _check_frames(frames: Sequence[Image.Image]) -> None:
+    if not frames:
+        raise InputError("frames", "there is nothing to write", "generate at least one frame")
+
+
+def _duration_ms(fps: float) -> int:
+    return round(1000 / check_fps(fps))
+
+
 def write_gif(frames: Sequence[Image.Image], path: Path, *, fps: float, metadata: dict[str, Any] | None = None,
-              dither: bool = False, optimize: bool = True) -> Path:
+              comfy: Comfy = None, dither: bool = False, optimize: bool = True, workflow_sidecar: bool = False) -> Path:
     """A GIF that loops forever, one shared palette, `1000/fps` ms per frame.
 
     `optimize`: pixels whose palette index did not change since the previous frame are written as
     transparent (one palette slot is kept for that), which LZW compresses to almost nothing; the
     decoded frames are identical. `dither`: Floyd-Steinberg against the shared palette (smoother
-    gradients, but the dither pattern can crawl between frames).
+    gradients, but the dither pattern can crawl between frames). GIF has no place ComfyUI's front end
+    reads a workflow from: `workflow_sidecar` writes ComfyUI's graph beside it as `NAME.json` instead.
     """
-    if not frames:
-        raise InputError("frames", "there is nothing to write", "generate at least one frame")
+    _check_frames(frames)
     palette = shared_palette(frames, colors=255 if optimize else 256)
     mode = Image.Dither.FLOYDSTEINBERG if dither else Image.Dither.NONE
     images = [f.convert("RGB").quantize(palette=palette, dither=mode) for f in frames]
     colors = palette.getpalette()[: 3 * 256]
-    info: dict[str, Any] = dict(loop=0, duration=round(1000 / check_fps(fps)), optimize=False)
+    info: dict[str, Any] = dict(loop=0, duration=_duration_ms(fps), optimize=False)
     if optimize:
         colors = colors[:765] + [0, 0, 0]
         indices = [np.asarray(im) for im in images]
@@ -112,89 +112,120 @@ def write_gif(frames: Sequence[Image.Image], path: Path, *, fps: float, metadata
         im.putpalette(colors)
     info.update(save_all=True, append_images=images[1:], palette=colors)  # one global colour table
     if metadata:
-        info["comment"] = json.dumps(sanitize_metadata(metadata), ensure_ascii=False).encode("utf-8")
+        info["comment"] = ours_json(metadata).encode("utf-8")
+    graph = sidecar_graph(comfy) if workflow_sidecar else None
     with atomic_path(path) as tmp:
         images[0].save(tmp, format="GIF", **info)
+        if graph is not None:  # inside the GIF's block: a failed sidecar leaves no GIF either
+            with atomic_path(sidecar_path(path)) as side:
+                side.write_text(json.dumps(graph, indent=2), encoding="utf-8")
     return path
 
 
-def _xmp(metadata: dict[str, Any]) -> bytes:
-    """Our JSON inside a minimal XMP packet (WebP's metadata chunk)."""
-    text = html.escape(json.dumps(sanitize_metadata(metadata), ensure_ascii=False), quote=False)
-    return (
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-        f'<rdf:Description xmlns:ghibli="{XMP_NS}"><ghibli:metadata>{text}</ghibli:metadata>'
-        "</rdf:Description></rdf:RDF></x:xmpmeta>"
-    ).encode("utf-8")
-
-
 def write_webp(frames: Sequence[Image.Image], path: Path, *, fps: float, metadata: dict[str, Any] | None = None,
-               quality: int = 90, lossless: bool = False) -> Path:
-    """An animated WebP that loops forever (full colour, much smaller than a GIF)."""
-    if not frames:
-        raise InputError("frames", "there is nothing to write", "generate at least one frame")
+               comfy: Comfy = None, quality: int = 90, lossless: bool = False) -> Path:
+    """An animated WebP that loops forever (full colour, much smaller than a GIF).
+
+    ComfyUI's graph goes in EXIF tags as ComfyUI writes them (what the front end reads on drop); ours in XMP."""
+    _check_frames(frames)
     images = [f.convert("RGB") for f in frames]
-    info: dict[str, Any] = dict(save_all=True, append_images=images[1:], loop=0, duration=round(1000 / check_fps(fps)),
+    info: dict[str, Any] = dict(save_all=True, append_images=images[1:], loop=0, duration=_duration_ms(fps),
                                 quality=quality, lossless=lossless, method=4, minimize_size=False)
     if metadata:
-        info["xmp"] = _xmp(metadata)
+        info["xmp"] = xmp_packet(metadata)
+    exif = webp_exif(comfy)
+    if exif is not None:
+        info["exif"] = exif
     with atomic_path(path) as tmp:
         images[0].save(tmp, format="WEBP", **info)
     return path
 
 
-def write_mp4(frames: Sequence[Image.Image], path: Path, *, fps: float, metadata: dict[str, Any] | None = None,
-              crf: int = 18) -> Path:
-    """H.264 MP4 (yuv420p, plays everywhere) through PyAV's bundled FFmpeg; odd sizes are padded to even."""
+def write_apng(frames: Sequence[Image.Image], path: Path, *, fps: float, metadata: dict[str, Any] | None = None,
+               comfy: Comfy = None, compress_level: int = 6) -> Path:
+    """An animated PNG (APNG) that loops forever: lossless, animates in browsers and in ComfyUI's canvas, and keeps
+    ComfyUI's graph in text chunks like every PNG ComfyUI saves."""
+    _check_frames(frames)
+    images = [f.convert("RGB") for f in frames]
+    info: dict[str, Any] = dict(save_all=True, append_images=images[1:], loop=0, duration=_duration_ms(fps),
+                                compress_level=compress_level, pnginfo=png_info(metadata, comfy))
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, format="PNG", **info)
+    return path
+
+
+def _even_rgb(frame: Image.Image, even: tuple[int, int]) -> np.ndarray:
+    """yuv420p needs even dimensions: repeat the last row/column rather than add a black line."""
+    rgb = np.asarray(frame.convert("RGB"))
+    if rgb.shape[1::-1] != even:
+        rgb = np.pad(rgb, ((0, even[1] - rgb.shape[0]), (0, even[0] - rgb.shape[1]), (0, 0)), mode="edge")
+    return rgb
+
+
+def _write_video(frames: Sequence[Image.Image], path: Path, *, fps: float, container_format: str, codec: str,
+                 codec_options: dict[str, str], tags: dict[str, str], container_options: dict[str, str] | None = None) -> Path:
+    """Encode `frames` with PyAV's bundled FFmpeg (yuv420p, odd sizes padded to even), `tags` as container metadata."""
     import av
 
-    if not frames:
-        raise InputError("frames", "there is nothing to write", "generate at least one frame")
+    _check_frames(frames)
     width, height = frames[0].size
-    even = (width + width % 2, height + height % 2)  # yuv420p needs even dimensions
+    even = (width + width % 2, height + height % 2)
     with atomic_path(path) as tmp:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
-            if metadata:
-                container.metadata["comment"] = json.dumps(sanitize_metadata(metadata), ensure_ascii=False)
-            stream = container.add_stream("libx264", rate=Fraction(check_fps(fps)).limit_denominator(1001))
+        with av.open(str(tmp), mode="w", format=container_format, options=container_options or {}) as container:
+            for key, value in tags.items():
+                container.metadata[key] = value
+            stream = container.add_stream(codec, rate=Fraction(check_fps(fps)).limit_denominator(1001))
             stream.width, stream.height = even
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "medium"}
+            stream.options = codec_options
             for frame in frames:
-                rgb = np.asarray(frame.convert("RGB"))
-                if rgb.shape[1::-1] != even:  # repeat the last row/column rather than add a black line
-                    rgb = np.pad(rgb, ((0, even[1] - rgb.shape[0]), (0, even[0] - rgb.shape[1]), (0, 0)), mode="edge")
-                for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                for packet in stream.encode(av.VideoFrame.from_ndarray(_even_rgb(frame, even), format="rgb24")):
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
     return path
 
 
+def write_mp4(frames: Sequence[Image.Image], path: Path, *, fps: float, metadata: dict[str, Any] | None = None,
+              comfy: Comfy = None, crf: int = 18) -> Path:
+    """H.264 MP4 that plays everywhere; tags as `udta/meta` keys (FFmpeg's `use_metadata_tags`), which ComfyUI's
+    front end reads on drop, and the index at the front (`faststart`) so browsers play it while it loads."""
+    return _write_video(frames, path, fps=fps, container_format="mp4", codec="libx264",
+                        codec_options={"crf": str(crf), "preset": "medium"},
+                        container_options={"movflags": "use_metadata_tags+faststart"},
+                        tags=container_tags(metadata, comfy, upper=False))
+
+
+def write_webm(frames: Sequence[Image.Image], path: Path, *, fps: float, metadata: dict[str, Any] | None = None,
+               comfy: Comfy = None, crf: int = 32) -> Path:
+    """VP9 WebM in constant-quality mode; tags as Matroska SimpleTags (`WORKFLOW`, `PROMPT`, `COMMENT`)."""
+    return _write_video(frames, path, fps=fps, container_format="webm", codec="libvpx-vp9",
+                        codec_options={"crf": str(crf), "b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"},
+                        tags=container_tags(metadata, comfy, upper=True))
+
+
 def write_png_frames(frames: Sequence[Image.Image], folder: Path, *, metadata: dict[str, Any] | None = None, prefix: str = "frame") -> list[Path]:
-    """Numbered PNGs (frame_0001.png ...), each written atomically, metadata in a tEXt chunk."""
+    """Numbered PNGs (frame_0001.png ...), each written atomically, metadata in an iTXt chunk."""
     folder.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(sanitize_metadata(metadata), ensure_ascii=False) if metadata else None
     paths = []
     for i, frame in enumerate(frames, start=1):
         target = folder / f"{prefix}_{i:04d}.png"
-        info = PngImagePlugin.PngInfo()
-        if text:
-            info.add_itxt(METADATA_KEY, text)
         with atomic_path(target) as tmp:
-            frame.convert("RGB").save(tmp, format="PNG", pnginfo=info)
+            frame.convert("RGB").save(tmp, format="PNG", pnginfo=png_info(metadata, None))
         paths.append(target)
     return paths
 
 
-WRITERS = {".gif": write_gif, ".webp": write_webp, ".mp4": write_mp4}
+WRITERS = {".gif": write_gif, ".webp": write_webp, ".png": write_apng, ".mp4": write_mp4, ".webm": write_webm}
 
 
 def save_animation(frames: Sequence[Image.Image], path: str | os.PathLike, *, fps: float = 8.0,
-                   metadata: dict[str, Any] | None = None, **options: Any) -> Path:
-    """Write `frames` to `path`, the format chosen by its extension (options go to that writer)."""
+                   metadata: dict[str, Any] | None = None, comfy: Comfy = None, **options: Any) -> Path:
+    """Write `frames` to `path`, the format chosen by its extension (options go to that writer).
+
+    `comfy`: ComfyUI's entries ({"prompt": ..., "workflow": ...}), embedded where its front end reads them."""
     out = check_output_path(path)
-    return WRITERS[out.suffix.lower()](frames, out, fps=fps, metadata=metadata, **options)
+    return WRITERS[out.suffix.lower()](frames, out, fps=fps, metadata=metadata, comfy=comfy, **options)
 
 
 def write_json(data: Any, path: str | os.PathLike) -> Path:
@@ -209,22 +240,3 @@ def metrics_path(output: str | os.PathLike) -> Path:
     """Where the metrics JSON of an animation goes: `forest.gif` -> `forest.metrics.json`."""
     out = Path(output)
     return out.with_name(out.stem + ".metrics.json")
-
-
-def read_metadata(path: str | os.PathLike) -> dict[str, Any] | None:
-    """The metadata embedded by `save_animation` / `write_png_frames`, or None."""
-    if str(path).lower().endswith(".mp4"):
-        import av
-
-        with av.open(str(path)) as container:
-            raw = container.metadata.get("comment")
-        return json.loads(raw) if raw else None
-    with Image.open(path) as im:
-        raw = im.info.get("comment") or im.info.get(METADATA_KEY)
-        xmp = im.info.get("xmp")
-    if raw is None and xmp:
-        found = re.search(r"<ghibli:metadata>(.*?)</ghibli:metadata>", xmp.decode("utf-8") if isinstance(xmp, bytes) else xmp, re.S)
-        raw = html.unescape(found.group(1)) if found else None
-    if raw is None:
-        return None
-    return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)

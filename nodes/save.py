@@ -1,4 +1,5 @@
-"""GIF Saver: the frames as a looping GIF / WebP / MP4 in ComfyUI's output folder, with an animated preview."""
+"""Animation Saver: the frames as a looping GIF / WebP / APNG / MP4 / WebM in ComfyUI's output folder, with an animated
+preview, and the workflow embedded where the front end finds it when the file is dropped on the canvas."""
 from __future__ import annotations
 
 import os
@@ -13,7 +14,13 @@ from . import host
 from .images import to_pil
 from .types import CATEGORY, PlanType
 
-FORMATS = ("gif", "webp", "mp4")
+#: The format widget's choices and the file extension each writes.
+FORMATS = {"gif": "gif", "webp": "webp", "apng": "png", "mp4": "mp4", "webm": "webm"}
+#: Formats the canvas animates as a preview (the others get a light WebP copy in the temp folder).
+PREVIEWABLE = ("webp", "png")
+FORMAT_TOOLTIP = ("gif: plays everywhere, but cannot carry the workflow (see save_workflow_json); webp: full colour, small; "
+                  "apng: lossless animated PNG; mp4: H.264 video; webm: VP9 video. Every format but gif restores its workflow "
+                  "when the file is dropped on the canvas.")
 
 
 def _save_path(prefix: str, folder: str, ext: str, width: int, height: int) -> tuple[str, str, str]:
@@ -29,20 +36,24 @@ class GhibliSaveAnimation(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="GhibliSaveAnimation",
-            display_name="Ghibli GIF Saver",
+            display_name="Ghibli Animation Saver",
             category=f"{CATEGORY}/output",
-            description="Saves the frames as a looping animation (GIF with one shared palette, WebP or H.264 MP4) in ComfyUI's output "
-            "folder, with the workflow and plan in its metadata (unless ComfyUI runs with --disable-metadata), and shows it "
-            "animated in the canvas. Files are written whole or not at all.",
+            description="Saves the frames as a looping animation (GIF with one shared palette, WebP, animated PNG, H.264 MP4 or VP9 "
+            "WebM) in ComfyUI's output folder and shows it animated in the canvas. The workflow and plan go in its metadata "
+            "(unless ComfyUI runs with --disable-metadata): drop a WebP, PNG, MP4 or WebM file on the canvas to get the "
+            "workflow back; a GIF gets it in a .json file beside it. Files are written whole or not at all.",
             inputs=[
                 io.Image.Input("images", tooltip="The frames, in order."),
                 io.String.Input("filename_prefix", default="ghibli/animation",
                                 tooltip="File name prefix in the output folder; a/b puts files in subfolder a. %date% style tokens work."),
                 io.Float.Input("fps", default=16.0, min=FPS_RANGE[0], max=FPS_RANGE[1], step=0.5,
                                tooltip="Frames per second (connect Frame Blender's fps to keep the painted pace)."),
-                io.Combo.Input("format", options=list(FORMATS), default="gif", tooltip="gif: plays everywhere; webp: full colour, small; mp4: H.264 video."),
+                io.Combo.Input("format", options=list(FORMATS), default="gif", tooltip=FORMAT_TOOLTIP),
                 io.Boolean.Input("dither", default=False, tooltip="GIF only: Floyd-Steinberg dithering (smoother gradients, but the pattern can crawl)."),
                 PlanType.Input("plan", optional=True, tooltip="Optional: the frame plan, stored in the file's metadata."),
+                io.Boolean.Input("save_workflow_json", default=True, optional=True,
+                                 tooltip="GIF only: also save the workflow as NAME.json beside the GIF (a GIF cannot carry it); "
+                                 "drop that file on the canvas to get the workflow back."),
             ],
             outputs=[],
             hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
@@ -58,10 +69,16 @@ class GhibliSaveAnimation(io.ComfyNode):
         return "; ".join(errors) or True
 
     @classmethod
+    def _comfy(cls) -> dict | None:
+        """ComfyUI's own entries (the API prompt and every extra_pnginfo key, the canvas workflow among them)."""
+        if not host.metadata_enabled():
+            return None
+        return {"prompt": cls.hidden.prompt, **(cls.hidden.extra_pnginfo or {})}
+
+    @classmethod
     def _metadata(cls, plan, fps: float) -> dict | None:
         if not host.metadata_enabled():
             return None
-        extra = cls.hidden.extra_pnginfo or {}
         return {
             "generator": f"ghibli-anim {__version__} (ComfyUI)",
             "prompt": plan.idea if plan is not None else None,
@@ -69,20 +86,20 @@ class GhibliSaveAnimation(io.ComfyNode):
             "plan_backend": plan.backend if plan is not None else None,
             "plan_camera": [str(m) for m in plan.moves()] if plan is not None else None,
             "fps": fps,
-            "comfyui_prompt": cls.hidden.prompt,
-            "workflow": extra.get("workflow"),
         }
 
     @classmethod
-    def execute(cls, images, filename_prefix: str, fps: float, format: str, dither: bool, plan=None) -> io.NodeOutput:
+    def execute(cls, images, filename_prefix: str, fps: float, format: str, dither: bool, plan=None,
+                save_workflow_json: bool = True) -> io.NodeOutput:
         frames = to_pil(images, "images")
         width, height = frames[0].size
-        path, name, subfolder = _save_path(filename_prefix.strip(), folder_paths.get_output_directory(), format, width, height)
-        options = {"dither": True} if dither and format == "gif" else {}
-        save_animation(frames, path, fps=fps, metadata=cls._metadata(plan, fps), **options)
+        ext = FORMATS[format]
+        path, name, subfolder = _save_path(filename_prefix.strip(), folder_paths.get_output_directory(), ext, width, height)
+        options = {"dither": dither, "workflow_sidecar": save_workflow_json} if ext == "gif" else {}
+        save_animation(frames, path, fps=fps, metadata=cls._metadata(plan, fps), comfy=cls._comfy(), **options)
         saved = ui.SavedResult(name, subfolder, io.FolderType.output)
         preview = saved
-        if format != "webp":  # the canvas animates WebP, not GIF or MP4: show a light WebP copy from the temp folder
+        if ext not in PREVIEWABLE:  # the canvas animates WebP and PNG, not GIF or video: show a light WebP copy
             temp_path, temp_name, temp_sub = _save_path("ghibli-preview/" + os.path.basename(filename_prefix.strip()),
                                                         folder_paths.get_temp_directory(), "webp", width, height)
             write_webp(frames, temp_path, fps=fps, quality=80)

@@ -24,6 +24,10 @@ MODEL_HINTS = {
 }
 
 
+#: Canvas height kept under a saver's widgets for its animated preview (a 512² animation shows about 360 px wide).
+PREVIEW_HEIGHT = 380
+
+
 def input_specs(info: dict) -> list[tuple[str, str, dict, bool]]:
     """(name, type, options, optional) of a node's inputs in the order the canvas shows them."""
     order = info.get("input_order") or {k: list(v) for k, v in info["input"].items()}
@@ -107,10 +111,13 @@ def to_ui(graph: dict, object_info: dict) -> dict:
         multiline = sum(1 for _, kind, opts, _ in input_specs(info) if kind == "STRING" and opts.get("multiline"))
         slots = max(len(node_inputs[node_id]), len(node_outputs[node_id]))
         height = 40 + 24 * (len(widgets) - multiline + slots) + 100 * multiline
+        width = 360
+        if info.get("output_node") and not info["output"]:  # a saver: room for its animated preview under the widgets
+            width, height = 420, height + PREVIEW_HEIGHT
         y = rows.get(column, 40)
         rows[column] = y + height + 50
         ui_node = {
-            "id": int(node_id), "type": node["class_type"], "pos": [40 + 400 * column, y], "size": [360, height],
+            "id": int(node_id), "type": node["class_type"], "pos": [40 + 400 * column, y], "size": [width, height],
             "flags": {}, "order": order, "mode": 0, "inputs": node_inputs[node_id], "outputs": node_outputs[node_id],
             "properties": {"Node name for S&R": node["class_type"]}, "widgets_values": widgets,
         }

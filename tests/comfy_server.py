@@ -36,6 +36,12 @@ def comfyui_dir() -> Path | None:
     return path if (path / "main.py").is_file() else None
 
 
+def newest_front_end(comfy: Path) -> Path | None:
+    """The pinned newest front end `make comfyui` installs beside ComfyUI (served with --front-end-root), if there."""
+    static = comfy.parent / "frontend" / "comfyui_frontend_package" / "static"
+    return static if (static / "index.html").is_file() else None
+
+
 def _copy_configs(src: Path, dst: Path) -> None:
     """A diffusers folder's configs and tokenizer, without weights (the config beside a single file)."""
     for file in src.rglob("*"):
@@ -85,6 +91,7 @@ class ComfyServer:
     root: Path
     tiny: TinyModels
     extra_args: tuple[str, ...] = ()
+    front_end: Path | None = None  # a front end's static folder; None: the one ComfyUI's requirements installed
     port: int = field(default_factory=random_port)
     proc: subprocess.Popen | None = None
 
@@ -120,6 +127,8 @@ class ComfyServer:
                 self.port = random_port()
             cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port), "--disable-auto-launch",
                    "--base-directory", str(self.base), "--extra-model-paths-config", str(yaml), *self.extra_args]
+            if self.front_end is not None:
+                cmd += ["--front-end-root", str(self.front_end)]
             self.proc = subprocess.Popen(cmd, cwd=self.comfy, env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:

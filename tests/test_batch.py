@@ -26,7 +26,7 @@ def test_every_bad_row_is_listed_with_its_line_before_any_render(tmp_path, tiny,
         {"frames": 3},
         {"prompt": "x", "preset": "ultra"},
         {"prompt": "x", "loras": ["missing.safetensors:0.5"]},
-        {"prompt": "x", "output": "x.png"},
+        {"prompt": "x", "output": "x.avi"},
         {"prompt": "x", "output": "../escape.gif"},
         {"plan": ["a", "b"], "frames": 3},
         {"prompt": "x", "size": "big"},
@@ -38,7 +38,7 @@ def test_every_bad_row_is_listed_with_its_line_before_any_render(tmp_path, tiny,
     text = str(exc.value)
     expected = ["line 2: row: not JSON", "line 3: promt: is not a job field; did you mean 'prompt'?", "line 4: frames: 'eight' is not an integer",
                 "line 5: prompt: is missing", "line 6: preset: unknown preset 'ultra'", "line 7: loras: no file at",
-                "line 8: output: unknown format '.png'", "line 9: output: '../escape.gif' leaves the output folder",
+                "line 8: output: unknown format '.avi'", "line 9: output: '../escape.gif' leaves the output folder",
                 "line 10: frames: 3 but the plan holds 2", "line 11: size: 'big' is not WIDTHxHEIGHT", "line 12: strength",
                 "line 13: output: '0001-a-good-row.gif' is also line 1's"]
     assert all(e in text for e in expected), text

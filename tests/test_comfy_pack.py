@@ -12,8 +12,9 @@ from PIL import Image
 
 from ghibli_core.animate import AnimationSettings
 from ghibli_core.blend import MotionSettings, blend_frames
-from ghibli_core.comfy_client import DEFAULT_WORKFLOW, ComfyClient, load_workflow, patch_workflow
+from ghibli_core.comfy_client import DEFAULT_WORKFLOW, SAVER_FORMAT_BY_EXT, ComfyClient, load_workflow, patch_workflow, saver_format
 from ghibli_core.errors import InputError
+from ghibli_core.export import FORMATS
 from ghibli_core.models.lora import LoraSpec
 from ghibli_core.models.pipelines import ModelSettings, load_pipelines, single_file_config
 from ghibli_core.models.sources import resolve_source
@@ -58,6 +59,10 @@ def test_shipped_api_workflow_patches_the_idea_and_settings():
     assert by_type["GhibliFramePlanner"]["idea"] == "a cat bus in the rain" and by_type["GhibliFramePlanner"]["frames"] == 5
     assert (by_type["GhibliSequentialImg2Img"]["seed"], by_type["GhibliSequentialImg2Img"]["width"]) == (11, 256)
     assert by_type["GhibliSaveAnimation"]["format"] == "webp"
+    assert patch_workflow(graph, output_format=saver_format("x.png"))["6"]["inputs"]["format"] == "apng"
+    assert set(SAVER_FORMAT_BY_EXT) == set(FORMATS)  # every format the engine writes can be asked of the saver
+    with pytest.raises(InputError, match="output: unknown output format '.avi'"):
+        saver_format("x.avi")
     assert graph != patched and load_workflow(DEFAULT_WORKFLOW) == graph  # the original is untouched
 
 

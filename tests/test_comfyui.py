@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from comfy_server import REPO, SHIPPED, ComfyServer, comfyui_dir
-from ghibli_core.comfy_client import ComfyClient
+from comfy_server import REPO, SHIPPED, ComfyServer, comfyui_dir, newest_front_end
+from ghibli_core.comfy_client import SAVER_FORMAT_BY_EXT, ComfyClient
+from ghibli_core.export import read_metadata
 
 sys.path.insert(0, str(REPO / "scripts"))
 from build_workflows import WIDGET_TYPES, input_specs, widget_values  # noqa: E402
@@ -31,16 +32,74 @@ UI = {name: REPO / "workflows" / f"{name}.json" for name in API}
 pytestmark = pytest.mark.slow  # a real ComfyUI server and a headless browser
 
 
+REQUIRED = os.environ.get("GHIBLI_REQUIRE_COMFYUI") == "1"
+
+
+def _missing(what: str) -> None:
+    if REQUIRED:
+        pytest.fail(f"{what} (GHIBLI_REQUIRE_COMFYUI=1)")
+    pytest.skip(what)
+
+
 @pytest.fixture(scope="module")
 def server(tiny, tmp_path_factory):
+    """ComfyUI serving the newest front end (pinned by `make comfyui`)."""
     comfy = comfyui_dir()
     if comfy is None:
-        if os.environ.get("GHIBLI_REQUIRE_COMFYUI") == "1":
-            pytest.fail("ComfyUI is not installed: run `make comfyui` (or set COMFYUI_DIR)")
-        pytest.skip("ComfyUI is not installed (`make comfyui` installs it)")
-    srv = ComfyServer(comfy, tmp_path_factory.mktemp("comfy"), tiny).start()
+        _missing("ComfyUI is not installed: run `make comfyui` (or set COMFYUI_DIR)")
+    front_end = newest_front_end(comfy)
+    if front_end is None:
+        _missing("the newest ComfyUI front end is not installed: run `make comfyui`")
+    srv = ComfyServer(comfy, tmp_path_factory.mktemp("comfy"), tiny, front_end=front_end).start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless Chromium driven by selenium (one per module; each test opens the page it needs)."""
+    pytest.importorskip("selenium")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    driver_bin = shutil.which("chromedriver")
+    if not chromium or not driver_bin:
+        _missing("chromium and chromedriver are needed (Debian: apt-get install chromium chromium-driver)")
+    options = Options()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--window-size=1600,1000", f"--user-data-dir={tmp_path_factory.mktemp('profile')}"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(driver_bin), options=options)
+    driver.set_script_timeout(120)
+    yield driver
+    driver.quit()
+
+
+def open_canvas(driver, url: str) -> None:
+    """Load the front end and wait until its app and graph exist; close first-run dialogs."""
+    driver.get(url)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if driver.execute_script("return !!(window.app && window.app.graph && window.LiteGraph)"):
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the front end did not start")
+    clear_dialogs(driver)
+
+
+def clear_dialogs(driver) -> None:
+    """Close the first-run templates dialog (it opens late, over the canvas) before a screenshot."""
+    driver.execute_script("document.querySelectorAll('.p-dialog-mask, [role=dialog]').forEach(d => d.remove());")
+
+
+def artifacts_dir() -> Path:
+    artifacts = Path(os.environ.get("GHIBLI_ARTIFACTS", REPO / "test-artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    return artifacts
 
 
 def small(graph: dict, **sampler) -> dict:
@@ -157,9 +216,11 @@ def test_api_workflow_makes_a_looping_gif_fetched_from_view(server):
     assert path.read_bytes() == data
     with Image.open(path) as im:
         assert im.format == "GIF" and im.n_frames == 6 and im.info.get("loop") == 0 and im.size == (64, 64)
-        meta = json.loads(im.info["comment"])
-    assert meta["plan"] and len(meta["plan"]) == 3 and meta["workflow"] is None  # API runs carry no canvas workflow
+    meta = read_metadata(path)
+    assert meta["plan"] and len(meta["plan"]) == 3 and meta.get("workflow") is None  # API runs carry no canvas workflow
     assert meta["comfyui_prompt"]["4"]["class_type"] == "GhibliSequentialImg2Img"
+    # a GIF cannot carry the graph: the API prompt is saved beside it, where a drop on the canvas loads it
+    assert json.loads(path.with_suffix(".json").read_text())["4"]["class_type"] == "GhibliSequentialImg2Img"
     # the canvas preview is an animated WebP (the front end does not animate GIF previews)
     preview = entry["outputs"]["6"]["images"][0]
     assert preview["type"] == "temp" and preview["filename"].endswith(".webp")
@@ -333,68 +394,52 @@ def test_comfy_cli_runs_the_shipped_api_workflow(server, tmp_path):
         assert im.n_frames == 16 and im.info.get("loop") == 0 and im.size == (512, 512)
 
 
-def test_ui_workflow_loads_in_the_real_front_end(server, tmp_path):
-    """Headless Chromium loads each canvas workflow into the real front end: no missing node types."""
-    pytest.importorskip("selenium")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    driver_bin = shutil.which("chromedriver")
-    if not chromium or not driver_bin:
-        if os.environ.get("GHIBLI_REQUIRE_COMFYUI") == "1":
-            pytest.fail("chromium and chromedriver are needed (Debian: apt-get install chromium chromium-driver)")
-        pytest.skip("no chromium/chromedriver")
-    options = Options()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--window-size=1600,1000", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(driver_bin), options=options)
-    artifacts = Path(os.environ.get("GHIBLI_ARTIFACTS", REPO / "test-artifacts"))
-    artifacts.mkdir(parents=True, exist_ok=True)
+@pytest.mark.parametrize("front_end", ["newest", "bundled"])
+def test_ui_workflow_loads_in_the_real_front_end(server, browser, tiny, tmp_path, front_end):
+    """Headless Chromium loads each canvas workflow into the real front end (the newest, and the one ComfyUI 0.3.75
+    bundles): no missing node types; the preset script fills the widgets; a run from the canvas shows its preview."""
+    srv = server
+    if front_end == "bundled":
+        srv = ComfyServer(server.comfy, tmp_path / "bundled", tiny).start()
     try:
-        driver.set_script_timeout(60)
-        driver.get(server.url)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if driver.execute_script("return !!(window.app && window.app.graph && window.LiteGraph)"):
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the front end did not start")
-        for name, path in UI.items():
-            workflow = json.loads(path.read_text())
-            result = driver.execute_async_script(
-                """
-                const [wf, done] = arguments;
-                (async () => {
-                  await window.app.loadGraphData(wf, true, true, 'test');
-                  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));  // drawn once
-                  const nodes = window.app.graph._nodes || window.app.graph.nodes;
-                  const missing = nodes.filter(n => !window.LiteGraph.registered_node_types[n.type]).map(n => n.type);
-                  const dialogs = [...document.querySelectorAll('.p-dialog')].map(d => d.innerText).filter(t => /missing/i.test(t));
-                  done({count: nodes.length, types: nodes.map(n => n.type), missing, dialogs,
-                        widgets: nodes.map(n => [n.type, (n.widgets || []).length])});
-                })().catch(e => done({error: String(e)}));
-                """,
-                workflow,
-            )
-            assert "error" not in result, result
-            assert result["missing"] == [] and not [d for d in result["dialogs"] if "node" in d.lower()], result
-            assert sorted(result["types"]) == sorted(n["type"] for n in workflow["nodes"])
-            driver.execute_script(  # close the first-run dialogs and frame the graph for the screenshot
-                "document.querySelectorAll('.p-dialog-mask').forEach(d => d.remove());"
-                "const c = window.app.canvas; c.ds.scale = 0.7; c.ds.offset = [110, 140]; c.setDirty(true, true);")
-            driver.execute_async_script("const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(done));")  # drawn
-            shot = artifacts / f"{name}.png"
-            driver.save_screenshot(str(shot))
-            assert shot.stat().st_size > 10_000
-        _preset_widgets_follow_the_preset(driver)
-        _run_from_the_canvas(server, driver, artifacts)
+        _canvas_checks(srv, browser, front_end)
     finally:
-        driver.quit()
+        if srv is not server:
+            srv.stop()
+
+
+def _canvas_checks(server: ComfyServer, driver, front_end: str) -> None:
+    open_canvas(driver, server.url)
+    artifacts = artifacts_dir()
+    for name, path in UI.items():
+        workflow = json.loads(path.read_text())
+        result = driver.execute_async_script(
+            """
+            const [wf, done] = arguments;
+            (async () => {
+              await window.app.loadGraphData(wf, true, true, 'test');
+              await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));  // drawn once
+              const nodes = window.app.graph._nodes || window.app.graph.nodes;
+              const missing = nodes.filter(n => !window.LiteGraph.registered_node_types[n.type]).map(n => n.type);
+              const dialogs = [...document.querySelectorAll('.p-dialog')].map(d => d.innerText).filter(t => /missing/i.test(t));
+              done({count: nodes.length, types: nodes.map(n => n.type), missing, dialogs,
+                    widgets: nodes.map(n => [n.type, (n.widgets || []).length])});
+            })().catch(e => done({error: String(e)}));
+            """,
+            workflow,
+        )
+        assert "error" not in result, result
+        assert result["missing"] == [] and not [d for d in result["dialogs"] if "node" in d.lower()], result
+        assert sorted(result["types"]) == sorted(n["type"] for n in workflow["nodes"])
+        driver.execute_script(  # close the first-run dialogs and frame the graph for the screenshot
+            "document.querySelectorAll('.p-dialog-mask').forEach(d => d.remove());"
+            "const c = window.app.canvas; c.ds.scale = 0.7; c.ds.offset = [110, 140]; c.setDirty(true, true);")
+        driver.execute_async_script("const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(done));")  # drawn
+        shot = artifacts / f"{name}-{front_end}.png"
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+    _preset_widgets_follow_the_preset(driver)
+    _run_from_the_canvas(server, driver, artifacts, front_end)
 
 
 def _preset_widgets_follow_the_preset(driver) -> None:
@@ -428,7 +473,7 @@ def _preset_widgets_follow_the_preset(driver) -> None:
     assert result["afterEdit"] == "custom"
 
 
-def _run_from_the_canvas(server: ComfyServer, driver, artifacts: Path) -> None:
+def _run_from_the_canvas(server: ComfyServer, driver, artifacts: Path, front_end: str) -> None:
     """Press Run on the minimal workflow (at a tiny size): the saved GIF embeds the canvas workflow."""
     workflow = json.loads(UI["ghibli_minimal"].read_text())
     for node in workflow["nodes"]:
@@ -454,9 +499,7 @@ def _run_from_the_canvas(server: ComfyServer, driver, artifacts: Path) -> None:
     entry = server.wait_history(new[0])
     assert entry["status"]["status_str"] == "success", entry["status"]
     gif = server.output / "ghibli" / entry["outputs"]["4"]["animations"][0]["filename"]
-    with Image.open(gif) as im:
-        meta = json.loads(im.info["comment"])
-    assert {n["type"] for n in meta["workflow"]["nodes"]} == {n["type"] for n in workflow["nodes"]}
+    assert {n["type"] for n in read_metadata(gif)["workflow"]["nodes"]} == {n["type"] for n in workflow["nodes"]}
     # the saver's animated preview has loaded (polled: its image on the node, or a media element on the page)
     driver.execute_async_script(
         """
@@ -471,7 +514,7 @@ def _run_from_the_canvas(server: ComfyServer, driver, artifacts: Path) -> None:
         })();
         """
     )
-    driver.save_screenshot(str(artifacts / "ghibli_minimal_after_run.png"))
+    driver.save_screenshot(str(artifacts / f"ghibli_minimal_after_run-{front_end}.png"))
 
 
 def test_disable_metadata_writes_no_workflow_or_plan(server, tiny, tmp_path):
@@ -482,6 +525,7 @@ def test_disable_metadata_writes_no_workflow_or_plan(server, tiny, tmp_path):
         gif = other.output / "ghibli" / entry["outputs"]["4"]["animations"][0]["filename"]
         with Image.open(gif) as im:
             assert im.n_frames == 3 and "comment" not in im.info
+        assert read_metadata(gif) is None and not gif.with_suffix(".json").exists()
     finally:
         other.stop()
 
@@ -514,3 +558,85 @@ def test_plans_carry_camera_moves_and_schedules_reach_the_painter(server):
         bad["3"]["inputs"][widget] = value
         status, body = server.queue(bad)
         assert status == 400 and f"{widget}: " in _errors(body, "3") and words in _errors(body, "3"), (widget, body)
+
+
+SAVER_FORMATS = {"gif": "image/gif", "webp": "image/webp", "apng": "image/png", "mp4": "video/mp4", "webm": "video/webm"}
+
+
+def test_dropped_outputs_bring_their_workflow_back_in_the_newest_front_end(server, browser):
+    """Run EmptyImage -> saver from the canvas in every format; drop each saved file (a GIF's .json beside it) through the
+    front end's own file handling: the graph that comes back is the one that made it, and the file holds the API prompt."""
+    offered = server.get("/object_info/GhibliSaveAnimation")["GhibliSaveAnimation"]["input"]["required"]["format"]
+    options = set(offered[1]["options"] if offered[0] == "COMBO" else offered[0])
+    assert options == set(SAVER_FORMATS) == set(SAVER_FORMAT_BY_EXT.values())  # a new format gets tested here
+    open_canvas(browser, server.url)
+    artifacts = artifacts_dir()
+    for fmt, mime in SAVER_FORMATS.items():
+        before = set(server.get("/history"))
+        original = browser.execute_async_script(
+            """
+            const [fmt, done] = arguments;
+            (async () => {
+              const app = window.app, LG = window.LiteGraph;
+              app.graph.clear();
+              const w = (node, name) => node.widgets.find(x => x.name === name);
+              const image = LG.createNode("EmptyImage"); image.pos = [60, 120]; app.graph.add(image);
+              Object.entries({width: 64, height: 48, batch_size: 3, color: 0x4a7f3c}).forEach(([k, v]) => w(image, k).value = v);
+              const save = LG.createNode("GhibliSaveAnimation"); save.pos = [420, 120]; app.graph.add(save);
+              image.connect(0, save, 0);
+              w(save, "format").value = fmt;
+              w(save, "filename_prefix").value = "ghibli/drop-" + fmt;
+              const original = app.graph.serialize();
+              await app.queuePrompt(0, 1);
+              done(original);
+            })().catch(e => done({error: String(e)}));
+            """,
+            fmt,
+        )
+        assert "error" not in original, original
+        deadline = time.monotonic() + 120
+        new = []
+        while time.monotonic() < deadline and not new:
+            new = [k for k in server.get("/history") if k not in before]
+            time.sleep(0.2)
+        assert new, f"{fmt}: the canvas did not queue the graph"
+        entry = server.wait_history(new[0])
+        assert entry["status"]["status_str"] == "success", entry["status"]
+        saver_id = next(k for k, v in entry["prompt"][2].items() if v["class_type"] == "GhibliSaveAnimation")
+        file = entry["outputs"][saver_id]["animations"][0]
+        name = file["filename"] if fmt != "gif" else file["filename"].rsplit(".", 1)[0] + ".json"
+        restored = browser.execute_async_script(
+            """
+            const [name, subfolder, mime, done] = arguments;
+            (async () => {
+              const app = window.app;
+              const url = `/view?filename=${encodeURIComponent(name)}&subfolder=${encodeURIComponent(subfolder)}&type=output`;
+              const blob = await (await fetch(url)).blob();
+              const file = new File([blob], name, {type: mime});
+              const found = await window.comfyAPI.parser.getWorkflowDataFromFile(file);
+              app.graph.clear();
+              await app.handleFile(file);  // what a drop on the canvas calls
+              await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+              done({graph: app.graph.serialize(), found});
+            })().catch(e => done({error: String(e)}));
+            """,
+            name, file["subfolder"], "application/json" if fmt == "gif" else mime,
+        )
+        assert "error" not in restored, restored
+        _same_graph(restored["graph"], original, fmt)
+        found = {k: json.loads(v) if isinstance(v, str) else v for k, v in restored["found"].items() if k in ("workflow", "prompt")}
+        _same_graph(found["workflow"], original, fmt)
+        if fmt != "gif":  # the API prompt the server ran comes back too
+            assert found["prompt"] == entry["prompt"][2], fmt
+        clear_dialogs(browser)
+        browser.execute_script("const c = window.app.canvas; c.ds.scale = 1.2; c.ds.offset = [40, 40]; c.setDirty(true, true);")
+        browser.save_screenshot(str(artifacts / f"drop-restore-{fmt}.png"))
+
+
+def _same_graph(got: dict, want: dict, label: str) -> None:
+    def shape(graph):
+        return ({n["id"]: (n["type"], n.get("widgets_values"), [i["link"] for i in n.get("inputs") or [] if i.get("link") is not None])
+                 for n in graph["nodes"]},
+                sorted(map(tuple, (link[:6] for link in graph["links"]))))
+
+    assert shape(got) == shape(want), label

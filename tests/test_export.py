@@ -1,6 +1,7 @@
 """GIF/PNG export: loops forever, shared palette, metadata without secrets, nothing half-written."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -115,3 +116,55 @@ def test_unwritable_folder(tmp_path):
     ro.chmod(0o500)
     with pytest.raises(InputError, match="not writable"):
         check_output_path(ro / "a.gif")
+
+
+WORKFLOW = {"last_node_id": 2, "nodes": [{"id": 1, "type": "GhibliSaveAnimation", "title": "Sauvegarde é 日本"}], "links": [],
+            "extra": {"note": "a:b:c"}}
+PROMPT = {"1": {"class_type": "GhibliSaveAnimation", "inputs": {"filename_prefix": "ghibli/été", "fps": 8.0}}}
+
+
+@pytest.mark.parametrize("ext", [".webp", ".png", ".mp4", ".webm"])
+def test_every_format_but_gif_carries_the_workflow_where_the_front_end_reads_it(tmp_path, ext):
+    """Read back with byte-level readers that look where ComfyUI's front end looks (not Pillow/PyAV), and with ours."""
+    from frontend_readers import workflow_and_prompt
+
+    ours = {"prompt": "a forest ü", "plan": ["a", "b"], "api_key": "sk-secret"}
+    out = save_animation(frames(4), tmp_path / f"a{ext}", fps=8, metadata=ours, comfy={"prompt": PROMPT, "workflow": WORKFLOW})
+    assert workflow_and_prompt(out.read_bytes(), ext) == (WORKFLOW, PROMPT)
+    assert read_metadata(out) == {"prompt": "a forest ü", "plan": ["a", "b"], "workflow": WORKFLOW, "comfyui_prompt": PROMPT}
+    assert b"sk-secret" not in out.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+def test_animated_png_and_webm_play_every_frame(tmp_path):
+    from ghibli_core.readers import load_frames
+
+    for ext in (".png", ".webm"):
+        out = save_animation(frames(5, size=47), tmp_path / f"a{ext}", fps=10)
+        loaded, fps = load_frames(out)
+        assert len(loaded) == 5 and loaded[0].shape[:2] in ((47, 47), (48, 48)) and fps == pytest.approx(10)
+    with Image.open(tmp_path / "a.png") as im:
+        assert im.format == "PNG" and im.n_frames == 5 and im.info.get("loop") == 0 and im.info["duration"] == 100
+        im.seek(3)
+        assert np.array_equal(np.asarray(im.convert("RGB")), np.asarray(frames(5, size=47)[3]))  # lossless
+
+
+def test_gif_workflow_goes_to_a_sidecar_only_when_asked(tmp_path):
+    comfy = {"prompt": PROMPT, "workflow": WORKFLOW}
+    plain = save_animation(frames(2), tmp_path / "plain.gif", comfy=comfy)
+    assert not plain.with_suffix(".json").exists()
+    out = save_animation(frames(2), tmp_path / "a.gif", metadata={"seed": 1}, comfy=comfy, workflow_sidecar=True)
+    assert json.loads(out.with_suffix(".json").read_text()) == WORKFLOW  # what a drop of the .json loads
+    assert read_metadata(out) == {"seed": 1, "workflow": WORKFLOW}
+    api_only = save_animation(frames(2), tmp_path / "api.gif", comfy={"prompt": PROMPT, "workflow": None}, workflow_sidecar=True)
+    assert json.loads(api_only.with_suffix(".json").read_text()) == PROMPT
+    assert read_metadata(api_only) == {"comfyui_prompt": PROMPT}
+
+
+def test_files_of_the_earlier_layout_still_read(tmp_path):
+    """Before the front-end tags, the graphs were inside our JSON (WebP XMP, MP4/GIF comment)."""
+    old = {"prompt": "x", "workflow": WORKFLOW, "comfyui_prompt": PROMPT}
+    for ext in (".gif", ".webp", ".mp4"):
+        out = save_animation(frames(2), tmp_path / f"old{ext}", metadata=old)
+        assert read_metadata(out) == old
+    assert read_metadata(save_animation(frames(2), tmp_path / "none.webp")) is None

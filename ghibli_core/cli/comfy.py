@@ -28,13 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=list(PRESETS), help="speed/quality preset (default: the workflow's own)")
     p.add_argument("--steps", type=int, help="denoising steps (switches the workflow to the custom preset)")
     p.add_argument("--camera", metavar="MOVE[:STRENGTH]", help="the Ghibli Camera node's move, e.g. push-in:0.5 (default: the workflow's own)")
-    p.add_argument("-o", "--output", required=True, help="where to write it; .gif, .webp or .mp4 picks the format")
+    p.add_argument("-o", "--output", required=True, help="where to write it; its extension (.gif, .webp, .png, .mp4, .webm) picks the format")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     return p
 
 
 def run_comfy(argv: Sequence[str]) -> int:
-    from ..comfy_client import DEFAULT_WORKFLOW, ComfyClient, load_workflow, patch_workflow
+    from ..comfy_client import DEFAULT_WORKFLOW, ComfyClient, load_workflow, patch_workflow, saver_format
     from ..files import atomic_path
     from ..plan import check_frame_count, clean_idea
 
@@ -47,7 +47,7 @@ def run_comfy(argv: Sequence[str]) -> int:
     graph = patch_workflow(
         graph, idea=clean_idea(args.prompt) if args.prompt is not None else None,
         frames=check_frame_count(args.frames) if args.frames is not None else None, seed=args.seed, width=width, height=height,
-        steps=args.steps, preset=args.preset, output_format=output.suffix.lower().lstrip("."), camera=args.camera,
+        steps=args.steps, preset=args.preset, output_format=saver_format(output), camera=args.camera,
     )
     client = ComfyClient(args.server)
     names: dict[str, str] = {k: v.get("_meta", {}).get("title") or v["class_type"] for k, v in graph.items()}
