@@ -7,6 +7,14 @@ BASE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 CONTROLNET = "lllyasviel/control_v11f1p_sd15_depth"
 #: A small, fast monocular depth model loadable by transformers' depth-estimation pipeline.
 DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
+#: Where the model files ComfyUI workflows name by default come from: file name -> (ComfyUI model folder, download URL).
+MODEL_DOWNLOADS = {
+    "v1-5-pruned-emaonly-fp16.safetensors": (
+        "checkpoints", "https://huggingface.co/Comfy-Org/stable-diffusion-v1-5-archive/resolve/main/v1-5-pruned-emaonly-fp16.safetensors"),
+    "control_v11f1p_sd15_depth_fp16.safetensors": (
+        "controlnet", "https://huggingface.co/comfyanonymous/ControlNet-v1-1_fp16_safetensors/resolve/main/control_v11f1p_sd15_depth_fp16.safetensors"),
+    "Depth-Anything-V2-Small-hf": ("depth", "https://huggingface.co/depth-anything/Depth-Anything-V2-Small-hf"),
+}
 
 #: Words every frame prompt carries so the look holds from frame to frame.
 STYLE_TAG = "Studio Ghibli style"

@@ -46,6 +46,7 @@ class GhibliFrameBlender(io.ComfyNode):
         )
 
     @classmethod
+    @host.checks(*COMBOS)
     def validate_inputs(cls, **values) -> bool | str:
         values = {k: v for k, v in values.items() if v is not None}
         errors = host.combo_errors(values, COMBOS)
@@ -53,7 +54,7 @@ class GhibliFrameBlender(io.ComfyNode):
             try:
                 MotionSettings(**{k: values[k] for k in ("interpolate", "blend", "flow", "cadence", "loop", "color_match", "color_mode") if k in values})
             except InputError as exc:
-                errors.append(str(exc))
+                errors.append(host.input_error(exc))
         return "; ".join(errors) or True
 
     @classmethod

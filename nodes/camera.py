@@ -62,9 +62,8 @@ def camera_errors(values: dict) -> list[str]:
     if not errors:
         try:
             camera_from(values).path(2)
-        except InputError as exc:  # named after the widget: translation-x -> translation_x, camera -> move
-            widget = {"camera": "move"}.get(exc.input_name, exc.input_name.replace("-", "_"))
-            errors.append(f"{widget}: {exc.problem}" + (f"; {exc.fix}" if exc.fix else ""))
+        except InputError as exc:
+            errors.append(host.input_error(exc, rename={"camera": "move"}))
     return errors
 
 
@@ -82,6 +81,7 @@ class GhibliCamera(io.ComfyNode):
         )
 
     @classmethod
+    @host.checks(*COMBOS, *AXES, "near", "far")
     def validate_inputs(cls, **values) -> bool | str:
         return "; ".join(camera_errors(values)) or True
 
@@ -130,7 +130,7 @@ class GhibliCameraMove(io.ComfyNode):
                                  "connect the depth map of this image (same size)")
             relative = d[..., 0].astype(np.float32) / 255.0
         elif pipeline is not None:
-            relative = pipeline.depth.relative(Image.fromarray(still))
+            relative = pipeline.get().depth.relative(Image.fromarray(still))
         else:
             raise InputError("depth", "neither a depth map nor a pipeline is connected", "connect a depth map, or a pipeline for its depth model")
         z = inverse_depth_to_z(relative, camera.near, camera.far)

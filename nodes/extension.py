@@ -10,17 +10,28 @@ from . import node_classes
 log = logging.getLogger(__name__)
 
 
-def _add_routes() -> None:
+def _hook_into_comfyui() -> None:
+    """Routes and the Unload Models hook, each once; a failure is logged and the nodes still load."""
     try:
         from .routes import register_routes
 
         register_routes()
-    except Exception:  # the nodes work without the route; only the canvas' preset filling needs it
-        log.exception("Ghibli Animation: the /ghibli/presets route could not be added")
+    except Exception:  # the nodes work without the routes; only the canvas' preset filling needs them
+        log.exception("Ghibli Animation: the /ghibli routes could not be added")
+    try:
+        from .host import release_with_comfyui
+
+        release_with_comfyui()
+    except Exception:
+        log.exception("Ghibli Animation: Unload Models will not release the pack's models")
 
 
 class GhibliExtension(ComfyExtension):
+    async def on_load(self) -> None:
+        """Called by ComfyUI 0.14 and later, before the node list."""
+        _hook_into_comfyui()
+
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        # ComfyUI 0.3.75 does not call on_load; the node list is asked for before the server adds its routes.
-        _add_routes()
+        # ComfyUI 0.3.75 does not call on_load; it asks for the node list before the server adds its routes.
+        _hook_into_comfyui()
         return node_classes()

@@ -127,14 +127,15 @@ class GhibliSequentialImg2Img(io.ComfyNode):
         )
 
     @classmethod
+    @host.checks(*COMBOS, "steps", "strength", "width", "height", *SCHEDULE_TIPS)
     def validate_inputs(cls, **values) -> bool | str:
         values = {k: v for k, v in values.items() if v is not None}  # linked inputs are not known before the run
         errors = host.combo_errors(values, COMBOS)
         try:
             if not errors:  # the plan's length is not known yet: check each schedule up to its last keyframe
                 cls._settings(values, frames=_frames_to_check(values))
-        except InputError as exc:  # named after the widget: strength-schedule -> strength_schedule
-            errors.append(f"{exc.input_name.replace('-', '_')}: {exc.problem}" + (f"; {exc.fix}" if exc.fix else ""))
+        except InputError as exc:
+            errors.append(host.input_error(exc))
         return "; ".join(errors) or True
 
     @classmethod
@@ -153,13 +154,14 @@ class GhibliSequentialImg2Img(io.ComfyNode):
         settings, motion = cls._settings(values, frames=len(plan.frames))
         init = to_pil(init_image, "init_image")[0] if init_image is not None else None
         progress = host.StepProgress(denoising_steps(settings, motion, init_image=init is not None), cls.hidden.unique_id)
+        pipes = pipeline.get()  # loads again here if Unload Models released the weights since the loader ran
         try:
-            animation = render_animation(pipeline, plan.frames, settings, motion, init_image=init, on_progress=progress.step,
+            animation = render_animation(pipes, plan.frames, settings, motion, init_image=init, on_progress=progress.step,
                                          on_frame=progress.frame, should_cancel=host.cancel_check(), progress=False,
                                          camera=directed_camera(camera, plan.moves()))
         except Cancelled as exc:
             host.raise_if_cancelled(exc)
-        depth = [f.control for f in animation.painted if f.control is not None] or [pipeline.depth(animation.painted[0].image)]
+        depth = [f.control for f in animation.painted if f.control is not None] or [pipes.depth(animation.painted[0].image)]
         return io.NodeOutput(to_image_batch(animation.frames), to_image_batch([d.convert("RGB") for d in depth]))
 
 

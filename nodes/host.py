@@ -1,14 +1,17 @@
 """What the nodes ask of the ComfyUI that hosts them: model folders, progress, cancel, metadata settings."""
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+import re
 from typing import Callable, Iterable
 
 import folder_paths
 
 from ghibli_core import defaults
 from ghibli_core.animate import Progress
-from ghibli_core.errors import Cancelled, ModelNotFoundError
+from ghibli_core.errors import Cancelled, InputError, ModelNotFoundError
 from ghibli_core.files import file_identity
 
 #: A model folder kind ComfyUI does not have: transformers depth estimators (models/depth/<name>/config.json).
@@ -60,14 +63,26 @@ def depth_models() -> dict[str, str]:
     return models
 
 
+def where_to_put(kind: str, value: str) -> str:
+    """Where a missing model goes, in a canvas user's words: ComfyUI's primary `models/<kind>` folder (its full path),
+    the download link for the files the shipped workflows name, and how to refresh the lists."""
+    folders = list(folder_list(kind))
+    primary = next((f for f in folders if os.path.normpath(f).endswith(os.path.join("models", kind))), folders[0] if folders else None)
+    where = f"models/{kind}" + (f" ({primary})" if primary else "")
+    hint = defaults.MODEL_DOWNLOADS.get(value)
+    link = f", downloading it from {hint[1]}" if hint else ""
+    return f"put it in {where}{link}, then press R in the canvas to refresh the lists"
+
+
+def missing_model_message(input_name: str, value: str, kind: str) -> str:
+    return f"{input_name}: {value!r} is not in ComfyUI's {kind} models; {where_to_put(kind, value)}"
+
+
 def resolve_listed(value: str, listing: dict[str, str], kind: str, input_name: str) -> str:
     """The path (or hub id) behind a listed name; a missing one names the folder to put it in."""
     if value in listing:
         return listing[value] or folder_paths.get_full_path_or_raise(kind, value)
-    folders = ", ".join(folder_list(kind)) or f"models/{kind}"
-    raise ModelNotFoundError(
-        input_name, f"{value!r} is not in ComfyUI's {kind} models", f"put it in {folders} (then press R in the canvas to refresh the lists)"
-    )
+    raise ModelNotFoundError(input_name, f"{value!r} is not in ComfyUI's {kind} models", where_to_put(kind, value))
 
 
 def folder_list(kind: str) -> Iterable[str]:
@@ -75,6 +90,34 @@ def folder_list(kind: str) -> Iterable[str]:
         return folder_paths.get_folder_paths(kind)
     except KeyError:
         return []
+
+
+def checks(*names: str) -> Callable:
+    """Declare the inputs a node's `validate_inputs` checks itself (decorate it under @classmethod).
+
+    ComfyUI calls it with only those inputs and checks the others on its own (number ranges; combo options from 0.8
+    on), each problem reported once, under its input. A problem `validate_inputs` reports is listed by ComfyUI under
+    every input it takes, so it takes only the ones whose checks ComfyUI cannot make (text, combos, inputs checked
+    together).
+    """
+    def declare(func: Callable) -> Callable:
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD  # ComfyUI reads getfullargspec(...).args
+        func.__signature__ = inspect.Signature(
+            [inspect.Parameter("cls", kind)] + [inspect.Parameter(n, kind, default=None) for n in names])
+        return func
+
+    return declare
+
+
+def canvas_words(text: str) -> str:
+    """An engine message in the canvas' words: command-line flags become widget names (--steps -> steps)."""
+    return re.sub(r"--([a-z][a-z0-9-]*)", lambda m: m.group(1).replace("-", "_"), text)
+
+
+def input_error(exc: "InputError", rename: dict[str, str] | None = None) -> str:
+    """`widget: problem; fix` for an engine InputError, named after the widget (strength-schedule -> strength_schedule)."""
+    name = (rename or {}).get(exc.input_name, exc.input_name.replace("-", "_"))
+    return canvas_words(f"{name}: {exc.problem}" + (f"; {exc.fix}" if exc.fix else ""))
 
 
 def combo_errors(values: dict, combos: dict) -> list[str]:
@@ -106,7 +149,8 @@ class StepProgress:
         self.bar.update(1)
 
     def frame(self, frame) -> None:
-        self.bar.update_absolute(self.bar.current, preview=("JPEG", frame.image, 512))
+        # at its own size: ComfyUI scales the preview to fit max_size, up as well as down, and labels it with that size
+        self.bar.update_absolute(self.bar.current, preview=("JPEG", frame.image, max(frame.image.size)))
 
 
 def cancel_check() -> Callable[[], bool]:
@@ -129,13 +173,43 @@ def metadata_enabled() -> bool:
     return not args.disable_metadata
 
 
-def make_room(device: str, bytes_needed: int = 4 * 1024**3) -> None:
-    """Ask ComfyUI to offload its own models from a GPU before ours move there."""
+#: What a model whose files cannot be sized (a hub id not in the cache yet) is assumed to take.
+UNKNOWN_MODEL_BYTES = 2 * 1024**3
+
+
+def make_room(device: str, bytes_needed: int) -> None:
+    """Ask ComfyUI to offload its own models from a GPU before ours (`bytes_needed`, from their files) move there."""
     if device.startswith("cuda"):
         import torch
         import comfy.model_management as mm
 
         mm.free_memory(bytes_needed, torch.device(device))
+
+
+def release_with_comfyui() -> None:
+    """Let *Unload Models* (`POST /free`) release the engine's held models (pipelines, depth, chat) too.
+
+    ComfyUI tracks only its own ModelPatcher models; for /free its prompt worker calls
+    `comfy.model_management.unload_all_models()`, looked up on the module each time, so the pack wraps that one
+    function (once; the wrapper calls ComfyUI's own first, and releases ours even if it raises).
+    """
+    import comfy.model_management as mm
+
+    from ghibli_core.models.holder import release_models
+
+    original = mm.unload_all_models
+    if getattr(original, "ghibli_releases_models", False):
+        return
+
+    @functools.wraps(original)
+    def unload_all_models(*args, **kwargs):
+        try:
+            return original(*args, **kwargs)
+        finally:
+            release_models()
+
+    unload_all_models.ghibli_releases_models = True
+    mm.unload_all_models = unload_all_models
 
 
 def file_fingerprint(*paths: str) -> tuple:

@@ -4,7 +4,8 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ghibli_core.device import DEVICES, DTYPES
-from ghibli_core.models.pipelines import ModelSettings, load_pipelines
+from ghibli_core.models.holder import weights_bytes
+from ghibli_core.models.pipelines import HeldPipelines, ModelSettings
 from ghibli_core.models.speed import COMPILE_MODES
 from ghibli_core.models.lora import WEIGHT_RANGE, LoraSpec
 
@@ -24,7 +25,7 @@ def _listed_error(name: str, value) -> str | None:
     kind, listing = LISTS[name]
     if value is None or (isinstance(value, str) and value in listing()):  # None: linked, known only at run time
         return None
-    return f"{name}: {value!r} is not in ComfyUI's {kind} models; put it in {', '.join(host.folder_list(kind)) or 'models/' + kind}"
+    return host.missing_model_message(name, value, kind)
 
 
 class GhibliPipelineLoader(io.ComfyNode):
@@ -53,8 +54,9 @@ class GhibliPipelineLoader(io.ComfyNode):
         )
 
     @classmethod
+    @host.checks("ckpt_name", "controlnet_name", "depth_model", "device", "dtype", "compile")
     def validate_inputs(cls, ckpt_name=None, controlnet_name=None, depth_model=None, device="auto", dtype="auto",
-                        compile="off", vae_tiling=False) -> bool | str:
+                        compile="off") -> bool | str:
         errors = [e for e in (_listed_error(n, v) for n, v in (("ckpt_name", ckpt_name), ("controlnet_name", controlnet_name),
                                                                ("depth_model", depth_model))) if e]
         if device not in (*DEVICES, None):
@@ -88,8 +90,10 @@ class GhibliPipelineLoader(io.ComfyNode):
                                  device=host.torch_device() if device == "auto" else device, dtype=dtype,
                                  compile=compile, vae_tiling=vae_tiling)
         resolved = settings.resolve()  # every file checked (headers only) before any weight is read
-        host.make_room(str(resolved.device))
-        return io.NodeOutput(load_pipelines(resolved, progress=False))
+        host.make_room(str(resolved.device), weights_bytes(resolved, fallback=host.UNKNOWN_MODEL_BYTES))
+        held = HeldPipelines.of(resolved)
+        held.get()  # load now, so the loader's own progress shows the load and a bad file fails here
+        return io.NodeOutput(held)
 
 
 class GhibliLoraLoader(io.ComfyNode):
@@ -111,10 +115,11 @@ class GhibliLoraLoader(io.ComfyNode):
         )
 
     @classmethod
+    @host.checks("lora_name")
     def validate_inputs(cls, lora_name=None, **_) -> bool | str:
         if lora_name is None or lora_name in folder_paths.get_filename_list("loras"):
             return True
-        return f"lora_name: {lora_name!r} is not in ComfyUI's loras; put it in {', '.join(host.folder_list('loras'))}"
+        return host.missing_model_message("lora_name", lora_name, "loras")
 
     @classmethod
     def fingerprint_inputs(cls, pipeline, lora_name, strength):
@@ -124,7 +129,7 @@ class GhibliLoraLoader(io.ComfyNode):
     @classmethod
     def execute(cls, pipeline, lora_name: str, strength: float) -> io.NodeOutput:
         path = folder_paths.get_full_path_or_raise("loras", lora_name)
-        return io.NodeOutput(pipeline.with_loras((*pipeline.loras, LoraSpec(path, float(strength)))))
+        return io.NodeOutput(pipeline.with_loras((*pipeline.loras, LoraSpec(path, float(strength)))))  # checked against the model
 
 
 NODES = [GhibliPipelineLoader, GhibliLoraLoader]

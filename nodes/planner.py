@@ -10,6 +10,7 @@ from ghibli_core.errors import InputError
 from ghibli_core.plan import BACKENDS, PlannerSettings, make_plan, parse_plan_text
 from ghibli_core.plan.base import MAX_FRAMES
 
+from . import host
 from .types import CATEGORY, PlanType
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ class GhibliFramePlanner(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, backend: str, **_) -> bool | str:
+    @host.checks("backend")
+    def validate_inputs(cls, backend: str | None = None, **_) -> bool | str:
         return True if backend in BACKENDS else f"backend: unknown {backend!r}; use one of {', '.join(BACKENDS)}"
 
     @classmethod
@@ -65,7 +67,8 @@ class GhibliFramePlanner(io.ComfyNode):
         plan = make_plan(idea, frames, settings)
         for warning in plan.warnings:
             log.warning("Ghibli planner: %s", warning)
-        return io.NodeOutput(plan, plan_text(plan), ui={"text": [plan_text(plan)]})
+        # the warnings go to the canvas too (the pack's script draws them under the node), not only to the log
+        return io.NodeOutput(plan, plan_text(plan), ui={"text": [plan_text(plan)], "warnings": list(plan.warnings)})
 
 
 class GhibliPlanFromText(io.ComfyNode):
@@ -90,6 +93,7 @@ class GhibliPlanFromText(io.ComfyNode):
         )
 
     @classmethod
+    @host.checks("prompts")
     def validate_inputs(cls, prompts: str = "", **_) -> bool | str:
         if isinstance(prompts, str) and not prompts.strip():
             return "prompts: is empty; write one frame prompt per line"

@@ -1,4 +1,5 @@
-"""The pack's HTTP route: `GET /ghibli/presets`, the preset values the canvas script fills widgets with."""
+"""The pack's HTTP routes: `GET /ghibli/presets`, the preset values the canvas script fills widgets with, and
+`GET /ghibli/models`, the models the pack holds in memory (released by Unload Models)."""
 from __future__ import annotations
 
 from .preset_widgets import preset_table
@@ -20,5 +21,11 @@ def register_routes() -> None:
     @PromptServer.instance.routes.get("/ghibli/presets")
     async def presets(_request):
         return web.json_response(preset_table())
+
+    @PromptServer.instance.routes.get("/ghibli/models")
+    async def models(_request):
+        from ghibli_core.models.holder import HELD
+
+        return web.json_response(HELD.summary())
 
     _registered = True

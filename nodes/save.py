@@ -61,6 +61,7 @@ class GhibliSaveAnimation(io.ComfyNode):
         )
 
     @classmethod
+    @host.checks("format", "filename_prefix")
     def validate_inputs(cls, **values) -> bool | str:
         errors = host.combo_errors(values, {"format": FORMATS})
         prefix = values.get("filename_prefix")

@@ -1,7 +1,8 @@
 """The pack's own socket types, shared by every node file."""
 from comfy_api.latest import io
 
-#: A loaded model set (ghibli_core.models.pipelines.GhibliPipelines) with the LoRAs it paints with.
+#: A handle on a held model set (ghibli_core.models.pipelines.HeldPipelines) with the LoRAs it paints with; the models
+#: themselves are released by Unload Models and loaded again on the next run.
 Pipeline = io.Custom("GHIBLI_PIPELINE")
 #: A frame plan (ghibli_core.plan.Plan): one prompt per frame, with its idea and source.
 PlanType = io.Custom("GHIBLI_PLAN")

@@ -4,7 +4,7 @@
 
 The API graphs in ghibli_core/workflows/ are the source of truth (what /prompt, `comfy run` and `ghibli-anim comfy`
 take; package data, so a wheel carries them): this script copies them to the pack's workflows/api/ and writes the
-UI files in workflows/ with the same nodes, values and links, laid out for the canvas, with model download hints.
+UI files in workflows/ (named by UI_NAMES, as the template browser shows them) with the same nodes, values and links, laid out for the canvas, with model download hints.
 The tests check that the copies are identical and that both stay in sync with the nodes' real inputs.
 """
 from __future__ import annotations
@@ -14,14 +14,19 @@ import json
 import urllib.request
 from pathlib import Path
 
+from ghibli_core.defaults import MODEL_DOWNLOADS
+
 ROOT = Path(__file__).resolve().parents[1]
 API_SOURCE = ROOT / "ghibli_core" / "workflows"
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
-#: Download hints for the canvas' missing-model dialog (properties.models).
-MODEL_HINTS = {
-    "v1-5-pruned-emaonly-fp16.safetensors": ("checkpoints", "https://huggingface.co/Comfy-Org/stable-diffusion-v1-5-archive/resolve/main/v1-5-pruned-emaonly-fp16.safetensors"),
-    "control_v11f1p_sd15_depth_fp16.safetensors": ("controlnet", "https://huggingface.co/comfyanonymous/ControlNet-v1-1_fp16_safetensors/resolve/main/control_v11f1p_sd15_depth_fp16.safetensors"),
+#: The canvas file of each API workflow: the template browser shows the file name as the card's title (and, with - and
+#: _ as spaces, as its description), so it is a title.
+UI_NAMES = {
+    "ghibli_animation": "Ghibli animation, LLM plan and style LoRA",
+    "ghibli_minimal": "Ghibli animation, quick start",
 }
+#: Download hints for the canvas' missing-model dialog (properties.models): the single files it can fetch.
+MODEL_HINTS = {name: hint for name, hint in MODEL_DOWNLOADS.items() if name.endswith(".safetensors")}
 
 
 #: Canvas height kept under a saver's widgets for its animated preview (a 512² animation shows about 360 px wide).
@@ -144,7 +149,7 @@ def main() -> None:
     for api_file in sorted(API_SOURCE.glob("*.json")):
         (ROOT / "workflows" / "api" / api_file.name).write_bytes(api_file.read_bytes())
         ui = to_ui(json.loads(api_file.read_text()), object_info)
-        target = ROOT / "workflows" / api_file.name
+        target = ROOT / "workflows" / f"{UI_NAMES[api_file.stem]}.json"
         target.write_text(json.dumps(ui, indent=2) + "\n")
         print(f"wrote {target.relative_to(ROOT)} ({len(ui['nodes'])} nodes, {len(ui['links'])} links)")
 

@@ -22,12 +22,12 @@ from ghibli_core.comfy_client import SAVER_FORMAT_BY_EXT, ComfyClient
 from ghibli_core.export import read_metadata
 
 sys.path.insert(0, str(REPO / "scripts"))
-from build_workflows import WIDGET_TYPES, input_specs, widget_values  # noqa: E402
+from build_workflows import UI_NAMES, WIDGET_TYPES, input_specs, widget_values  # noqa: E402
 
 GHIBLI_NODES = {"GhibliFramePlanner", "GhibliPlanFromText", "GhibliPipelineLoader", "GhibliLoraLoader", "GhibliCamera", "GhibliCameraMove",
                 "GhibliSequentialImg2Img", "GhibliFrameBlender", "GhibliSaveAnimation"}
 API = {name: REPO / "workflows" / "api" / f"{name}.json" for name in ("ghibli_animation", "ghibli_minimal")}
-UI = {name: REPO / "workflows" / f"{name}.json" for name in API}
+UI = {name: REPO / "workflows" / f"{UI_NAMES[name]}.json" for name in API}
 
 pytestmark = pytest.mark.slow  # a real ComfyUI server and a headless browser
 
@@ -160,12 +160,19 @@ def test_object_info_lists_every_node_with_tooltips(server):
 
 
 def test_template_browser_offers_the_canvas_workflows_with_thumbnails(server):
+    """The template browser lists each canvas workflow by its file name, which reads as a title; its thumbnail is a
+    picture (a JPEG of a camera move over a painted scene), not a screenshot of the graph."""
+    from urllib.parse import quote
+
     templates = server.get("/workflow_templates")["ghibli-anim"]
-    assert sorted(templates) == sorted(UI)  # the API files live in workflows/api/, not in the browser
-    for name in UI:
-        status, body = server.request("GET", f"/api/workflow_templates/ghibli-anim/{name}.jpg")
+    assert sorted(templates) == sorted(UI_NAMES.values())  # the API files live in workflows/api/, not in the browser
+    for title in templates:
+        assert "_" not in title and title[0].isupper() and title.count(" ") >= 2  # a title, not a file stem
+        status, body = server.request("GET", f"/api/workflow_templates/ghibli-anim/{quote(title)}.jpg")
         assert status == 200 and body[:3] == b"\xff\xd8\xff"
-        status, body = server.request("GET", f"/api/workflow_templates/ghibli-anim/{name}.json")
+        with Image.open(io.BytesIO(body)) as thumb:
+            assert min(thumb.size) >= 256
+        status, body = server.request("GET", f"/api/workflow_templates/ghibli-anim/{quote(title)}.json")
         assert status == 200 and json.loads(body)["nodes"]
 
 
@@ -247,11 +254,12 @@ def test_camera_nodes_move_a_still_and_refuse_bad_schedules_at_queue_time(server
     entry = run(server, graph)
     assert len(entry["outputs"]["5"]["images"]) == 5
     for widget, value, words in (("translation_x", "0:(abc", "unbalanced"), ("rotation_y", "__import__('os').system('x')", "not an allowed"),
-                                 ("move", "warp", "unknown"), ("fov", 180.0, "out of range")):
+                                 ("move", "warp", "unknown"), ("fov", 180.0, "bigger than max")):
         bad = json.loads(json.dumps(graph))
         bad["3"]["inputs"][widget] = value
         status, body = server.queue(bad)
-        assert status == 400 and f"{widget}: " in _errors(body, "3") and words in _errors(body, "3"), (widget, body)
+        named = {e["extra_info"].get("input_name") for e in body["node_errors"]["3"]["errors"]} if status == 400 else set()
+        assert widget in named and words in _errors(body, "3"), (widget, body)
     # the shipped workflows move a camera, and the painter takes it
     assert any(n["class_type"] == "GhibliCamera" for n in api("ghibli_minimal").values())
     assert api("ghibli_animation")["4"]["inputs"]["camera"] == ["8", 0]
@@ -274,26 +282,74 @@ def test_a_preset_sets_the_schedule_and_its_values_are_served(server):
     assert status == 400 and "preset" in _errors(body, "4") and "balanced" in _errors(body, "4")
 
 
-def test_loader_is_cached_between_runs_and_released_on_free(server):
+def test_loader_is_cached_between_runs_and_unload_models_releases_the_models(server):
     graph = small(api("ghibli_minimal"))
-    run(server, graph)
-    graph["3"]["inputs"]["seed"] = 99
-    again = run(server, graph)
-    cached = next(m[1]["nodes"] for m in again["status"]["messages"] if m[0] == "execution_cached")
+    seeds = iter(range(100, 200))
+
+    def paint() -> list[str]:
+        """Run the graph with a new seed; the ids of the nodes ComfyUI took from its cache."""
+        graph["3"]["inputs"]["seed"] = next(seeds)
+        entry = run(server, graph)
+        return next(m[1]["nodes"] for m in entry["status"]["messages"] if m[0] == "execution_cached")
+
+    def released(seconds: float = 12.0) -> dict:
+        deadline = time.monotonic() + seconds
+        while (held := server.get("/ghibli/models"))["held"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return held
+
+    def free(**flags) -> dict:
+        """POST /free; what /ghibli/models says once the queue worker has applied the flags."""
+        status, _ = server.request("POST", "/free", flags)
+        assert status == 200
+        # the queue worker applies /free's flags within 10 s of its last prompt, else after its next one: then
+        # the same graph again, all of it cached (it touches no model and keeps the loader in ComfyUI's cache)
+        held = released()
+        if held["held"]:
+            run(server, graph)
+            held = released()
+        return held
+
+    paint()
+    cached = paint()
     assert "2" in cached and "3" not in cached
-    status, _ = server.request("POST", "/free", {"unload_models": True, "free_memory": True})
-    assert status == 200
-    # the queue worker applies /free's flags after the prompt it is waiting for: one tiny prompt through makes sure
-    run(server, {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
-                 "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}})
-    graph["3"]["inputs"]["seed"] = 100
-    fresh = run(server, graph)
-    cached = next(m[1]["nodes"] for m in fresh["status"]["messages"] if m[0] == "execution_cached")
-    assert "2" not in cached
+    held = server.get("/ghibli/models")
+    assert sorted(label.split(":")[0] for label in held["held"]) == ["depth", "pipelines"] and held["bytes"] > 0
+    # the canvas' Unload Models: ComfyUI keeps its node cache, the pack's models go (their modules really freed)
+    assert free(unload_models=True, free_memory=False) == {"held": [], "bytes": 0, "released_alive": 0}
+    assert "2" in paint() and len(server.get("/ghibli/models")["held"]) == 2  # the cached loader's handle loads again
+    # Free model and node cache: the loader itself runs again
+    assert free(unload_models=True, free_memory=True)["held"] == []
+    assert "2" not in paint()
 
 
 def _errors(body: dict, node: str) -> str:
     return json.dumps(body["node_errors"][node])
+
+
+def test_one_bad_value_gets_one_message_under_its_input_in_canvas_words(server):
+    """Numbers out of range are ComfyUI's own check, once under the input; the nodes' own checks take only the inputs
+    they check (so a single-input check is reported once too), and speak of widgets, not command-line flags."""
+    base = small(api())
+    del base["7"]  # the depth preview: with it, a graph whose saver fails still runs for that output
+    cases = [("1", "frames", 0), ("4", "guidance", 99.0), ("4", "cadence", 0), ("5", "interpolate", -1), ("6", "fps", 0.0),
+             ("8", "fov", 0.0), ("1", "backend", "telepathy"), ("3", "lora_name", "missing-style.safetensors")]
+    for target, widget, value in cases:
+        graph = json.loads(json.dumps(base))
+        graph[target]["inputs"][widget] = value
+        status, body = server.queue(graph)
+        errors = body["node_errors"][target]["errors"] if status == 400 else []
+        assert status == 400 and [e["extra_info"]["input_name"] for e in errors] == [widget], (widget, errors)
+        assert "--" not in json.dumps(errors), errors
+    missing = body["node_errors"][target]["errors"][0]["details"]
+    assert "models/loras" in missing and "press R" in missing
+    # checked together: steps x strength, explained in widget words
+    graph = small(api(), steps=2, strength=0.3)
+    del graph["7"]
+    status, body = server.queue(graph)
+    text = _errors(body, "4")
+    assert status == 400 and "runs no denoising step" in text and "raise steps or strength" in text and "--" not in text
+    assert server.get("/queue")["queue_running"] == []
 
 
 def test_bad_graphs_get_http_400_with_node_errors(server):
@@ -462,7 +518,11 @@ def _preset_widgets_follow_the_preset(driver) -> None:
                                            "controlnet_end", "cfg_end"].map(k => [k, w(k).value]));
           const stillFast = w("preset").value;
           pick("steps", 7);
-          done({fast, stillFast, afterEdit: w("preset").value});
+          const afterEdit = w("preset").value;
+          pick("strength", 0.1);  // 7 x 0.1 < 1: explained on the node before anything is queued
+          const warned = [...(node.ghibliWarnings || [])];
+          pick("steps", 20);
+          done({fast, stillFast, afterEdit, warned, cleared: node.ghibliWarnings || []});
           window.app.graph.remove(node);
         })().catch(e => done({error: String(e)}));
         """
@@ -471,6 +531,7 @@ def _preset_widgets_follow_the_preset(driver) -> None:
     fast = PRESETS["fast"]
     assert result["fast"] == {k: v for k, v in fast.values().items() if k != "interpolate"} and result["stillFast"] == "fast"
     assert result["afterEdit"] == "custom"
+    assert len(result["warned"]) == 1 and "raise steps or strength" in result["warned"][0] and result["cleared"] == []
 
 
 def _run_from_the_canvas(server: ComfyServer, driver, artifacts: Path, front_end: str) -> None:
@@ -501,7 +562,7 @@ def _run_from_the_canvas(server: ComfyServer, driver, artifacts: Path, front_end
     gif = server.output / "ghibli" / entry["outputs"]["4"]["animations"][0]["filename"]
     assert {n["type"] for n in read_metadata(gif)["workflow"]["nodes"]} == {n["type"] for n in workflow["nodes"]}
     # the saver's animated preview has loaded (polled: its image on the node, or a media element on the page)
-    driver.execute_async_script(
+    shown = driver.execute_async_script(
         """
         const done = arguments[0];
         (async () => {
@@ -515,6 +576,7 @@ def _run_from_the_canvas(server: ComfyServer, driver, artifacts: Path, front_end
         """
     )
     driver.save_screenshot(str(artifacts / f"ghibli_minimal_after_run-{front_end}.png"))
+    assert shown, f"the saver's animated preview did not load in the {front_end} front end"
 
 
 def test_disable_metadata_writes_no_workflow_or_plan(server, tiny, tmp_path):
@@ -631,6 +693,39 @@ def test_dropped_outputs_bring_their_workflow_back_in_the_newest_front_end(serve
         clear_dialogs(browser)
         browser.execute_script("const c = window.app.canvas; c.ds.scale = 1.2; c.ds.offset = [40, 40]; c.setDirty(true, true);")
         browser.save_screenshot(str(artifacts / f"drop-restore-{fmt}.png"))
+
+
+def test_planner_warnings_reach_the_canvas(server, browser):
+    """The hf planner offline (the test server runs with HF_HUB_OFFLINE=1; fallback on) plans with the offline rules:
+    the canvas shows why, on the node."""
+    open_canvas(browser, server.url)
+    result = browser.execute_async_script(
+        """
+        const done = arguments[0];
+        (async () => {
+          const app = window.app, LG = window.LiteGraph;
+          app.graph.clear();
+          const w = (node, name) => node.widgets.find(x => x.name === name);
+          const planner = LG.createNode("GhibliFramePlanner"); planner.pos = [40, 80]; app.graph.add(planner);
+          Object.entries({idea: "a kite over the sea", frames: 3, backend: "hf", fallback: true}).forEach(([k, v]) => w(planner, k).value = v);
+          const image = LG.createNode("EmptyImage"); image.pos = [40, 520]; app.graph.add(image);
+          Object.entries({width: 64, height: 64, batch_size: 2}).forEach(([k, v]) => w(image, k).value = v);
+          const save = LG.createNode("GhibliSaveAnimation"); save.pos = [480, 200]; app.graph.add(save);
+          image.connect(0, save, 0);
+          planner.connect(0, save, "plan");
+          w(save, "filename_prefix").value = "ghibli/warned";
+          await app.queuePrompt(0, 1);
+          for (let i = 0; i < 600 && !(planner.ghibliWarnings || []).length; i++) await new Promise(r => setTimeout(r, 100));
+          app.canvas.ds.scale = 1; app.canvas.ds.offset = [20, 20]; app.canvas.setDirty(true, true);
+          await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+          done(planner.ghibliWarnings || []);
+        })().catch(e => done({error: String(e)}));
+        """
+    )
+    assert "error" not in result, result
+    assert len(result) == 1 and "used the offline plan" in result[0], result
+    clear_dialogs(browser)
+    browser.save_screenshot(str(artifacts_dir() / "planner-warning.png"))
 
 
 def _same_graph(got: dict, want: dict, label: str) -> None:

@@ -69,11 +69,10 @@ def test_txt2img_and_controlnet_img2img_share_every_weight(pipes):
     assert len({p.untyped_storage().data_ptr() for p in params.values()}) == len(params)
 
 
-def test_depth_estimator_is_loaded_once_per_process(tiny, pipes):
-    again = load_depth_estimator(pipes.depth.source, pipes.device, pipes.dtype)
-    assert again is pipes.depth
-    reloaded = load_pipelines(tiny.model_settings(), progress=False)
-    assert reloaded.depth is pipes.depth
+def test_depth_estimator_is_loaded_once_until_released(tiny, pipes):
+    first = load_depth_estimator(pipes.depth.source, pipes.device, pipes.dtype)
+    assert load_depth_estimator(pipes.depth.source, pipes.device, pipes.dtype) is first
+    assert load_pipelines(tiny.model_settings(), progress=False).depth is first
 
 
 def test_depth_map_is_rgb_same_size_and_uses_full_range(pipes):

@@ -5,17 +5,13 @@ near = bright, like the MiDaS maps the SD1.5 depth ControlNet was trained on.
 """
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import torch
 from PIL import Image
 
 from ..errors import ModelLoadError, first_line
+from .holder import HELD
 from .sources import ModelSource
-
-_CACHE: dict[tuple[str, str, str], "DepthEstimator"] = {}
-_LOCK = threading.Lock()
 
 
 class DepthEstimator:
@@ -54,10 +50,7 @@ class DepthEstimator:
 
 
 def load_depth_estimator(source: ModelSource, device: torch.device, dtype: torch.dtype) -> DepthEstimator:
-    """One estimator per (model, device, dtype) per process: later calls reuse the loaded weights."""
-    key = (source.location, str(device), str(dtype))
-    with _LOCK:
-        if key not in _CACHE:
-            _CACHE[key] = DepthEstimator(source, device, dtype)
-        return _CACHE[key]
+    """One estimator per (model, device, dtype), held until `release_models()`: later calls reuse the loaded weights."""
+    key = ("depth", source.location, str(device), str(dtype))
+    return HELD.get(key, lambda: DepthEstimator(source, device, dtype), label=f"depth: {source.name} ({device})")
 

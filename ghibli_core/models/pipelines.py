@@ -17,8 +17,10 @@ import torch
 from .. import defaults
 from ..device import DTYPES, resolve_device, resolve_dtype
 from ..errors import InputError, ModelLoadError, check_choice
+from ..files import file_identity
 from .configs import CONTROLNET_CONFIG_DIR, SD15_CONFIG_DIR, read_json
 from .depth import DepthEstimator, load_depth_estimator
+from .holder import HELD
 from .lora import LoraSpec, check_lora_file, use_loras
 from .sources import ModelSource, hub_offline, resolve_source
 from .speed import COMPILE_MODES, apply_speedups
@@ -293,3 +295,31 @@ def assemble_pipelines(txt2img: Any, controlnet: Any, depth: DepthEstimator, res
     )
     pipes.activate_loras()
     return pipes
+
+
+@dataclass(frozen=True)
+class HeldPipelines:
+    """A handle on pipelines kept in `HELD`: cheap to keep (a host's cache may hold it for days), the models themselves
+    released with every other held model and loaded again by the next `get()`."""
+
+    resolved: ResolvedModels
+    loras: tuple[LoraSpec, ...] = ()
+    #: The model files' identities when the handle was made: a file replaced under the same name is loaded afresh.
+    identity: tuple = ()
+
+    @classmethod
+    def of(cls, resolved: ResolvedModels) -> "HeldPipelines":
+        return cls(resolved, resolved.settings.loras,
+                   tuple(file_identity(s.location) for s in (resolved.base, resolved.controlnet, resolved.depth)))
+
+    def get(self) -> GhibliPipelines:
+        """The loaded pipelines (loading them if no one has, or they were released), painting with this handle's LoRAs."""
+        r = self.resolved
+        base = HELD.get(("pipelines", r, self.identity), lambda: load_pipelines(r, progress=False),
+                        label=f"pipelines: {r.base.name} + {r.controlnet.name} ({r.device}, {str(r.dtype).removeprefix('torch.')})")
+        return base if self.loras == base.loras else base.with_loras(self.loras)
+
+    def with_loras(self, loras: tuple[LoraSpec, ...] | list[LoraSpec]) -> "HeldPipelines":
+        """A handle painting with `loras` over the same held weights (each file checked against the model now)."""
+        self.get().with_loras(loras)
+        return dataclasses.replace(self, loras=tuple(loras))

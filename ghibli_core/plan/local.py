@@ -1,22 +1,24 @@
 """A local chat model through transformers' text-generation pipeline and the model's own chat template."""
 from __future__ import annotations
 
-import functools
+from pathlib import Path
 
 from ..errors import InputError, first_line
 from .faults import PlanFault
 from .llm import LLMPlanner
 
 
-@functools.lru_cache(maxsize=2)
 def load_chat_pipeline(location: str, device: str):
-    """A text-generation pipeline, loaded once per process per (model, device)."""
+    """A text-generation pipeline, loaded once per (model, device) and held until `release_models()`."""
     from transformers import pipeline
 
     from ..device import resolve_device, resolve_dtype
+    from ..models.holder import HELD
 
     dev = resolve_device(device)
-    return pipeline("text-generation", model=location, device=dev, dtype=resolve_dtype("auto", dev))
+    return HELD.get(("chat", location, str(dev)),
+                    lambda: pipeline("text-generation", model=location, device=dev, dtype=resolve_dtype("auto", dev)),
+                    label=f"chat: {Path(location).name} ({dev})")
 
 
 class TransformersPlanner(LLMPlanner):
