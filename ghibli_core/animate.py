@@ -13,7 +13,7 @@ import re
 import dataclasses
 import random
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -174,12 +174,14 @@ class AnimationSettings:
 
 @dataclass(frozen=True)
 class Progress:
-    """One denoising step done: `frame` (0-based) of `frames`, `step` (1-based) of `steps`."""
+    """One denoising step done: `frame` (0-based) of `frames`, `step` (1-based) of `steps`; `latents` are the
+    pipeline's latents after that step (scaled as the UNet sees them, batch of one), for a host's step previews."""
 
     frame: int
     frames: int
     step: int
     steps: int
+    latents: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -307,7 +309,8 @@ def render_frame(
         if start is not None:
             kwargs["latents"] = start.apply(pipe, step, timestep, kwargs["latents"])
         if on_progress is not None:
-            on_progress(Progress(index if step_frame is None else step_frame, total, min(step + 1, steps), steps))
+            on_progress(Progress(index if step_frame is None else step_frame, total, min(step + 1, steps), steps,
+                                 latents=kwargs["latents"][:1]))
         if should_cancel is not None and should_cancel():
             raise Cancelled(f"cancelled during frame {index + 1} of {total}")
         return kwargs

@@ -136,21 +136,43 @@ def torch_device() -> str:
 class StepProgress:
     """One ProgressBar tick per denoising step, and each painted frame as the canvas preview.
 
-    ComfyUI's progress hook raises its interrupt exception when the user pressed Cancel, so a run
-    stops between two steps.
+    Between frames, each step's latents are previewed the way ComfyUI previews its own samplers: its previewer, as the
+    user set it (`--preview-method`: TAESD from models/vae_approx, or latent2rgb; none by default). ComfyUI's
+    progress hook raises its interrupt exception when the user pressed Cancel, so a run stops between two steps.
     """
 
     def __init__(self, total_steps: int, node_id: str | None) -> None:
         import comfy.utils
 
         self.bar = comfy.utils.ProgressBar(total_steps, node_id=node_id)
+        self.previewer = step_previewer()
 
-    def step(self, _progress: Progress) -> None:
-        self.bar.update(1)
+    def step(self, progress: Progress) -> None:
+        preview = None
+        if self.previewer is not None and progress.latents is not None:
+            import torch
+
+            with torch.inference_mode():
+                preview = self.previewer.decode_latent_to_preview_image("JPEG", progress.latents.float().to(preview_device()))
+        self.bar.update_absolute(self.bar.current + 1, preview=preview)
 
     def frame(self, frame) -> None:
         # at its own size: ComfyUI scales the preview to fit max_size, up as well as down, and labels it with that size
         self.bar.update_absolute(self.bar.current, preview=("JPEG", frame.image, max(frame.image.size)))
+
+
+def preview_device():
+    import comfy.model_management as mm
+
+    return mm.get_torch_device()
+
+
+def step_previewer():
+    """ComfyUI's own latent previewer for SD1.5 latents (None when previews are off), as its samplers use it."""
+    import comfy.latent_formats
+    import latent_preview
+
+    return latent_preview.get_previewer(preview_device(), comfy.latent_formats.SD15())
 
 
 def cancel_check() -> Callable[[], bool]:

@@ -36,6 +36,20 @@ def comfyui_dir() -> Path | None:
     return path if (path / "main.py").is_file() else None
 
 
+#: The model folders the test servers get (vae_approx: where ComfyUI's previewer finds TAESD).
+MODEL_KINDS = ("checkpoints", "controlnet", "loras", "depth", "diffusers", "vae_approx")
+
+
+def write_taesd_decoder(comfy: Path, target: Path) -> Path:
+    """A random-weight TAESD decoder in ComfyUI's own format, built by ComfyUI's own module (the real weights are a
+    download; the previews only need the format)."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); out = sys.argv[2]; sys.argv = [sys.argv[0], '--cpu']; "
+            "import comfy.options; comfy.options.enable_args_parsing(); import torch, safetensors.torch; "
+            "from comfy.taesd.taesd import Decoder; torch.manual_seed(0); safetensors.torch.save_file(Decoder(4).state_dict(), out)")
+    subprocess.run([sys.executable, "-c", code, str(comfy), str(target)], check=True, capture_output=True, timeout=120)
+    return target
+
+
 def newest_front_end(comfy: Path) -> Path | None:
     """The pinned newest front end `make comfyui` installs beside ComfyUI (served with --front-end-root), if there."""
     static = comfy.parent / "frontend" / "comfyui_frontend_package" / "static"
@@ -54,7 +68,7 @@ def _copy_configs(src: Path, dst: Path) -> None:
 def write_models_dir(tiny: TinyModels, root: Path) -> Path:
     """ComfyUI model folders holding the tiny models under the shipped names; returns the YAML for them."""
     models = root / "models"
-    for kind in ("checkpoints", "controlnet", "loras", "depth", "diffusers"):
+    for kind in MODEL_KINDS:
         (models / kind).mkdir(parents=True, exist_ok=True)
     ckpt = models / "checkpoints" / SHIPPED["checkpoint"]
     ckpt.symlink_to(tiny.checkpoint)
@@ -68,7 +82,7 @@ def write_models_dir(tiny: TinyModels, root: Path) -> Path:
     (models / "diffusers" / "tiny-sd15").symlink_to(tiny.pipeline_dir, target_is_directory=True)
     (models / "controlnet" / "tiny-controlnet-depth").symlink_to(tiny.controlnet_dir, target_is_directory=True)
     yaml = root / "extra_model_paths.yaml"
-    lines = ["ghibli_tests:", f"    base_path: {models}"] + [f"    {k}: {k}" for k in ("checkpoints", "controlnet", "loras", "depth", "diffusers")]
+    lines = ["ghibli_tests:", f"    base_path: {models}"] + [f"    {k}: {k}" for k in MODEL_KINDS]
     yaml.write_text("\n".join(lines) + "\n")
     return yaml
 

@@ -431,6 +431,55 @@ def test_headless_client_renders_through_the_websocket(server, tmp_path):
     assert proc.returncode == 2 and "no ComfyUI answers" in proc.stderr and not bad.exists()
 
 
+def test_step_previews_use_comfyuis_own_previewer(server, tiny, tmp_path):
+    """With --preview-method taesd and a TAESD decoder in models/vae_approx, every denoising step sends a preview
+    (decoded by ComfyUI's previewer from the step's latents) besides each painted frame; by default only the frames."""
+    import uuid
+
+    import websocket
+
+    from comfy_server import write_models_dir, write_taesd_decoder
+
+    def previews(srv: ComfyServer) -> list[tuple[int, int]]:
+        client = uuid.uuid4().hex
+        ws = websocket.create_connection(f"ws://127.0.0.1:{srv.port}/ws?clientId={client}", timeout=300)
+        try:
+            graph = small(api("ghibli_minimal"), steps=4, strength=0.5)
+            status, body = srv.queue(graph, client_id=client)
+            assert status == 200, body
+            sizes = []
+            while True:
+                message = ws.recv()
+                if isinstance(message, bytes):
+                    if int.from_bytes(message[:4], "big") in (1, 4):  # PREVIEW_IMAGE (with metadata from 0.3.4x on)
+                        start = message.find(b"\xff\xd8")
+                        with Image.open(io.BytesIO(message[start:])) as im:
+                            sizes.append(im.size)
+                    continue
+                event = json.loads(message)
+                if event["type"] == "executing" and event["data"].get("node") is None and event["data"].get("prompt_id") == body["prompt_id"]:
+                    return sizes
+                if event["type"] == "execution_error":
+                    pytest.fail(json.dumps(event["data"])[:2000])
+        finally:
+            ws.close()
+
+    frames_only = previews(server)
+    # 3 planned frames at cadence 1: 4 txt2img steps + 2 x int(4 x 0.5) img2img steps, and the 3 painted frames
+    assert frames_only == [(64, 64)] * 3  # frames at their own size (not scaled up to 512)
+    root = tmp_path / "taesd"
+    root.mkdir()
+    write_models_dir(tiny, root)
+    write_taesd_decoder(server.comfy, root / "models" / "vae_approx" / "taesd_decoder.safetensors")
+    taesd = ComfyServer(server.comfy, root, tiny, extra_args=("--preview-method", "taesd")).start()
+    try:
+        stepped = previews(taesd)
+        assert "could not find models/vae_approx" not in taesd.log_text()
+    finally:
+        taesd.stop()
+    assert len(stepped) == 4 + 2 * 2 + 3, stepped
+
+
 def test_comfy_cli_runs_the_shipped_api_workflow(server, tmp_path):
     """`comfy run --workflow` on workflows/api/ghibli_animation.json exactly as shipped (512x512, 8 frames)."""
     comfy = shutil.which("comfy", path=str(Path(sys.executable).parent))
