@@ -46,7 +46,7 @@ class GhibliFrameBlender(io.ComfyNode):
         )
 
     @classmethod
-    @host.checks(*COMBOS)
+    @host.checks(combos=COMBOS)
     def validate_inputs(cls, **values) -> bool | str:
         values = {k: v for k, v in values.items() if v is not None}
         errors = host.combo_errors(values, COMBOS)

@@ -81,7 +81,7 @@ class GhibliCamera(io.ComfyNode):
         )
 
     @classmethod
-    @host.checks(*COMBOS, *AXES, "near", "far")
+    @host.checks(*AXES, "near", "far", combos=COMBOS)
     def validate_inputs(cls, **values) -> bool | str:
         return "; ".join(camera_errors(values)) or True
 

@@ -92,18 +92,30 @@ def folder_list(kind: str) -> Iterable[str]:
         return []
 
 
-def checks(*names: str) -> Callable:
-    """Declare the inputs a node's `validate_inputs` checks itself (decorate it under @classmethod).
+def host_checks_combos() -> bool:
+    """Whether this ComfyUI checks a V3 combo's value against its options itself (from 0.8 on; 0.3.75 does not)."""
+    try:
+        from comfyui_version import __version__
+    except ImportError:
+        return False
+    parts = [int(p) for p in re.findall(r"\d+", __version__)[:2]]
+    return tuple(parts) >= (0, 8)
+
+
+def checks(*names: str, combos: Iterable[str] = ()) -> Callable:
+    """Declare the inputs a node's `validate_inputs` checks itself (decorate it under @classmethod); `combos` are
+    declared only where ComfyUI does not check combo options itself.
 
     ComfyUI calls it with only those inputs and checks the others on its own (number ranges; combo options from 0.8
     on), each problem reported once, under its input. A problem `validate_inputs` reports is listed by ComfyUI under
-    every input it takes, so it takes only the ones whose checks ComfyUI cannot make (text, combos, inputs checked
-    together).
+    every input it takes, so it takes only the ones whose checks ComfyUI cannot make (text, inputs checked together).
     """
+    declared = list(names) + ([] if host_checks_combos() else list(combos))
+
     def declare(func: Callable) -> Callable:
         kind = inspect.Parameter.POSITIONAL_OR_KEYWORD  # ComfyUI reads getfullargspec(...).args
         func.__signature__ = inspect.Signature(
-            [inspect.Parameter("cls", kind)] + [inspect.Parameter(n, kind, default=None) for n in names])
+            [inspect.Parameter("cls", kind)] + [inspect.Parameter(n, kind, default=None) for n in declared])
         return func
 
     return declare

@@ -54,7 +54,7 @@ class GhibliPipelineLoader(io.ComfyNode):
         )
 
     @classmethod
-    @host.checks("ckpt_name", "controlnet_name", "depth_model", "device", "dtype", "compile")
+    @host.checks("ckpt_name", "controlnet_name", "depth_model", combos=("device", "dtype", "compile"))
     def validate_inputs(cls, ckpt_name=None, controlnet_name=None, depth_model=None, device="auto", dtype="auto",
                         compile="off") -> bool | str:
         errors = [e for e in (_listed_error(n, v) for n, v in (("ckpt_name", ckpt_name), ("controlnet_name", controlnet_name),

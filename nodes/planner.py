@@ -55,7 +55,7 @@ class GhibliFramePlanner(io.ComfyNode):
         )
 
     @classmethod
-    @host.checks("backend")
+    @host.checks(combos=("backend",))
     def validate_inputs(cls, backend: str | None = None, **_) -> bool | str:
         return True if backend in BACKENDS else f"backend: unknown {backend!r}; use one of {', '.join(BACKENDS)}"
 

@@ -61,7 +61,7 @@ class GhibliSaveAnimation(io.ComfyNode):
         )
 
     @classmethod
-    @host.checks("format", "filename_prefix")
+    @host.checks("filename_prefix", combos=("format",))
     def validate_inputs(cls, **values) -> bool | str:
         errors = host.combo_errors(values, {"format": FORMATS})
         prefix = values.get("filename_prefix")
