@@ -78,9 +78,10 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
-def open_canvas(driver, url: str) -> None:
-    """Load the front end and wait until its app and graph exist; close first-run dialogs."""
-    driver.get(url)
+def open_canvas(driver, server: ComfyServer) -> None:
+    """Load the front end and wait until its app and graph exist (the first-run templates dialog marked as seen)."""
+    server.request("POST", "/settings/Comfy.TutorialCompleted", True)
+    driver.get(server.url)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if driver.execute_script("return !!(window.app && window.app.graph && window.LiteGraph)"):
@@ -93,7 +94,7 @@ def open_canvas(driver, url: str) -> None:
 
 def clear_dialogs(driver) -> None:
     """Close the first-run templates dialog (it opens late, over the canvas) before a screenshot."""
-    driver.execute_script("document.querySelectorAll('.p-dialog-mask, [role=dialog]').forEach(d => d.remove());")
+    driver.execute_script("document.querySelectorAll('.p-dialog-mask').forEach(d => d.remove());")
 
 
 def artifacts_dir() -> Path:
@@ -514,7 +515,7 @@ def test_ui_workflow_loads_in_the_real_front_end(server, browser, tiny, tmp_path
 
 
 def _canvas_checks(server: ComfyServer, driver, front_end: str) -> None:
-    open_canvas(driver, server.url)
+    open_canvas(driver, server)
     artifacts = artifacts_dir()
     for name, path in UI.items():
         workflow = json.loads(path.read_text())
@@ -680,7 +681,7 @@ def test_dropped_outputs_bring_their_workflow_back_in_the_newest_front_end(serve
     offered = server.get("/object_info/GhibliSaveAnimation")["GhibliSaveAnimation"]["input"]["required"]["format"]
     options = set(offered[1]["options"] if offered[0] == "COMBO" else offered[0])
     assert options == set(SAVER_FORMATS) == set(SAVER_FORMAT_BY_EXT.values())  # a new format gets tested here
-    open_canvas(browser, server.url)
+    open_canvas(browser, server)
     artifacts = artifacts_dir()
     for fmt, mime in SAVER_FORMATS.items():
         before = set(server.get("/history"))
@@ -747,7 +748,7 @@ def test_dropped_outputs_bring_their_workflow_back_in_the_newest_front_end(serve
 def test_planner_warnings_reach_the_canvas(server, browser):
     """The hf planner offline (the test server runs with HF_HUB_OFFLINE=1; fallback on) plans with the offline rules:
     the canvas shows why, on the node."""
-    open_canvas(browser, server.url)
+    open_canvas(browser, server)
     result = browser.execute_async_script(
         """
         const done = arguments[0];
