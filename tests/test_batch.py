@@ -117,3 +117,20 @@ def test_preflight_refuses_a_lora_for_another_base_by_line(tmp_path, tiny, jobs_
     jobs = load_jobs(jobs_files.write(tmp_path / "jobs.jsonl", rows))
     with pytest.raises(JobsFileError, match=r"line 2: lora: sd15_real.safetensors was made for a base with cross-attention 768"):
         preflight(jobs, jobs_files.ctx(tiny, tmp_path / "out"), "jobs.jsonl")
+
+
+@pytest.mark.parametrize("ext", [".gif", ".webp", ".png", ".mp4", ".webm"])
+def test_resume_recognises_a_finished_file_in_every_format(tmp_path, ext):
+    """--resume reads the fingerprint back and decodes every frame, whatever the job's output format."""
+    import numpy as np
+    from PIL import Image
+
+    from ghibli_core.export import save_animation
+
+    rng = np.random.default_rng(0)
+    frames = [Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)) for _ in range(4)]
+    out = save_animation(frames, tmp_path / f"a{ext}", fps=8, metadata={"job_fingerprint": "abc", "schedule": {"output_frames": 4}})
+    assert verify_output(out, "abc") is None
+    assert verify_output(out, "other") == "made by another job or settings"
+    out.write_bytes(out.read_bytes()[: len(out.read_bytes()) // 2])
+    assert verify_output(out, "abc") is not None  # a truncated file is rendered again
