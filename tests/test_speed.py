@@ -14,7 +14,7 @@ from ghibli_core.comfy_client import DEFAULT_WORKFLOW, load_workflow, patch_work
 from ghibli_core.errors import InputError
 from ghibli_core.export import read_metadata
 from ghibli_core.models.pipelines import ModelSettings, load_pipelines
-from ghibli_core.models.speed import apply_speedups, wants_channels_last
+from ghibli_core.models.speed import apply_speedups, channels_last_models
 from ghibli_core.presets import DEFAULT_PRESET, PRESETS, get_preset
 from ghibli_core.render import denoising_steps, render_animation
 
@@ -117,12 +117,19 @@ def test_attention_runs_through_pytorch_sdpa(pipes):
 
     for model in (pipes.txt2img.unet, pipes.img2img.controlnet, pipes.txt2img.vae):
         assert all(isinstance(p, AttnProcessor2_0) for p in model.attn_processors.values())
-    assert pipes.speedups["attention"] == "sdpa" and pipes.speedups["channels_last"] is False  # CPU default
+    chosen = pipes.speedups["channels_last"]
+    assert pipes.speedups["attention"] == "sdpa" and chosen == list(channels_last_models(None, pipes.device, pipes.dtype))
+    assert "vae" in chosen and pipes.txt2img.vae.decoder.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+    unet_weight = pipes.img2img.unet.conv_in.weight  # the img2img pipeline shares it, memory format included
+    assert unet_weight.is_contiguous(memory_format=torch.channels_last) == ("unet" in chosen)
 
 
-def test_channels_last_is_automatic_on_cuda_only():
-    assert wants_channels_last(None, torch.device("cuda")) and not wants_channels_last(None, torch.device("cpu"))
-    assert wants_channels_last(True, torch.device("cpu")) and not wants_channels_last(False, torch.device("cuda"))
+def test_channels_last_follows_what_measured_faster():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert channels_last_models(None, cuda) == ("unet", "controlnet", "vae")
+    assert channels_last_models(None, cpu, torch.float32) == ("vae",)
+    assert channels_last_models(None, cpu, torch.bfloat16) == ("unet", "controlnet", "vae")
+    assert channels_last_models(True, cpu) == ("unet", "controlnet", "vae") and channels_last_models(False, cuda) == ()
 
 
 def test_speed_switches_apply_and_frames_still_paint(tiny):

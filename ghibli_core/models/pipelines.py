@@ -43,7 +43,8 @@ class ModelSettings:
     base_config: str | None = None
     #: config folder used for a single-file ControlNet (default: the shipped SD1.5 depth ControlNet config).
     controlnet_config: str | None = None
-    #: NHWC weights and activations; None = on for CUDA only (it measured slower on the CPU).
+    #: NHWC weights and activations; None = as measured (speed.channels_last_models): all on CUDA; on the CPU the VAE,
+    #: and the UNet and ControlNet too in bf16.
     channels_last: bool | None = None
     #: torch.compile the UNet and ControlNet ("off", "default", "reduce-overhead", "max-autotune"); worth it on a GPU
     #: for long runs (the first frame pays the compile time).
@@ -281,7 +282,7 @@ def assemble_pipelines(txt2img: Any, controlnet: Any, depth: DepthEstimator, res
     with _quiet("diffusers.models.modeling_utils"):  # AutoencoderKL's "keep in float32: []" note on a no-op cast
         txt2img.to(resolved.device, resolved.dtype)
         controlnet.to(device=resolved.device, dtype=resolved.dtype)
-    speedups = apply_speedups(txt2img, controlnet, device=resolved.device, channels_last=s.channels_last,
+    speedups = apply_speedups(txt2img, controlnet, device=resolved.device, dtype=resolved.dtype, channels_last=s.channels_last,
                               compile_mode=s.compile, vae_tiling=s.vae_tiling, vae_slicing=s.vae_slicing)
     # from_pipe reuses every module of txt2img: no second copy of the UNet/VAE/text encoder. It casts the new pipeline,
     # and so every shared module, to `dtype` (float32 when none is given), so the run's dtype must be passed on.

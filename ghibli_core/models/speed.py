@@ -21,20 +21,29 @@ def use_sdpa(*models: Any) -> None:
             model.set_attn_processor(AttnProcessor2_0())
 
 
-def wants_channels_last(option: bool | None, device: torch.device) -> bool:
-    """None = automatic: on for CUDA (tensor-core convolutions prefer NHWC), off on the CPU, where it measured slower."""
-    return device.type == "cuda" if option is None else bool(option)
+CHANNELS_LAST_MODELS = ("unet", "controlnet", "vae")
+
+
+def channels_last_models(option: bool | None, device: torch.device, dtype: torch.dtype = torch.float32) -> tuple[str, ...]:
+    """Which models run channels-last (NHWC). True/False: all or none. None = automatic, as measured: all on CUDA
+    (tensor-core convolutions prefer NHWC); on the CPU the VAE always (encode 1.5x, decode 1.4x in fp32; 2.7x and 2.3x
+    in bf16 at 256²) and the UNet and ControlNet in bf16 only (a guided step 1.16x faster in bf16, 5 % slower in fp32)."""
+    if option is not None:
+        return CHANNELS_LAST_MODELS if option else ()
+    if device.type == "cuda":
+        return CHANNELS_LAST_MODELS
+    return CHANNELS_LAST_MODELS if dtype == torch.bfloat16 else ("vae",)
 
 
 def apply_speedups(txt2img: Any, controlnet: Any, *, device: torch.device, channels_last: bool | None = None,
-                   compile_mode: str = "off", vae_tiling: bool = False, vae_slicing: bool = False) -> dict[str, Any]:
+                   compile_mode: str = "off", vae_tiling: bool = False, vae_slicing: bool = False,
+                   dtype: torch.dtype = torch.float32) -> dict[str, Any]:
     """Apply the speed options to the shared UNet, ControlNet and VAE; return what was applied (for logs/metadata)."""
     unet, vae = txt2img.unet, txt2img.vae
     use_sdpa(unet, controlnet, vae)
-    nhwc = wants_channels_last(channels_last, device)
-    if nhwc:
-        for model in (unet, controlnet, vae):
-            model.to(memory_format=torch.channels_last)
+    nhwc = channels_last_models(channels_last, device, dtype)
+    for name, model in (("unet", unet), ("controlnet", controlnet), ("vae", vae)):
+        model.to(memory_format=torch.channels_last if name in nhwc else torch.contiguous_format)
     # The VAE's own switches (diffusers >= 0.31 puts them on the model, not the pipeline).
     vae.enable_tiling() if vae_tiling else vae.disable_tiling()
     vae.enable_slicing() if vae_slicing else vae.disable_slicing()
@@ -42,4 +51,5 @@ def apply_speedups(txt2img: Any, controlnet: Any, *, device: torch.device, chann
         # Module.compile compiles in place: the pipelines keep the same (shared) module objects and their types.
         for model in (unet, controlnet):
             model.compile(mode=None if compile_mode == "default" else compile_mode)
-    return {"attention": "sdpa", "channels_last": nhwc, "compile": compile_mode, "vae_tiling": vae_tiling, "vae_slicing": vae_slicing}
+    return {"attention": "sdpa", "channels_last": list(nhwc), "compile": compile_mode, "vae_tiling": vae_tiling,
+            "vae_slicing": vae_slicing}
