@@ -8,7 +8,8 @@ Stages, each usable alone (from Python, the `ghibli-anim` CLI, or the ComfyUI no
               (keyframes painted, cadence filled by flow, in-betweens, loop closed)
     presets   get_preset("balanced").animation(...), .motion()  -> the schedule of quality / balanced / fast
     metrics   compute_metrics(frames)                  -> flicker, warp error, loop seam, colour drift
-    export    save_animation(images, "out.gif", ...)  -> looping GIF / WebP / MP4, atomic, with metadata
+    export    save_animation(images, "out.gif", ...)  -> looping GIF / WebP / APNG / MP4 / WebM, atomic, with metadata
+    models    release_models()                         -> frees every model the engine holds between runs
     train     train_lora(data_dir, base, "style.safetensors", TrainSettings(...)) -> a style LoRA every tool loads
 This package never imports ComfyUI.
 """
@@ -19,7 +20,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "AnimationSettings": "animate", "Frame": "animate", "Progress": "animate", "animate": "animate", "render_frame": "animate",
     "ModelSettings": "models.pipelines", "GhibliPipelines": "models.pipelines", "load_pipelines": "models.pipelines",
-    "LoraSpec": "models.lora",
+    "LoraSpec": "models.lora", "release_models": "models.holder",
     "Plan": "plan", "make_plan": "plan", "PlannerSettings": "plan", "load_plan_file": "plan",
     "MotionSettings": "blend", "blend_frames": "blend", "render_animation": "render", "Animation": "render",
     "Preset": "presets", "PRESETS": "presets", "get_preset": "presets",
