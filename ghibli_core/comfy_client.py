@@ -29,6 +29,11 @@ class ComfyRunError(GhibliError):
     """The server refused or failed the workflow; the message carries its own words."""
 
 
+def is_api_graph(graph: Any) -> bool:
+    """An API-format graph: {id: {"class_type": ..., "inputs": ...}} (not a canvas file, which has nodes and links)."""
+    return isinstance(graph, dict) and all(isinstance(n, dict) and "class_type" in n for n in graph.values())
+
+
 def load_workflow(path: str | Path) -> dict[str, Any]:
     """An API-format graph from disk, refused early when it is a canvas (UI-format) file."""
     file = Path(path).expanduser()
@@ -41,7 +46,7 @@ def load_workflow(path: str | Path) -> dict[str, Any]:
         raise InputError("workflow", f"{file.name} is not valid JSON ({exc})", "export it again with Workflow > Export (API)") from exc
     if isinstance(graph, dict) and "nodes" in graph and "links" in graph:
         raise InputError("workflow", f"{file.name} is a canvas (UI-format) workflow", "export it with Workflow > Export (API), or use workflows/api/")
-    if not isinstance(graph, dict) or not all(isinstance(n, dict) and "class_type" in n for n in graph.values()):
+    if not is_api_graph(graph):
         raise InputError("workflow", f"{file.name} is not an API-format graph", 'expected {"<id>": {"class_type": ..., "inputs": {...}}}')
     return graph
 

@@ -20,6 +20,9 @@ from typing import Any, Mapping
 
 from PIL import Image, PngImagePlugin
 
+from .comfy_client import is_api_graph
+from .readers import VIDEO_EXTS
+
 METADATA_KEY = "ghibli-anim"
 XMP_NS = "https://github.com/ghibli-anim/ghibli-anim/ns/1.0/"
 #: The keys `read_metadata` has always returned ComfyUI's graphs under (older files kept them inside our JSON).
@@ -150,7 +153,7 @@ def _image_entries(path: Path) -> tuple[Any, dict[str, Any]]:
 def read_embedded(path: str | Path) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """(our metadata or None, ComfyUI's entries decoded: {'workflow': ..., 'prompt': ...}) from any format we write."""
     path = Path(path)
-    if path.suffix.lower() in (".mp4", ".mov", ".m4v", ".webm", ".mkv"):
+    if path.suffix.lower() in VIDEO_EXTS:
         tags = _container_metadata(path)
         ours_raw = tags.pop("comment", None)
         comfy_raw = {k: v for k, v in tags.items() if k in ("workflow", "prompt")}
@@ -161,7 +164,7 @@ def read_embedded(path: str | Path) -> tuple[dict[str, Any] | None, dict[str, An
     if path.suffix.lower() == ".gif" and sidecar_path(path).is_file() and "workflow" not in comfy:
         graph = _json_or_none(sidecar_path(path).read_bytes())
         if isinstance(graph, dict):
-            comfy["prompt" if graph and all(isinstance(v, dict) and "class_type" in v for v in graph.values()) else "workflow"] = graph
+            comfy["prompt" if graph and is_api_graph(graph) else "workflow"] = graph
     return (ours if isinstance(ours, dict) else None), comfy
 
 

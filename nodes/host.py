@@ -138,11 +138,15 @@ def combo_errors(values: dict, combos: dict) -> list[str]:
             for name, options in combos.items() if values.get(name) is not None and values[name] not in options]
 
 
-def torch_device() -> str:
-    """The device ComfyUI itself runs on (honours --cpu, --cuda-device ...)."""
+def comfy_device():
+    """The torch.device ComfyUI itself runs on (honours --cpu, --cuda-device ...)."""
     import comfy.model_management as mm
 
-    return str(mm.get_torch_device())
+    return mm.get_torch_device()
+
+
+def torch_device() -> str:
+    return str(comfy_device())
 
 
 class StepProgress:
@@ -157,7 +161,8 @@ class StepProgress:
         import comfy.utils
 
         self.bar = comfy.utils.ProgressBar(total_steps, node_id=node_id)
-        self.previewer = step_previewer()
+        self.device = comfy_device()
+        self.previewer = step_previewer(self.device)
 
     def step(self, progress: Progress) -> None:
         preview = None
@@ -165,7 +170,7 @@ class StepProgress:
             import torch
 
             with torch.inference_mode():
-                preview = self.previewer.decode_latent_to_preview_image("JPEG", progress.latents.float().to(preview_device()))
+                preview = self.previewer.decode_latent_to_preview_image("JPEG", progress.latents.float().to(self.device))
         self.bar.update_absolute(self.bar.current + 1, preview=preview)
 
     def frame(self, frame) -> None:
@@ -173,18 +178,12 @@ class StepProgress:
         self.bar.update_absolute(self.bar.current, preview=("JPEG", frame.image, max(frame.image.size)))
 
 
-def preview_device():
-    import comfy.model_management as mm
-
-    return mm.get_torch_device()
-
-
-def step_previewer():
+def step_previewer(device):
     """ComfyUI's own latent previewer for SD1.5 latents (None when previews are off), as its samplers use it."""
     import comfy.latent_formats
     import latent_preview
 
-    return latent_preview.get_previewer(preview_device(), comfy.latent_formats.SD15())
+    return latent_preview.get_previewer(device, comfy.latent_formats.SD15())
 
 
 def cancel_check() -> Callable[[], bool]:

@@ -6,6 +6,7 @@ docs/icon.png (the registry icon).
 """
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -27,8 +28,13 @@ COLUMNS = (0, 4, 8, 11)
 THUMBNAIL_MOVES = {"ghibli_animation": "orbit-right:0.4", "ghibli_minimal": "push-in"}
 
 
+@functools.lru_cache(maxsize=4)
+def landscape(w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    return paint_landscape(w, h)
+
+
 def frames_of(move: str, w: int, h: int, n: int = 12) -> list[np.ndarray]:
-    image, depth = paint_landscape(w, h)
+    image, depth = landscape(w, h)
     z = inverse_depth_to_z(depth, NEAR, FAR)
     return move_still(image, z, CameraSettings(move, near=NEAR, far=FAR).path(n)).frames
 

@@ -95,12 +95,11 @@ def render_job(job: Job, ctx: BatchContext, cache: PipelineCache, target: Path) 
             "metrics": summary, "warnings": plan.warnings}
 
 
-VIDEO_SUFFIXES = (".mp4", ".webm")
-
-
 def decode_all(path: Path) -> int:
     """Decode every frame (a truncated file fails here) and return how many the file stores."""
-    if path.suffix.lower() in VIDEO_SUFFIXES:
+    from ..readers import VIDEO_EXTS
+
+    if path.suffix.lower() in VIDEO_EXTS:
         import av
 
         with av.open(str(path)) as container:
@@ -129,7 +128,9 @@ def verify_output(path: Path, fingerprint: str) -> str | None:
     if not meta or meta.get("job_fingerprint") != fingerprint:
         return "made by another job or settings"
     expected = (meta.get("schedule") or {}).get("output_frames") or 0
-    if path.suffix.lower() in VIDEO_SUFFIXES:  # a video keeps every frame; its header is up front, so a cut file reads
+    from ..readers import VIDEO_EXTS
+
+    if path.suffix.lower() in VIDEO_EXTS:  # a video keeps every frame; its header is up front, so a cut file reads
         return None if stored == expected else f"holds {stored} frames, expected {expected}"
     # GIF, WebP and APNG writers store a run of identical frames once (with a longer duration): never more than planned
     if not 0 < stored <= expected:

@@ -8,14 +8,15 @@ cached by the host still runs. `weights_bytes` sizes a load from the files' own 
 from __future__ import annotations
 
 import gc
-import json
-import struct
+import math
 import threading
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Hashable, TypeVar
 
 import torch
+
+from .sources import safetensors_keys
 
 if TYPE_CHECKING:
     from .sources import ModelSource
@@ -115,24 +116,9 @@ def tensor_bytes(*objects: Any) -> int:
 
 
 # --- sizing a load before it happens ----------------------------------------------------------------------------
-def _safetensors_numel(path: Path) -> int:
-    """Number of weights in a safetensors file, from its header (8-byte length + JSON)."""
-    with open(path, "rb") as f:
-        (length,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(length))
-    total = 0
-    for name, entry in header.items():
-        if name != "__metadata__":
-            count = 1
-            for dim in entry["shape"]:
-                count *= int(dim)
-            total += count
-    return total
-
-
 def _file_numel(path: Path) -> int:
     if path.suffix == ".safetensors":
-        return _safetensors_numel(path)
+        return sum(math.prod(shape) for shape in safetensors_keys(str(path), "model").values())
     return path.stat().st_size // 2  # a pickle checkpoint: assume half-precision weights, the common case
 
 
@@ -162,7 +148,7 @@ def source_numel(source: "ModelSource") -> int | None:
             return _file_numel(Path(source.location))
         folder = Path(source.location) if source.kind == "folder" else _hub_folder(source.location)
         return _folder_numel(folder) if folder is not None else None
-    except (OSError, ValueError, KeyError, struct.error):
+    except (OSError, ValueError):  # InputError (an unreadable header) is a ValueError
         return None
 
 
