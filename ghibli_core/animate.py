@@ -113,7 +113,7 @@ class AnimationSettings:
         for name, v in (("width", self.width), ("height", self.height)):
             check_range(name, v, 64, 2048, integer=True)
             if v % 8:
-                raise InputError("size", f"{name} {v} is not a multiple of 8", f"use e.g. {v - v % 8 or 8} or {v - v % 8 + 8}")
+                raise InputError(name, f"{v} is not a multiple of 8", f"use e.g. {v - v % 8 or 8} or {v - v % 8 + 8}")
         if self.seed is not None:
             check_range("seed", self.seed, 0, MAX_SEED, integer=True)
         check_choice("seed-policy", self.seed_policy, SEED_POLICIES, "policy")

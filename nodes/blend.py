@@ -9,7 +9,7 @@ from ghibli_core.errors import InputError
 from ghibli_core.export import FPS_RANGE
 from ghibli_core.schedule import default_fps
 
-from . import host
+from . import validation
 from .images import to_arrays, to_image_batch
 from .types import CATEGORY
 
@@ -46,16 +46,16 @@ class GhibliFrameBlender(io.ComfyNode):
         )
 
     @classmethod
-    @host.checks(combos=COMBOS)
+    @validation.checks(combos=COMBOS)
     def validate_inputs(cls, **values) -> bool | str:
         values = {k: v for k, v in values.items() if v is not None}
-        errors = host.combo_errors(values, COMBOS)
+        errors = validation.combo_errors(values, COMBOS)
         if not errors:
             try:
                 MotionSettings(**{k: values[k] for k in ("interpolate", "blend", "flow", "cadence", "loop", "color_match", "color_mode") if k in values})
             except InputError as exc:
-                errors.append(host.input_error(exc))
-        return "; ".join(errors) or True
+                errors.append(validation.input_error(exc))
+        return validation.report(errors)
 
     @classmethod
     def execute(cls, images, interpolate: int, blend: str, flow: str, cadence: int, color_match: float, color_mode: str,

@@ -10,7 +10,7 @@ from ghibli_core.camera.moves import STRENGTH_RANGE
 from ghibli_core.camera.path import DEFAULT_FAR, DEFAULT_FOV, DEFAULT_NEAR
 from ghibli_core.errors import InputError
 
-from . import host
+from . import validation
 from .images import to_arrays, to_image_batch
 from .types import CATEGORY, Camera, Pipeline
 
@@ -58,12 +58,12 @@ def camera_inputs() -> list:
 
 def camera_errors(values: dict) -> list[str]:
     values = {k: v for k, v in values.items() if v is not None}
-    errors = host.combo_errors(values, COMBOS)
+    errors = validation.combo_errors(values, COMBOS)
     if not errors:
         try:
             camera_from(values).path(2)
         except InputError as exc:
-            errors.append(host.input_error(exc, rename={"camera": "move"}))
+            errors.append(validation.input_error(exc, rename={"camera": "move"}))
     return errors
 
 
@@ -81,9 +81,9 @@ class GhibliCamera(io.ComfyNode):
         )
 
     @classmethod
-    @host.checks(*AXES, "near", "far", combos=COMBOS)
+    @validation.checks(*AXES, "near", "far", combos=COMBOS)
     def validate_inputs(cls, **values) -> bool | str:
-        return "; ".join(camera_errors(values)) or True
+        return validation.report(camera_errors(values))
 
     @classmethod
     def execute(cls, **values) -> io.NodeOutput:

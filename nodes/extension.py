@@ -11,7 +11,8 @@ log = logging.getLogger(__name__)
 
 
 def _hook_into_comfyui() -> None:
-    """Routes and the Unload Models hook, each once; a failure is logged and the nodes still load."""
+    """Routes, the Unload Models hook and one message per problem at queue time, each once; a failure is logged and
+    the nodes still load."""
     try:
         from .routes import register_routes
 
@@ -24,6 +25,12 @@ def _hook_into_comfyui() -> None:
         release_with_comfyui()
     except Exception:
         log.exception("Ghibli Animation: Unload Models will not release the pack's models")
+    try:
+        from .validation import one_message_per_problem
+
+        one_message_per_problem()
+    except Exception:  # the checks still run; ComfyUI then repeats each message under every input a node checks
+        log.exception("Ghibli Animation: queue-time messages will be repeated under each input a node checks")
 
 
 class GhibliExtension(ComfyExtension):

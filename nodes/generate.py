@@ -13,7 +13,7 @@ from ghibli_core.presets import DEFAULT_PRESET, PRESETS
 from ghibli_core.render import render_animation
 from ghibli_core.schedule import denoising_steps
 
-from . import host
+from . import host, validation
 from .preset_widgets import PRESET_OPTIONS, preset_widget_values
 from .images import to_image_batch, to_pil
 from .types import CATEGORY, Camera, Pipeline, PlanType
@@ -127,16 +127,16 @@ class GhibliSequentialImg2Img(io.ComfyNode):
         )
 
     @classmethod
-    @host.checks("steps", "strength", "width", "height", *SCHEDULE_TIPS, combos=COMBOS)
+    @validation.checks("steps", "strength", "width", "height", *SCHEDULE_TIPS, combos=COMBOS)
     def validate_inputs(cls, **values) -> bool | str:
         values = {k: v for k, v in values.items() if v is not None}  # linked inputs are not known before the run
-        errors = host.combo_errors(values, COMBOS)
+        errors = validation.combo_errors(values, COMBOS)
         try:
             if not errors:  # the plan's length is not known yet: check each schedule up to its last keyframe
                 cls._settings(values, frames=_frames_to_check(values))
         except InputError as exc:
-            errors.append(host.input_error(exc))
-        return "; ".join(errors) or True
+            errors.append(validation.input_error(exc))
+        return validation.report(errors)
 
     @classmethod
     def _settings(cls, v: dict, frames: int) -> tuple[AnimationSettings, MotionSettings]:

@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import os
-import re
 from typing import Callable, Iterable
 
 import folder_paths
 
 from ghibli_core import defaults
 from ghibli_core.animate import Progress
-from ghibli_core.errors import Cancelled, InputError, ModelNotFoundError
+from ghibli_core.errors import Cancelled, ModelNotFoundError
 from ghibli_core.files import file_identity
 
 #: A model folder kind ComfyUI does not have: transformers depth estimators (models/depth/<name>/config.json).
@@ -90,52 +88,6 @@ def folder_list(kind: str) -> Iterable[str]:
         return folder_paths.get_folder_paths(kind)
     except KeyError:
         return []
-
-
-def host_checks_combos() -> bool:
-    """Whether this ComfyUI checks a V3 combo's value against its options itself (from 0.8 on; 0.3.75 does not)."""
-    try:
-        from comfyui_version import __version__
-    except ImportError:
-        return False
-    parts = [int(p) for p in re.findall(r"\d+", __version__)[:2]]
-    return tuple(parts) >= (0, 8)
-
-
-def checks(*names: str, combos: Iterable[str] = ()) -> Callable:
-    """Declare the inputs a node's `validate_inputs` checks itself (decorate it under @classmethod); `combos` are
-    declared only where ComfyUI does not check combo options itself.
-
-    ComfyUI calls it with only those inputs and checks the others on its own (number ranges; combo options from 0.8
-    on), each problem reported once, under its input. A problem `validate_inputs` reports is listed by ComfyUI under
-    every input it takes, so it takes only the ones whose checks ComfyUI cannot make (text, inputs checked together).
-    """
-    declared = list(names) + ([] if host_checks_combos() else list(combos))
-
-    def declare(func: Callable) -> Callable:
-        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD  # ComfyUI reads getfullargspec(...).args
-        func.__signature__ = inspect.Signature(
-            [inspect.Parameter("cls", kind)] + [inspect.Parameter(n, kind, default=None) for n in declared])
-        return func
-
-    return declare
-
-
-def canvas_words(text: str) -> str:
-    """An engine message in the canvas' words: command-line flags become widget names (--steps -> steps)."""
-    return re.sub(r"--([a-z][a-z0-9-]*)", lambda m: m.group(1).replace("-", "_"), text)
-
-
-def input_error(exc: "InputError", rename: dict[str, str] | None = None) -> str:
-    """`widget: problem; fix` for an engine InputError, named after the widget (strength-schedule -> strength_schedule)."""
-    name = (rename or {}).get(exc.input_name, exc.input_name.replace("-", "_"))
-    return canvas_words(f"{name}: {exc.problem}" + (f"; {exc.fix}" if exc.fix else ""))
-
-
-def combo_errors(values: dict, combos: dict) -> list[str]:
-    """The V3 server does not check combo values against their options: the nodes do, at queue time."""
-    return [f"{name}: unknown {values[name]!r}; use one of {', '.join(options)}"
-            for name, options in combos.items() if values.get(name) is not None and values[name] not in options]
 
 
 def comfy_device():

@@ -11,7 +11,7 @@ from ghibli_core.models.lora import WEIGHT_RANGE, LoraSpec
 
 import folder_paths
 
-from . import host
+from . import host, validation
 from .types import CATEGORY, Pipeline
 
 LISTS = {
@@ -54,7 +54,7 @@ class GhibliPipelineLoader(io.ComfyNode):
         )
 
     @classmethod
-    @host.checks("ckpt_name", "controlnet_name", "depth_model", combos=("device", "dtype", "compile"))
+    @validation.checks("ckpt_name", "controlnet_name", "depth_model", combos=("device", "dtype", "compile"))
     def validate_inputs(cls, ckpt_name=None, controlnet_name=None, depth_model=None, device="auto", dtype="auto",
                         compile="off") -> bool | str:
         errors = [e for e in (_listed_error(n, v) for n, v in (("ckpt_name", ckpt_name), ("controlnet_name", controlnet_name),
@@ -65,7 +65,7 @@ class GhibliPipelineLoader(io.ComfyNode):
             errors.append(f"dtype: unknown {dtype!r}; use one of {', '.join(DTYPES)}")
         if compile not in (*COMPILE_MODES, None):
             errors.append(f"compile: unknown {compile!r}; use one of {', '.join(COMPILE_MODES)}")
-        return "; ".join(errors) or True
+        return validation.report(errors)
 
     @classmethod
     def _paths(cls, ckpt_name: str, controlnet_name: str, depth_model: str) -> tuple[str, str, str]:
@@ -115,7 +115,7 @@ class GhibliLoraLoader(io.ComfyNode):
         )
 
     @classmethod
-    @host.checks("lora_name")
+    @validation.checks("lora_name")
     def validate_inputs(cls, lora_name=None, **_) -> bool | str:
         if lora_name is None or lora_name in folder_paths.get_filename_list("loras"):
             return True

@@ -10,7 +10,7 @@ from ghibli_core.errors import InputError
 from ghibli_core.plan import BACKENDS, PlannerSettings, make_plan, parse_plan_text
 from ghibli_core.plan.base import MAX_FRAMES
 
-from . import host
+from . import validation
 from .types import CATEGORY, PlanType
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class GhibliFramePlanner(io.ComfyNode):
         )
 
     @classmethod
-    @host.checks(combos=("backend",))
+    @validation.checks(combos=("backend",))
     def validate_inputs(cls, backend: str | None = None, **_) -> bool | str:
         return True if backend in BACKENDS else f"backend: unknown {backend!r}; use one of {', '.join(BACKENDS)}"
 
@@ -93,7 +93,7 @@ class GhibliPlanFromText(io.ComfyNode):
         )
 
     @classmethod
-    @host.checks("prompts")
+    @validation.checks("prompts")
     def validate_inputs(cls, prompts: str = "", **_) -> bool | str:
         if isinstance(prompts, str) and not prompts.strip():
             return "prompts: is empty; write one frame prompt per line"

@@ -10,7 +10,7 @@ from comfy_api.latest import io, ui
 from ghibli_core import __version__
 from ghibli_core.export import FPS_RANGE, save_animation, write_webp
 
-from . import host
+from . import host, validation
 from .images import to_pil
 from .types import CATEGORY, PlanType
 
@@ -61,13 +61,13 @@ class GhibliSaveAnimation(io.ComfyNode):
         )
 
     @classmethod
-    @host.checks("filename_prefix", combos=("format",))
+    @validation.checks("filename_prefix", combos=("format",))
     def validate_inputs(cls, **values) -> bool | str:
-        errors = host.combo_errors(values, {"format": FORMATS})
+        errors = validation.combo_errors(values, {"format": FORMATS})
         prefix = values.get("filename_prefix")
         if isinstance(prefix, str) and not prefix.strip():
             errors.append("filename_prefix: is empty; give a name such as ghibli/animation")
-        return "; ".join(errors) or True
+        return validation.report(errors)
 
     @classmethod
     def _comfy(cls) -> dict | None:

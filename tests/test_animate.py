@@ -95,7 +95,7 @@ def test_progress_callback_and_cancel_between_steps(pipes, recorder):
     ("guidance", -1, "guidance: -1 is out of range"),
     ("guidance", float("nan"), "guidance: nan is not a number"),
     ("controlnet_scale", 3, "controlnet-scale: 3 is out of range"),
-    ("width", 500, "size: width 500 is not a multiple of 8; use e.g. 496 or 504"),
+    ("width", 500, "width: 500 is not a multiple of 8; use e.g. 496 or 504"),
     ("height", 32, "height: 32 is out of range"),
     ("seed", -1, "seed: -1 is out of range"),
     ("seed_policy", "random", "seed-policy: unknown policy 'random'"),

@@ -42,7 +42,7 @@ def bad_cases(tmp_path, files, tiny):
         (["idea", "-o", out, "--lora", str(files["sdxl_lora"])] + t, "lora: sdxl_lora.safetensors was made for a base with cross-attention 2048"),
         (["idea", "-o", out, "--lora", f"{tiny.lora}:heavy"] + t, "lora: .*weight 'heavy' is not a number"),
         (["idea", "-o", out, "--lora", f"{tiny.lora}:9"] + t, r"lora: weight 9.0 .* out of range"),
-        (["idea", "-o", out, "--size", "500x500"] + t, "size: width 500 is not a multiple of 8"),
+        (["idea", "-o", out, "--size", "500x500"] + t, "width: 500 is not a multiple of 8"),
         (["idea", "-o", out, "--size", "big"] + t, "size: 'big' is not WIDTHxHEIGHT"),
         (["idea", "-o", out, "--strength", "1.5"] + t, "strength: 1.5 is out of range"),
         (["idea", "-o", out, "--steps", "0"] + t, "steps: 0 is out of range"),

@@ -21,6 +21,35 @@ from ghibli_core.models.sources import resolve_source
 from ghibli_core.plan import parse_plan_text
 from ghibli_core.render import denoising_steps, render_animation
 from nodes.images import to_arrays, to_image_batch, to_pil
+from nodes.validation import CUSTOM_FAILURE, one_entry_per_problem, report
+
+
+# --- queue-time messages --------------------------------------------------------------------------
+def _as_comfyui_lists(result, taken: list[str]) -> list[dict]:
+    """What ComfyUI 0.3.75 makes of a validate_inputs result: the same entry under every input the function took."""
+    return [{"type": CUSTOM_FAILURE, "message": "Custom validation failed for node", "details": f"{x} - {result}",
+             "extra_info": {"input_name": x}} for x in taken]
+
+
+def test_each_problem_a_node_finds_is_listed_once_under_the_input_it_names():
+    taken = ["translation_x", "rotation_y", "near", "far"]
+    inputs = [*taken, "move", "fov"]
+    result = report(["rotation_y: '0:(abc' has unbalanced brackets; write frame:(value) pairs", "move: unknown 'warp'; use one of a, b"])
+    ours = one_entry_per_problem(_as_comfyui_lists(result, taken), inputs)
+    assert [(e["extra_info"]["input_name"], e["details"]) for e in ours] == [
+        ("rotation_y", "rotation_y - '0:(abc' has unbalanced brackets; write frame:(value) pairs"),
+        ("move", "move - unknown 'warp'; use one of a, b")]
+    assert all(e["type"] == CUSTOM_FAILURE and e["message"] == "Custom validation failed for node" for e in ours)
+    # ComfyUI's own errors stay as they are, in order; a problem naming no input stays under the first it came under
+    own = {"type": "value_bigger_than_max", "message": "Value 180 bigger than max of 179", "details": "fov",
+           "extra_info": {"input_name": "fov"}}
+    ours = one_entry_per_problem([own, *_as_comfyui_lists(report(["the camera: needs a depth map"]), taken)], inputs)
+    assert ours[0] is own and [(e["extra_info"]["input_name"], e["details"]) for e in ours[1:]] == [
+        ("translation_x", "translation_x - the camera: needs a depth map")]
+    # a bare False (no message) is left as ComfyUI made it; a multi-line problem is one line
+    bare = [{"type": CUSTOM_FAILURE, "details": x, "extra_info": {"input_name": x}} for x in taken]
+    assert one_entry_per_problem(bare, inputs) == bare
+    assert report([]) is True and report(["near: a\nb"]) == "near: a b"
 
 
 # --- IMAGE <-> frames ---------------------------------------------------------------------------

@@ -329,27 +329,43 @@ def _errors(body: dict, node: str) -> str:
 
 
 def test_one_bad_value_gets_one_message_under_its_input_in_canvas_words(server):
-    """Numbers out of range are ComfyUI's own check, once under the input; the nodes' own checks take only the inputs
-    they check (so a single-input check is reported once too), and speak of widgets, not command-line flags."""
+    """One bad value per node, on every node of the pack: one message, under its input, in widget words. Numbers out of
+    range are ComfyUI's own check; the nodes' own checks take several inputs at once (schedules, model names, inputs
+    checked together), and the pack has ComfyUI list each problem they find once, under the input it concerns."""
     base = small(api())
     del base["7"]  # the depth preview: with it, a graph whose saver fails still runs for that output
-    cases = [("1", "frames", 0), ("4", "guidance", 99.0), ("4", "cadence", 0), ("5", "interpolate", -1), ("6", "fps", 0.0),
-             ("8", "fov", 0.0), ("1", "backend", "telepathy"), ("3", "lora_name", "missing-style.safetensors")]
-    for target, widget, value in cases:
+    cases = [("1", "frames", 0, "smaller than min"), ("1", "backend", "telepathy", "openai"),
+             ("2", "ckpt_name", "missing-model.safetensors", "models/checkpoints"),
+             ("2", "depth_model", "no-such-depth", "models/depth"), ("2", "dtype", "fp8", "bf16"),
+             ("3", "lora_name", "missing-style.safetensors", "models/loras"),
+             ("4", "guidance", 99.0, "bigger than max"), ("4", "cadence", 0, "smaller than min"),
+             ("4", "strength_schedule", "0:(0.5", "unbalanced"), ("4", "seed_schedule", "0:(__import__('os'))", "not an allowed"),
+             ("4", "width", 100, "multiple of 8"), ("4", "preset", "turbo", "balanced"),
+             ("5", "interpolate", -1, "smaller than min"), ("5", "blend", "smudge", "flow"),
+             ("6", "fps", 0.0, "smaller than min"), ("6", "filename_prefix", "  ", "is empty"), ("6", "format", "tiff", "webp"),
+             ("8", "fov", 0.0, "smaller than min"), ("8", "translation_x", "0:(abc", "unbalanced"), ("8", "move", "warp", "unknown")]
+    for target, widget, value, words in cases:
         graph = json.loads(json.dumps(base))
         graph[target]["inputs"][widget] = value
         status, body = server.queue(graph)
         errors = body["node_errors"][target]["errors"] if status == 400 else []
         assert status == 400 and [e["extra_info"]["input_name"] for e in errors] == [widget], (widget, errors)
-        assert "--" not in json.dumps(errors), errors
-    missing = body["node_errors"][target]["errors"][0]["details"]
-    assert "models/loras" in missing and "press R" in missing
-    # checked together: steps x strength, explained in widget words
+        assert words in json.dumps(errors) and "--" not in json.dumps(errors), (widget, errors)
+        assert "press R" in errors[0]["details"] or "models/" not in words  # a missing model: where to put it
+    # checked together: steps x strength, explained in widget words, once
     graph = small(api(), steps=2, strength=0.3)
     del graph["7"]
     status, body = server.queue(graph)
-    text = _errors(body, "4")
-    assert status == 400 and "runs no denoising step" in text and "raise steps or strength" in text and "--" not in text
+    errors = body["node_errors"]["4"]["errors"]
+    assert status == 400 and len(errors) == 1 and errors[0]["extra_info"]["input_name"] in ("steps", "strength"), errors
+    assert "runs no denoising step" in errors[0]["details"] and "raise steps or strength" in errors[0]["details"]
+    # two problems in one node: two messages, each under its own input
+    graph = json.loads(json.dumps(base))
+    graph["2"]["inputs"].update(ckpt_name="missing-model.safetensors", controlnet_name="missing-depth-net.safetensors")
+    status, body = server.queue(graph)
+    errors = body["node_errors"]["2"]["errors"]
+    assert sorted(e["extra_info"]["input_name"] for e in errors) == ["ckpt_name", "controlnet_name"], errors
+    assert all(e["details"].split(" - ")[0] == e["extra_info"]["input_name"] for e in errors), errors
     assert server.get("/queue")["queue_running"] == []
 
 
@@ -669,7 +685,8 @@ def test_plans_carry_camera_moves_and_schedules_reach_the_painter(server):
         bad = json.loads(json.dumps(graph))
         bad["3"]["inputs"][widget] = value
         status, body = server.queue(bad)
-        assert status == 400 and f"{widget}: " in _errors(body, "3") and words in _errors(body, "3"), (widget, body)
+        errors = body["node_errors"]["3"]["errors"] if status == 400 else []
+        assert [e["extra_info"]["input_name"] for e in errors] == [widget] and words in errors[0]["details"], (widget, body)
 
 
 SAVER_FORMATS = {"gif": "image/gif", "webp": "image/webp", "apng": "image/png", "mp4": "video/mp4", "webm": "video/webm"}
@@ -776,6 +793,42 @@ def test_planner_warnings_reach_the_canvas(server, browser):
     assert len(result) == 1 and "used the offline plan" in result[0], result
     clear_dialogs(browser)
     browser.save_screenshot(str(artifacts_dir() / "planner-warning.png"))
+
+
+def test_a_bad_value_queued_from_the_canvas_is_marked_once_under_its_input(server, browser):
+    """Queued from the newest front end with a malformed schedule on the camera (a node that checks ten inputs at once):
+    the front end gets one error for the node, under that input, in widget words."""
+    open_canvas(browser, server)
+    result = browser.execute_async_script(
+        """
+        const done = arguments[0];
+        (async () => {
+          const app = window.app, LG = window.LiteGraph;
+          app.graph.clear();
+          const w = (node, name) => node.widgets.find(x => x.name === name);
+          const image = LG.createNode("EmptyImage"); image.pos = [40, 80]; app.graph.add(image);
+          Object.entries({width: 64, height: 48, batch_size: 1}).forEach(([k, v]) => w(image, k).value = v);
+          const camera = LG.createNode("GhibliCamera"); camera.pos = [40, 320]; app.graph.add(camera);
+          w(camera, "translation_x").value = "0:(0), 4:(1";
+          const move = LG.createNode("GhibliCameraMove"); move.pos = [460, 80]; app.graph.add(move);
+          image.connect(0, move, "image"); image.connect(0, move, "depth"); camera.connect(0, move, "camera");
+          const preview = LG.createNode("PreviewImage"); preview.pos = [820, 80]; app.graph.add(preview);
+          move.connect(0, preview, 0);
+          await app.queuePrompt(0, 1);
+          const errors = () => (app.lastNodeErrors || {})[String(camera.id)];
+          for (let i = 0; i < 100 && !errors(); i++) await new Promise(r => setTimeout(r, 50));
+          app.canvas.ds.scale = 0.9; app.canvas.ds.offset = [20, 20]; app.canvas.setDirty(true, true);
+          await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+          done({camera: errors() || null, all: Object.keys(app.lastNodeErrors || {})});
+        })().catch(e => done({error: String(e)}));
+        """
+    )
+    assert "error" not in result and result["camera"], result
+    errors = result["camera"]["errors"]
+    assert [e["extra_info"]["input_name"] for e in errors] == ["translation_x"], errors
+    assert "unbalanced" in errors[0]["details"] and "--" not in errors[0]["details"] and result["all"] == [result["all"][0]]
+    browser.save_screenshot(str(artifacts_dir() / "bad-value-once-under-its-input.png"))
+    clear_dialogs(browser)
 
 
 def _same_graph(got: dict, want: dict, label: str) -> None:
