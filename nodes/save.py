@@ -16,8 +16,9 @@ from .types import CATEGORY, PlanType
 
 #: The format widget's choices and the file extension each writes.
 FORMATS = {"gif": "gif", "webp": "webp", "apng": "png", "mp4": "mp4", "webm": "webm"}
-#: Formats the canvas animates as a preview (the others get a light WebP copy in the temp folder).
-PREVIEWABLE = ("webp", "png")
+#: Formats the canvas shows as they are (animated images, and videos as ComfyUI's own video savers return them); a GIF
+#: gets a light animated WebP copy in the temp folder (the front end takes a .gif preview for a video).
+PREVIEWABLE = ("webp", "png", "mp4", "webm")
 FORMAT_TOOLTIP = ("gif: plays everywhere, but cannot carry the workflow (see save_workflow_json); webp: full colour, small; "
                   "apng: lossless animated PNG; mp4: H.264 video; webm: VP9 video. Every format but gif restores its workflow "
                   "when the file is dropped on the canvas.")
@@ -49,7 +50,8 @@ class GhibliSaveAnimation(io.ComfyNode):
                 io.Float.Input("fps", default=16.0, min=FPS_RANGE[0], max=FPS_RANGE[1], step=0.5,
                                tooltip="Frames per second (connect Frame Blender's fps to keep the painted pace)."),
                 io.Combo.Input("format", options=list(FORMATS), default="gif", tooltip=FORMAT_TOOLTIP),
-                io.Boolean.Input("dither", default=False, tooltip="GIF only: Floyd-Steinberg dithering (smoother gradients, but the pattern can crawl)."),
+                io.Boolean.Input("dither", default=False, optional=True,  # GIF-only: an API prompt for another format may leave it out
+                                 tooltip="GIF only: Floyd-Steinberg dithering (smoother gradients, but the pattern can crawl)."),
                 PlanType.Input("plan", optional=True, tooltip="Optional: the frame plan, stored in the file's metadata."),
                 io.Boolean.Input("save_workflow_json", default=True, optional=True,
                                  tooltip="GIF only: also save the workflow as NAME.json beside the GIF (a GIF cannot carry it); "
@@ -90,7 +92,7 @@ class GhibliSaveAnimation(io.ComfyNode):
         }
 
     @classmethod
-    def execute(cls, images, filename_prefix: str, fps: float, format: str, dither: bool, plan=None,
+    def execute(cls, images, filename_prefix: str, fps: float, format: str, dither: bool = False, plan=None,
                 save_workflow_json: bool = True) -> io.NodeOutput:
         frames = to_pil(images, "images")
         width, height = frames[0].size
@@ -100,7 +102,7 @@ class GhibliSaveAnimation(io.ComfyNode):
         save_animation(frames, path, fps=fps, metadata=cls._metadata(plan, fps), comfy=cls._comfy(), **options)
         saved = ui.SavedResult(name, subfolder, io.FolderType.output)
         preview = saved
-        if ext not in PREVIEWABLE:  # the canvas animates WebP and PNG, not GIF or video: show a light WebP copy
+        if ext not in PREVIEWABLE:
             temp_path, temp_name, temp_sub = _save_path("ghibli-preview/" + os.path.basename(filename_prefix.strip()),
                                                         folder_paths.get_temp_directory(), "webp", width, height)
             write_webp(frames, temp_path, fps=fps, quality=80)

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -733,6 +734,10 @@ def test_dropped_outputs_bring_their_workflow_back_in_the_newest_front_end(serve
         assert entry["status"]["status_str"] == "success", entry["status"]
         saver_id = next(k for k, v in entry["prompt"][2].items() if v["class_type"] == "GhibliSaveAnimation")
         file = entry["outputs"][saver_id]["animations"][0]
+        shown = _saver_preview(browser, file["filename"])
+        # the saved file is the preview, as ComfyUI's own savers do (a video as video); a GIF gets an animated WebP copy
+        assert [x for x in shown if file["filename"] in x] if fmt != "gif" else [x for x in shown if "ghibli-preview" in x], (fmt, shown)
+        assert entry["outputs"][saver_id]["images"][0] == file or fmt == "gif", entry["outputs"][saver_id]
         name = file["filename"] if fmt != "gif" else file["filename"].rsplit(".", 1)[0] + ".json"
         restored = browser.execute_async_script(
             """
@@ -760,6 +765,50 @@ def test_dropped_outputs_bring_their_workflow_back_in_the_newest_front_end(serve
         clear_dialogs(browser)
         browser.execute_script("const c = window.app.canvas; c.ds.scale = 1.2; c.ds.offset = [40, 40]; c.setDirty(true, true);")
         browser.save_screenshot(str(artifacts / f"drop-restore-{fmt}.png"))
+
+
+def test_saved_files_carry_the_queued_workflow_and_prompt_where_the_front_end_reads_them(server):
+    """Through the API, as a script would: EmptyImage -> saver with `extra_pnginfo.workflow`, for every format the
+    saver offers but gif, one frame and several; the file the history names (`images`, as ComfyUI's own savers) read
+    the way the newest front end reads a dropped file gives back both the workflow and the API prompt."""
+    from frontend_readers import workflow_and_prompt
+
+    offered = server.get("/object_info/GhibliSaveAnimation")["GhibliSaveAnimation"]["input"]["required"]["format"]
+    formats = [f for f in (offered[1]["options"] if offered[0] == "COMBO" else offered[0]) if f != "gif"]
+    workflow = {"nodes": [{"id": 1, "type": "EmptyImage"}, {"id": 2, "type": "GhibliSaveAnimation"}], "links": [],
+                "version": 0.4, "extra": {"note": "Totoro \u2602 t\u00e9a"}}
+    for fmt in formats:
+        for batch in (1, 3):
+            prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 48, "batch_size": batch, "color": 0x3060A0}},
+                      "2": {"class_type": "GhibliSaveAnimation",  # dither (GIF only) left out
+                            "inputs": {"images": ["1", 0], "filename_prefix": f"api/{fmt}", "fps": 8.0, "format": fmt}}}
+            status, body = server.request("POST", "/prompt", {"prompt": prompt, "extra_data": {"extra_pnginfo": {"workflow": workflow}}})
+            assert status == 200, body
+            entry = server.wait_history(json.loads(body)["prompt_id"])
+            file = entry["outputs"]["2"]["images"][0]
+            assert file["type"] == "output" and file["filename"].endswith("." + {"apng": "png"}.get(fmt, fmt)), file
+            status, data = server.request("GET", "/view?" + urllib.parse.urlencode({k: file[k] for k in ("filename", "subfolder", "type")}))
+            assert status == 200 and workflow_and_prompt(data, Path(file["filename"]).suffix) == (workflow, prompt), (fmt, batch)
+
+
+def _saver_preview(browser, filename: str) -> list[str]:
+    """The sources of the saver's loaded preview in the canvas: its images, or the videos on the page (polled)."""
+    return browser.execute_async_script(
+        """
+        const [filename, done] = arguments;
+        (async () => {
+          const shown = () => {
+            const saver = (window.app.graph._nodes || window.app.graph.nodes).find(n => n.type === "GhibliSaveAnimation");
+            const imgs = ((saver && saver.imgs) || []).filter(i => i.complete && i.naturalWidth).map(i => i.src);
+            const videos = [...document.querySelectorAll("video")].filter(v => v.readyState >= 1).map(v => v.currentSrc || v.src);
+            return [...imgs, ...videos].map(decodeURIComponent);
+          };
+          for (let i = 0; i < 200 && !shown().length; i++) await new Promise(r => setTimeout(r, 50));
+          done(shown());
+        })().catch(e => done([String(e)]));
+        """,
+        filename,
+    )
 
 
 def test_planner_warnings_reach_the_canvas(server, browser):
