@@ -127,7 +127,7 @@ class GhibliSequentialImg2Img(io.ComfyNode):
         )
 
     @classmethod
-    @validation.checks("steps", "strength", "width", "height", *SCHEDULE_TIPS, combos=COMBOS)
+    @validation.checks("steps", "strength", "width", "height", "sharpen_kernel", *SCHEDULE_TIPS, combos=COMBOS)
     def validate_inputs(cls, **values) -> bool | str:
         values = {k: v for k, v in values.items() if v is not None}  # linked inputs are not known before the run
         errors = validation.combo_errors(values, COMBOS)

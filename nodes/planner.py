@@ -7,7 +7,7 @@ from comfy_api.latest import io
 
 from ghibli_core import defaults
 from ghibli_core.errors import InputError
-from ghibli_core.plan import BACKENDS, PlannerSettings, make_plan, parse_plan_text
+from ghibli_core.plan import BACKENDS, PlannerSettings, clean_idea, make_plan, parse_plan_text
 from ghibli_core.plan.base import MAX_FRAMES
 
 from . import validation
@@ -55,9 +55,20 @@ class GhibliFramePlanner(io.ComfyNode):
         )
 
     @classmethod
-    @validation.checks(combos=("backend",))
-    def validate_inputs(cls, backend: str | None = None, **_) -> bool | str:
-        return True if backend in BACKENDS else f"backend: unknown {backend!r}; use one of {', '.join(BACKENDS)}"
+    @validation.checks("idea", "base_url", combos=("backend",))
+    def validate_inputs(cls, idea: str | None = None, base_url: str | None = None, backend: str | None = None) -> bool | str:
+        problems = validation.combo_errors({"backend": backend}, {"backend": BACKENDS})  # None: linked, known at run time
+        try:
+            if idea is not None:
+                clean_idea(idea)
+        except InputError as exc:
+            problems.append(validation.input_error(exc, rename={"prompt": "idea"}))
+        try:
+            if base_url is not None:
+                PlannerSettings(base_url=base_url.strip() or None)
+        except InputError as exc:
+            problems.append(validation.input_error(exc))
+        return validation.report(problems)
 
     @classmethod
     def execute(cls, idea: str, frames: int, backend: str, model: str, base_url: str, temperature: float, seed: int,
@@ -94,9 +105,15 @@ class GhibliPlanFromText(io.ComfyNode):
 
     @classmethod
     @validation.checks("prompts")
-    def validate_inputs(cls, prompts: str = "", **_) -> bool | str:
+    def validate_inputs(cls, prompts: str | None = None, **_) -> bool | str:
+        if prompts is None:  # linked: known only at run time
+            return True
         if isinstance(prompts, str) and not prompts.strip():
             return "prompts: is empty; write one frame prompt per line"
+        try:
+            parse_plan_text(prompts, "the prompts box", input_name="prompts")
+        except InputError as exc:
+            return validation.input_error(exc)
         return True
 
     @classmethod

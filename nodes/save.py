@@ -32,6 +32,13 @@ def _save_path(prefix: str, folder: str, ext: str, width: int, height: int) -> t
     return os.path.join(full_folder, name), name, subfolder
 
 
+def _inside_output(prefix: str) -> bool:
+    """Whether ComfyUI will save under this prefix (it refuses, at run time, a folder outside its output folder)."""
+    output = os.path.abspath(folder_paths.get_output_directory())
+    folder = os.path.abspath(os.path.join(output, os.path.dirname(os.path.normpath(prefix))))
+    return os.path.commonpath((output, folder)) == output
+
+
 class GhibliSaveAnimation(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -69,6 +76,8 @@ class GhibliSaveAnimation(io.ComfyNode):
         prefix = values.get("filename_prefix")
         if isinstance(prefix, str) and not prefix.strip():
             errors.append("filename_prefix: is empty; give a name such as ghibli/animation")
+        elif isinstance(prefix, str) and not _inside_output(prefix.strip()):
+            errors.append(f"filename_prefix: {prefix!r} leads outside ComfyUI's output folder; give a name inside it, such as ghibli/animation")
         return validation.report(errors)
 
     @classmethod

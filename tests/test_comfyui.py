@@ -335,7 +335,9 @@ def test_one_bad_value_gets_one_message_under_its_input_in_canvas_words(server):
     checked together), and the pack has ComfyUI list each problem they find once, under the input it concerns."""
     base = small(api())
     del base["7"]  # the depth preview: with it, a graph whose saver fails still runs for that output
-    cases = [("1", "frames", 0, "smaller than min"), ("1", "backend", "telepathy", "openai"),
+    cases = [("1", "frames", 0, "smaller than min"), ("1", "backend", "telepathy", "openai"), ("1", "idea", "  ", "is empty"),
+             ("1", "base_url", "localhost:11434", "http(s) URL"), ("4", "sharpen_kernel", 4, "odd"),
+             ("6", "filename_prefix", "../../escape/anim", "outside ComfyUI's output folder"),
              ("2", "ckpt_name", "missing-model.safetensors", "models/checkpoints"),
              ("2", "depth_model", "no-such-depth", "models/depth"), ("2", "dtype", "fp8", "bf16"),
              ("3", "lora_name", "missing-style.safetensors", "models/loras"),
@@ -681,12 +683,13 @@ def test_plans_carry_camera_moves_and_schedules_reach_the_painter(server):
     with Image.open(io.BytesIO(data)) as im:
         meta = json.loads(im.info["comment"])
     assert meta["plan_camera"] == ["push-in:0.5", "pull-back:0.5", "static"]
-    for widget, value, words in (("strength_schedule", "0:(0.5), 2:(1.5)", "out of range"),
-                                 ("seed_schedule", "__import__('os')", "not an allowed"), ("sharpen", "lots", "sharpen")):
+    for node, widget, value, words in (("3", "strength_schedule", "0:(0.5), 2:(1.5)", "out of range"),
+                                       ("3", "seed_schedule", "__import__('os')", "not an allowed"), ("3", "sharpen", "lots", "sharpen"),
+                                       ("2", "prompts", "# only a comment\n\n", "one frame prompt per line"), ("2", "prompts", "a hill | warp-drive", "warp-drive")):
         bad = json.loads(json.dumps(graph))
-        bad["3"]["inputs"][widget] = value
+        bad[node]["inputs"][widget] = value
         status, body = server.queue(bad)
-        errors = body["node_errors"]["3"]["errors"] if status == 400 else []
+        errors = body["node_errors"][node]["errors"] if status == 400 else []
         assert [e["extra_info"]["input_name"] for e in errors] == [widget] and words in errors[0]["details"], (widget, body)
 
 

@@ -19,6 +19,7 @@ from .camera import move_text, split_camera_suffix
 from .normalize import CLIP_MAX_TOKENS, token_count
 
 FIX = 'write a JSON object like {"frames": ["first frame, Studio Ghibli style", ...]} (as `ghibli-anim plan --json` prints)'
+LINES_FIX = "write one frame prompt per line (lines starting with # are comments), or the JSON `ghibli-anim plan --json` prints"
 
 
 def _frames_from_json(data: object, name: str, input_name: str) -> tuple[list, list | None, str | None]:
@@ -91,11 +92,13 @@ def parse_plan_text(text: str, name: str, *, input_name: str = "plan-file", as_j
         if not isinstance(frames, list):
             raise InputError(input_name, f"`frames` in {name} is a {type(frames).__name__}, not a list", FIX)
         frames, moves = _split_objects(frames, moves)
+        fix = FIX
     else:
         lines = [split_camera_suffix(ln.strip()) for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
         frames, moves = [prompt for prompt, _ in lines], [move for _, move in lines]
+        fix = LINES_FIX
     if not frames:
-        raise InputError(input_name, f"{name} holds no frames", FIX)
+        raise InputError(input_name, f"{name} holds no frames", fix)
     if len(frames) > MAX_FRAMES:
         raise InputError(input_name, f"{name} holds {len(frames)} frames", f"keep at most {MAX_FRAMES}")
     for i, frame in enumerate(frames, start=1):
