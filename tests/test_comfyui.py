@@ -693,6 +693,20 @@ def test_plans_carry_camera_moves_and_schedules_reach_the_painter(server):
         assert [e["extra_info"]["input_name"] for e in errors] == [widget] and words in errors[0]["details"], (widget, body)
 
 
+#: The start of a canvas script that builds a graph: `app` cleared, `add(type, pos, widgetValues)` adds a node.
+NEW_GRAPH = """
+          const app = window.app;
+          app.graph.clear();
+          const add = (type, pos, values = {}) => {
+            const node = window.LiteGraph.createNode(type);
+            node.pos = pos;
+            app.graph.add(node);
+            Object.entries(values).forEach(([k, v]) => node.widgets.find(x => x.name === k).value = v);
+            return node;
+          };
+"""
+
+
 SAVER_FORMATS = {"gif": "image/gif", "webp": "image/webp", "apng": "image/png", "mp4": "video/mp4", "webm": "video/webm"}
 
 
@@ -709,16 +723,12 @@ def test_dropped_outputs_bring_their_workflow_back_in_the_newest_front_end(serve
         original = browser.execute_async_script(
             """
             const [fmt, done] = arguments;
-            (async () => {
-              const app = window.app, LG = window.LiteGraph;
-              app.graph.clear();
-              const w = (node, name) => node.widgets.find(x => x.name === name);
-              const image = LG.createNode("EmptyImage"); image.pos = [60, 120]; app.graph.add(image);
-              Object.entries({width: 64, height: 48, batch_size: 3, color: 0x4a7f3c}).forEach(([k, v]) => w(image, k).value = v);
-              const save = LG.createNode("GhibliSaveAnimation"); save.pos = [420, 120]; app.graph.add(save);
+            (async () => {"""
+            + NEW_GRAPH
+            + """
+              const image = add("EmptyImage", [60, 120], {width: 64, height: 48, batch_size: 3, color: 0x4a7f3c});
+              const save = add("GhibliSaveAnimation", [420, 120], {format: fmt, filename_prefix: "ghibli/drop-" + fmt});
               image.connect(0, save, 0);
-              w(save, "format").value = fmt;
-              w(save, "filename_prefix").value = "ghibli/drop-" + fmt;
               const original = app.graph.serialize();
               await app.queuePrompt(0, 1);
               done(original);
@@ -821,18 +831,14 @@ def test_planner_warnings_reach_the_canvas(server, browser):
     result = browser.execute_async_script(
         """
         const done = arguments[0];
-        (async () => {
-          const app = window.app, LG = window.LiteGraph;
-          app.graph.clear();
-          const w = (node, name) => node.widgets.find(x => x.name === name);
-          const planner = LG.createNode("GhibliFramePlanner"); planner.pos = [40, 80]; app.graph.add(planner);
-          Object.entries({idea: "a kite over the sea", frames: 3, backend: "hf", fallback: true}).forEach(([k, v]) => w(planner, k).value = v);
-          const image = LG.createNode("EmptyImage"); image.pos = [40, 520]; app.graph.add(image);
-          Object.entries({width: 64, height: 64, batch_size: 2}).forEach(([k, v]) => w(image, k).value = v);
-          const save = LG.createNode("GhibliSaveAnimation"); save.pos = [480, 200]; app.graph.add(save);
+        (async () => {"""
+        + NEW_GRAPH
+        + """
+          const planner = add("GhibliFramePlanner", [40, 80], {idea: "a kite over the sea", frames: 3, backend: "hf", fallback: true});
+          const image = add("EmptyImage", [40, 520], {width: 64, height: 64, batch_size: 2});
+          const save = add("GhibliSaveAnimation", [480, 200], {filename_prefix: "ghibli/warned"});
           image.connect(0, save, 0);
           planner.connect(0, save, "plan");
-          w(save, "filename_prefix").value = "ghibli/warned";
           await app.queuePrompt(0, 1);
           for (let i = 0; i < 600 && !(planner.ghibliWarnings || []).length; i++) await new Promise(r => setTimeout(r, 100));
           app.canvas.ds.scale = 1; app.canvas.ds.offset = [20, 20]; app.canvas.setDirty(true, true);
@@ -854,18 +860,14 @@ def test_a_bad_value_queued_from_the_canvas_is_marked_once_under_its_input(serve
     result = browser.execute_async_script(
         """
         const done = arguments[0];
-        (async () => {
-          const app = window.app, LG = window.LiteGraph;
-          app.graph.clear();
-          const w = (node, name) => node.widgets.find(x => x.name === name);
-          const image = LG.createNode("EmptyImage"); image.pos = [40, 80]; app.graph.add(image);
-          Object.entries({width: 64, height: 48, batch_size: 1}).forEach(([k, v]) => w(image, k).value = v);
-          const camera = LG.createNode("GhibliCamera"); camera.pos = [40, 320]; app.graph.add(camera);
-          w(camera, "translation_x").value = "0:(0), 4:(1";
-          const move = LG.createNode("GhibliCameraMove"); move.pos = [460, 80]; app.graph.add(move);
+        (async () => {"""
+        + NEW_GRAPH
+        + """
+          const image = add("EmptyImage", [40, 80], {width: 64, height: 48, batch_size: 1});
+          const camera = add("GhibliCamera", [40, 320], {translation_x: "0:(0), 4:(1"});
+          const move = add("GhibliCameraMove", [460, 80]);
           image.connect(0, move, "image"); image.connect(0, move, "depth"); camera.connect(0, move, "camera");
-          const preview = LG.createNode("PreviewImage"); preview.pos = [820, 80]; app.graph.add(preview);
-          move.connect(0, preview, 0);
+          move.connect(0, add("PreviewImage", [820, 80]), 0);
           await app.queuePrompt(0, 1);
           const errors = () => (app.lastNodeErrors || {})[String(camera.id)];
           for (let i = 0; i < 100 && !errors(); i++) await new Promise(r => setTimeout(r, 50));
