@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from ghibli_core.models.speed import COMPILE_MODES, compile_regions  # noqa: E402
 from ghibli_core.plan import make_plan  # noqa: E402
 from ghibli_core.presets import PRESETS  # noqa: E402
 
@@ -308,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=256, help="frame width and height (default 256)")
     p.add_argument("--frames", type=int, default=8, help="planned frames for balanced, fast and bare_diffusers (default 8: a 16-frame loop)")
     p.add_argument("--seed-frames", type=int, default=None, help="output frames of the seed loop (default 5; 3 with --quick)")
+    p.add_argument("--compile", default="off", choices=COMPILE_MODES,
+                   help="torch.compile the shared UNet and ControlNet blocks, as the engine's --compile does (every row; "
+                        "compiled during the warm-up, not charged to a row)")
     p.add_argument("--rows", default=",".join(DEFAULT_ROWS), help="comma-separated rows to run (default: all)")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
@@ -331,10 +335,16 @@ def main(argv: list[str] | None = None) -> int:
           f"{torch.get_num_threads()} threads", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         pipe, img2img, controlnet, pipes, bare_depth = build(device, dtype, Path(tmp))
-        # warm-up: first calls pay one-time kernel set-up that no row should be charged for
+        if args.compile != "off":
+            compile_regions(pipe.unet, controlnet, mode=None if args.compile == "default" else args.compile)
+        # warm-up: first calls pay one-time kernel set-up (and compilation) that no row should be charged for
         with torch.inference_mode():
             warm = pipe(plan[0], num_inference_steps=1, height=args.size, width=args.size, output_type="pil").images[0]
             img2img(plan[0], image=warm, control_image=bare_depth(warm), strength=1.0, num_inference_steps=1)
+        if args.compile != "off":  # the batch sizes step reuse makes (guidance stopped) compile here too
+            started = time.perf_counter()
+            run_preset(pipes, "fast", plan[:2], args.size, lambda *_: None)
+            print(f"compiled ({args.compile}) in {time.perf_counter() - started:.0f} s", flush=True)
         runners = {
             "seed": lambda count: run_seed(pipe, img2img, bare_depth, plan[:seed_frames], args.size, count,
                                               pipes.default_scheduler_config),
@@ -364,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
 
     result = {"rows": [r.as_json() for r in rows], "device": f"{device} ({_device_name(device)})", "torch": torch.__version__,
-              "size": args.size, "dtype": str(dtype).replace("torch.", ""), "threads": torch.get_num_threads(), "quick": args.quick}
+              "size": args.size, "dtype": str(dtype).replace("torch.", ""), "threads": torch.get_num_threads(), "quick": args.quick,
+              "compile": args.compile}
     ok = report(result["rows"])
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))

@@ -142,15 +142,73 @@ def test_speed_switches_apply_and_frames_still_paint(tiny):
     assert frame.image.size == (64, 64) and np.asarray(frame.image).std() > 0
 
 
-def test_compile_wraps_the_shared_modules_in_place(tiny):
+def test_compile_compiles_the_repeated_blocks_of_the_shared_modules_in_place(tiny):
     pipes = load_pipelines(tiny.model_settings(), progress=False)
     applied = apply_speedups(pipes.txt2img, pipes.img2img.controlnet, device=torch.device("cpu"), compile_mode="reduce-overhead")
     assert applied["compile"] == "reduce-overhead"
-    # Module.compile: the same objects (shared by both pipelines) now call a compiled forward
-    assert pipes.img2img.unet is pipes.txt2img.unet and pipes.txt2img.unet._compiled_call_impl is not None
-    assert pipes.img2img.controlnet._compiled_call_impl is not None
+    unet, controlnet = pipes.txt2img.unet, pipes.img2img.controlnet
+    # Module.compile on each transformer block, UNet and ControlNet alike (shared by both pipelines)...
+    blocks = [m for m in (*unet.modules(), *controlnet.modules()) if type(m).__name__ in unet._repeated_blocks]
+    assert len(blocks) > 2 and all(m._compiled_call_impl is not None for m in blocks) and pipes.img2img.unet is unet
+    # ...not on the models, whose deep blocks step reuse swaps for stand-ins on every call
+    assert unet._compiled_call_impl is None and controlnet._compiled_call_impl is None
     with pytest.raises(InputError, match="compile.*unknown mode 'fastest'"):
         ModelSettings(compile="fastest")
+
+
+REUSED = dict(cache_interval=2, controlnet_end=0.5, cfg_end=0.5)
+
+
+def _paint_reused(pipes, frames: int = 3) -> list[np.ndarray]:
+    settings = AnimationSettings(frames=frames, steps=6, strength=0.5, seed=4, width=64, height=64, **REUSED)
+    return [np.asarray(f.image, dtype=np.float32) for f in animate(pipes, ["a hill", "a hill at noon", "a hill at dusk"][:frames],
+                                                                   settings, progress=False)]
+
+
+def _fresh_dynamo() -> None:
+    """Dynamo with no compiled graph and its counters at zero."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+
+
+def _dynamo_graphs() -> int:
+    from torch._dynamo.utils import counters
+
+    return counters["stats"]["unique_graphs"]
+
+
+def test_compiled_blocks_trace_the_same_frames_with_step_reuse_and_no_new_graph_per_call(tiny):
+    """Dynamo's aot_eager backend runs the traced graphs with PyTorch's own kernels: the frames of a compiled run must
+    equal eager ones bit for bit (the graphs mean the same), and a second run must add no graph (compiled whole, the
+    UNet recompiled on every call, its stand-ins being new objects, and ran eager past Dynamo's limit)."""
+    from ghibli_core.models.speed import compile_regions
+
+    eager = _paint_reused(load_pipelines(tiny.model_settings(dtype="fp32"), progress=False))
+    pipes = load_pipelines(tiny.model_settings(dtype="fp32"), progress=False)
+    _fresh_dynamo()
+    assert compile_regions(pipes.txt2img.unet, pipes.img2img.controlnet, backend="aot_eager") > 2
+    traced = _paint_reused(pipes)
+    graphs = _dynamo_graphs()
+    assert all(np.array_equal(a, b) for a, b in zip(eager, traced)) and 0 < graphs <= 8
+    assert torch._dynamo.config.recompile_limit >= 16  # SD1.5's blocks make 10 graphs (Dynamo's default limit: 8)
+    _paint_reused(pipes)
+    assert _dynamo_graphs() == graphs
+
+
+@pytest.mark.slow  # inductor compiles C++ kernels on the CPU (about 20 s the first time)
+def test_compile_default_paints_with_step_reuse_within_the_float_error(tiny):
+    eager = _paint_reused(load_pipelines(tiny.model_settings(dtype="fp32"), progress=False))
+    _fresh_dynamo()
+    pipes = load_pipelines(tiny.model_settings(dtype="fp32", compile="default"), progress=False)
+    compiled = _paint_reused(pipes)
+    graphs = _dynamo_graphs()
+    assert 0 < graphs <= 8 and pipes.speedups["compile"] == "default"
+    assert all(np.array_equal(a, b) for a, b in zip(compiled, _paint_reused(pipes))) and _dynamo_graphs() == graphs
+    # inductor reorders float sums; the tiny random models amplify that over a chain, a little
+    assert max(np.abs(a - b).mean() for a, b in zip(eager, compiled)) < 2.0
 
 
 def test_peak_memory_is_reported():
