@@ -59,12 +59,8 @@ class GhibliPipelineLoader(io.ComfyNode):
                         compile="off") -> bool | str:
         errors = [e for e in (_listed_error(n, v) for n, v in (("ckpt_name", ckpt_name), ("controlnet_name", controlnet_name),
                                                                ("depth_model", depth_model))) if e]
-        if device not in (*DEVICES, None):
-            errors.append(f"device: unknown {device!r}; use one of {', '.join(DEVICES)}")
-        if dtype not in (*DTYPES, None):
-            errors.append(f"dtype: unknown {dtype!r}; use one of {', '.join(DTYPES)}")
-        if compile not in (*COMPILE_MODES, None):
-            errors.append(f"compile: unknown {compile!r}; use one of {', '.join(COMPILE_MODES)}")
+        errors += validation.combo_errors({"device": device, "dtype": dtype, "compile": compile},
+                                          {"device": DEVICES, "dtype": DTYPES, "compile": COMPILE_MODES})
         return validation.report(errors)
 
     @classmethod

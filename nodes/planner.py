@@ -108,8 +108,6 @@ class GhibliPlanFromText(io.ComfyNode):
     def validate_inputs(cls, prompts: str | None = None, **_) -> bool | str:
         if prompts is None:  # linked: known only at run time
             return True
-        if isinstance(prompts, str) and not prompts.strip():
-            return "prompts: is empty; write one frame prompt per line"
         try:
             parse_plan_text(prompts, "the prompts box", input_name="prompts")
         except InputError as exc:
