@@ -693,8 +693,13 @@ def test_plans_carry_camera_moves_and_schedules_reach_the_painter(server):
         assert [e["extra_info"]["input_name"] for e in errors] == [widget] and words in errors[0]["details"], (widget, body)
 
 
-#: The start of a canvas script that builds a graph: `app` cleared, `add(type, pos, widgetValues)` adds a node.
-NEW_GRAPH = """
+def build_graph(browser, body: str, *args):
+    """Run `body` (JavaScript, awaited) in the canvas on a cleared graph; `add(type, pos, widgetValues)` adds a node,
+    `show(scale, offset)` frames the canvas for a screenshot, `args` holds the arguments and `done(value)` answers."""
+    return browser.execute_async_script(
+        """
+        const args = [...arguments], done = args.pop();
+        (async () => {
           const app = window.app;
           app.graph.clear();
           const add = (type, pos, values = {}) => {
@@ -704,7 +709,17 @@ NEW_GRAPH = """
             Object.entries(values).forEach(([k, v]) => node.widgets.find(x => x.name === k).value = v);
             return node;
           };
+          const show = async (scale, offset) => {
+            app.canvas.ds.scale = scale; app.canvas.ds.offset = offset; app.canvas.setDirty(true, true);
+            await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+          };
 """
+        + body
+        + """
+        })().catch(e => done({error: String(e)}));
+        """,
+        *args,
+    )
 
 
 SAVER_FORMATS = {"gif": "image/gif", "webp": "image/webp", "apng": "image/png", "mp4": "video/mp4", "webm": "video/webm"}
@@ -720,22 +735,15 @@ def test_dropped_outputs_bring_their_workflow_back_in_the_newest_front_end(serve
     artifacts = artifacts_dir()
     for fmt, mime in SAVER_FORMATS.items():
         before = set(server.get("/history"))
-        original = browser.execute_async_script(
-            """
-            const [fmt, done] = arguments;
-            (async () => {"""
-            + NEW_GRAPH
-            + """
+        original = build_graph(browser, """
+              const [fmt] = args;
               const image = add("EmptyImage", [60, 120], {width: 64, height: 48, batch_size: 3, color: 0x4a7f3c});
               const save = add("GhibliSaveAnimation", [420, 120], {format: fmt, filename_prefix: "ghibli/drop-" + fmt});
               image.connect(0, save, 0);
               const original = app.graph.serialize();
               await app.queuePrompt(0, 1);
               done(original);
-            })().catch(e => done({error: String(e)}));
-            """,
-            fmt,
-        )
+            """, fmt)
         assert "error" not in original, original
         deadline = time.monotonic() + 120
         new = []
@@ -828,12 +836,7 @@ def test_planner_warnings_reach_the_canvas(server, browser):
     """The hf planner offline (the test server runs with HF_HUB_OFFLINE=1; fallback on) plans with the offline rules:
     the canvas shows why, on the node."""
     open_canvas(browser, server)
-    result = browser.execute_async_script(
-        """
-        const done = arguments[0];
-        (async () => {"""
-        + NEW_GRAPH
-        + """
+    result = build_graph(browser, """
           const planner = add("GhibliFramePlanner", [40, 80], {idea: "a kite over the sea", frames: 3, backend: "hf", fallback: true});
           const image = add("EmptyImage", [40, 520], {width: 64, height: 64, batch_size: 2});
           const save = add("GhibliSaveAnimation", [480, 200], {filename_prefix: "ghibli/warned"});
@@ -841,12 +844,9 @@ def test_planner_warnings_reach_the_canvas(server, browser):
           planner.connect(0, save, "plan");
           await app.queuePrompt(0, 1);
           for (let i = 0; i < 600 && !(planner.ghibliWarnings || []).length; i++) await new Promise(r => setTimeout(r, 100));
-          app.canvas.ds.scale = 1; app.canvas.ds.offset = [20, 20]; app.canvas.setDirty(true, true);
-          await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+          await show(1, [20, 20]);
           done(planner.ghibliWarnings || []);
-        })().catch(e => done({error: String(e)}));
-        """
-    )
+        """)
     assert "error" not in result, result
     assert len(result) == 1 and "used the offline plan" in result[0], result
     clear_dialogs(browser)
@@ -857,12 +857,7 @@ def test_a_bad_value_queued_from_the_canvas_is_marked_once_under_its_input(serve
     """Queued from the newest front end with a malformed schedule on the camera (a node that checks ten inputs at once):
     the front end gets one error for the node, under that input, in widget words."""
     open_canvas(browser, server)
-    result = browser.execute_async_script(
-        """
-        const done = arguments[0];
-        (async () => {"""
-        + NEW_GRAPH
-        + """
+    result = build_graph(browser, """
           const image = add("EmptyImage", [40, 80], {width: 64, height: 48, batch_size: 1});
           const camera = add("GhibliCamera", [40, 320], {translation_x: "0:(0), 4:(1"});
           const move = add("GhibliCameraMove", [460, 80]);
@@ -871,12 +866,9 @@ def test_a_bad_value_queued_from_the_canvas_is_marked_once_under_its_input(serve
           await app.queuePrompt(0, 1);
           const errors = () => (app.lastNodeErrors || {})[String(camera.id)];
           for (let i = 0; i < 100 && !errors(); i++) await new Promise(r => setTimeout(r, 50));
-          app.canvas.ds.scale = 0.9; app.canvas.ds.offset = [20, 20]; app.canvas.setDirty(true, true);
-          await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+          await show(0.9, [20, 20]);
           done({camera: errors() || null, all: Object.keys(app.lastNodeErrors || {})});
-        })().catch(e => done({error: String(e)}));
-        """
-    )
+        """)
     assert "error" not in result and result["camera"], result
     errors = result["camera"]["errors"]
     assert [e["extra_info"]["input_name"] for e in errors] == ["translation_x"], errors
