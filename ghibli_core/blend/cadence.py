@@ -9,6 +9,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..parallel import map_in_order
 from ..schedule import keyframe_indices
 from .interpolate import interpolate_pair
 
@@ -25,10 +26,14 @@ def fill_cadence(keyframes: Mapping[int, np.ndarray], frames: int, *, loop: bool
     spans: Sequence[tuple[int, int]] = list(zip(keys, keys[1:]))
     if loop and keys[-1] != frames - 1:
         spans = [*spans, (keys[-1], frames)]  # the tail flows into frame 0 of the next loop
-    for start, end in spans:
+
+    def fill(span: tuple[int, int]) -> list[np.ndarray]:
+        start, end = span
         target = keyframes[end] if end < frames else keyframes[keys[0]]
-        for j, image in enumerate(interpolate_pair(keyframes[start], target, end - start - 1, method, flow), start=start + 1):
-            out[j] = image
+        return interpolate_pair(keyframes[start], target, end - start - 1, method, flow)
+
+    for (start, _), images in zip(spans, map_in_order(fill, spans)):  # the spans side by side
+        out[start + 1:start + 1 + len(images)] = images
     if any(o is None for o in out):  # frames after the last keyframe of a non-looping, partial set
         raise ValueError("keyframes do not cover every output frame")
     return out  # type: ignore[return-value]

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from ..errors import check_choice
+from ..parallel import map_in_order
 
 from .flow import consistency, flow_pair, pixel_grid, warp
 
@@ -91,13 +92,14 @@ def interpolate_pair(a: np.ndarray, b: np.ndarray, k: int, method: str = "flow",
 
 def interpolate_sequence(frames: Sequence[np.ndarray], k: int, method: str = "flow", *, loop: bool = False,
                          flow: str = "dis") -> list[np.ndarray]:
-    """`frames` with `k` in-betweens after each (and after the last, toward the first, when `loop`)."""
-    out: list[np.ndarray] = []
+    """`frames` with `k` in-betweens after each (and after the last, toward the first, when `loop`); the pairs are
+    worked on side by side (`parallel.map_in_order`)."""
     n = len(frames)
+    targets = list(range(1, n)) + ([0] if loop and n > 1 else [])
+    fills = map_in_order(lambda i: interpolate_pair(frames[i - 1 if i else n - 1], frames[i], k, method, flow), targets)
+    out: list[np.ndarray] = []
     for i, frame in enumerate(frames):
         out.append(frame)
-        if i + 1 < n:
-            out.extend(interpolate_pair(frame, frames[i + 1], k, method, flow))
-        elif loop and n > 1:
-            out.extend(interpolate_pair(frame, frames[0], k, method, flow))
+        if i < len(fills):
+            out.extend(fills[i])
     return out

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..blend.interpolate import FlowPair
+from ..parallel import map_in_order
 from .path import CameraPath
 from .warp import fill_image, warp_view
 
@@ -86,13 +87,13 @@ def camera_frames(keys: Mapping[int, tuple[np.ndarray, np.ndarray]], timeline: C
     if timeline.loop and timeline.frames > 1:
         first = order[0]
         anchors.append((timeline.frames + first, keys[first], timeline.pose(timeline.frames + first)))
-    out = []
-    for s in timeline.times(interpolate):
+
+    def frame_at(s: float) -> np.ndarray:
         if abs(s - round(s)) < 1e-9 and int(round(s)) in keys:
-            out.append(keys[int(round(s))][0])
-            continue
+            return keys[int(round(s))][0]
         i = max(j for j, (k, _, _) in enumerate(anchors) if k <= s)
         (ka, (ia, za), pa), (kb, (ib, zb), pb) = anchors[i], anchors[i + 1]
         alpha = (s - ka) / (kb - ka)
-        out.append(between(ia, za, pa, ib, zb, pb, timeline.pose(s), alpha, timeline.path.fov, flow))
-    return out
+        return between(ia, za, pa, ib, zb, pb, timeline.pose(s), alpha, timeline.path.fov, flow)
+
+    return map_in_order(frame_at, timeline.times(interpolate))  # every in-between is independent: side by side
