@@ -19,6 +19,10 @@ Rows (all in one process, same weights, same prompts):
   fast-noreuse              the fast schedule with no step reuse (the reference of fast)
   balanced+camera           the balanced preset with a camera move (push-in:0.5): keyframes moved along the path,
                             camera-aware in-betweens; its time against balanced's is the camera's cost
+  balanced-serial           (asked for by name, not run by default) balanced with the work after painting (in-betweens,
+                            camera moves, metrics) on one thread instead of `ghibli_core.parallel`'s; against balanced:
+                            what running the frame pairs side by side saves (most on a GPU, where that work is a large
+                            share of the run)
 
 Per row: output frames, UNet denoising steps, UNet and ControlNet forward calls (a classifier-free-guidance batch is
 one call), seconds per output frame, peak resident memory, warp error and flicker of the output (lower warp error is
@@ -31,6 +35,7 @@ of bare_diffusers; the camera adding <= 5 % to balanced.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import sys
@@ -56,7 +61,8 @@ IDEA = "a serene forest at dawn, sunlight through swaying trees"
 DEFAULT_ROWS = ("seed", "bare_diffusers", "quality", "balanced-noreuse", "balanced+cache", "balanced+controlnet-end",
                 "balanced+cfg-end", "balanced", "balanced+camera", "fast-noreuse", "fast")
 #: what a row's output is compared with (mean absolute pixel difference): the same schedule without step reuse
-REFERENCES = {"balanced": "balanced-noreuse", "balanced+cache": "balanced-noreuse", "balanced+controlnet-end": "balanced-noreuse",
+REFERENCES = {"balanced-serial": "balanced",  # same frames, so pixel diff 0: the threads change nothing
+              "balanced": "balanced-noreuse", "balanced+cache": "balanced-noreuse", "balanced+controlnet-end": "balanced-noreuse",
               "balanced+cfg-end": "balanced-noreuse", "fast": "fast-noreuse"}
 CAMERA_MOVE = "push-in:0.5"  # the balanced+camera row: keyframes moved along the path, camera in-betweens, seam back
 NEGATIVE = "lowres, blurry"
@@ -253,6 +259,24 @@ def run_bare_balanced(pipe, img2img, depth, prompts: list[str], size: int, count
 NO_REUSE = {"cache_interval": 1, "controlnet_end": 1.0, "cfg_end": 1.0}
 
 
+@contextlib.contextmanager
+def one_cpu_worker():
+    """The engine's per-pair work after painting on the calling thread only (`parallel.cpu_workers` -> 1)."""
+    from ghibli_core import parallel
+
+    saved = parallel.cpu_workers
+    parallel.cpu_workers = lambda: 1
+    try:
+        yield
+    finally:
+        parallel.cpu_workers = saved
+
+
+def serial(run: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:
+    with one_cpu_worker():
+        return run()
+
+
 def run_preset(pipes, name: str, prompts: list[str], size: int, count_step, camera: str | None = None,
                **overrides: Any) -> list[np.ndarray]:
     """A preset through the engine's one path from plan to frames (`run_job`; no file written), with a camera move and
@@ -355,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             "balanced+camera": lambda count: run_preset(pipes, "balanced", plan[:args.frames], args.size, count, CAMERA_MOVE),
             "balanced-noreuse": lambda count: run_preset(pipes, "balanced", plan[:args.frames], args.size, count, **NO_REUSE),
             "fast-noreuse": lambda count: run_preset(pipes, "fast", plan[:args.frames], args.size, count, **NO_REUSE),
+            "balanced-serial": lambda count: serial(lambda: run_preset(pipes, "balanced", plan[:args.frames], args.size, count)),
         }
         balanced = PRESETS["balanced"]
         for row, setting in (("balanced+cache", "cache_interval"), ("balanced+controlnet-end", "controlnet_end"),
@@ -400,7 +425,10 @@ def report(rows: list[dict[str, Any]]) -> bool:
               f"{r['peak_rss_mb']:>12.0f}{r['warp_error']:>10.4f}{r['flicker']:>9.3f}{diff:>11}")
     for r in rows:
         ref = by.get(REFERENCES.get(r["name"], ""))
-        if ref:
+        if ref and r["name"] == "balanced-serial":  # the reference is the faster one here: say it that way round
+            print(f"  {ref['name']} (frame pairs side by side): {r['sec_per_output_frame'] / ref['sec_per_output_frame']:.2f}x "
+                  f"over {r['name']}")
+        elif ref:
             print(f"  {r['name']}: {ref['sec_per_output_frame'] / r['sec_per_output_frame']:.2f}x over {ref['name']}")
     checks = []
     bal, bare, plain = by.get("balanced"), by.get("bare_diffusers"), by.get("balanced-noreuse")
