@@ -94,12 +94,11 @@ def interpolate_sequence(frames: Sequence[np.ndarray], k: int, method: str = "fl
                          flow: str = "dis") -> list[np.ndarray]:
     """`frames` with `k` in-betweens after each (and after the last, toward the first, when `loop`); the pairs are
     worked on side by side (`parallel.map_in_order`)."""
-    n = len(frames)
-    targets = list(range(1, n)) + ([0] if loop and n > 1 else [])
-    fills = map_in_order(lambda i: interpolate_pair(frames[i - 1 if i else n - 1], frames[i], k, method, flow), targets)
+    pairs = list(zip(frames, frames[1:])) + ([(frames[-1], frames[0])] if loop and len(frames) > 1 else [])
+    fills = map_in_order(lambda pair: interpolate_pair(*pair, k, method, flow), pairs)
     out: list[np.ndarray] = []
     for i, frame in enumerate(frames):
         out.append(frame)
-        if i < len(fills):
+        if i < len(fills):  # the in-betweens after frame i (toward frame 0 after the last one of a loop)
             out.extend(fills[i])
     return out
