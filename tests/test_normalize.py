@@ -1,6 +1,8 @@
 """The reply normaliser: any reply -> exactly N distinct, non-empty, Ghibli-styled, CLIP-length frames."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -155,3 +157,14 @@ def test_any_camera_value_gives_a_known_move(camera, n):
     reply = _json.dumps([{"prompt": f"a meadow at hour {i}", "camera": camera} for i in range(n)])
     plan = normalize_reply(reply, IDEA, n)
     assert len(plan.camera) == n and all(Move.parse(m).name in MOVES for m in plan.camera)
+
+
+def test_repeated_frames_at_clips_limit_are_made_distinct_and_the_loop_ends():
+    """Found by the fuzz test: frames that fill CLIP's limit (here mathematical italic letters, several tokens each) and
+    repeat. The detail that makes a repeat distinct used to be trimmed away again at once, so the loop never ended."""
+    pangram = "𝑻𝒉𝒆 𝒒𝒖𝒊𝒄𝒌 𝒃𝒓𝒐𝒘𝒏 𝒇𝒐𝒙 𝒋𝒖𝒎𝒑𝒔 𝒐𝒗𝒆𝒓 𝒕𝒉𝒆 𝒍𝒂𝒛𝒚 𝒅𝒐𝒈"
+    for n in (2, 12):
+        plan = normalize_reply(json.dumps([pangram] * n), IDEA, n)
+        assert len({f.lower() for f in plan.frames}) == n
+        assert all(token_count(f) <= CLIP_MAX_TOKENS and "ghibli" in f.lower() for f in plan.frames)
+        assert any("repeated" in w for w in plan.warnings) and any("trimmed" in w for w in plan.warnings)

@@ -208,21 +208,24 @@ def token_count(text: str) -> int:
     return len(_tokenizer()(text, add_special_tokens=False).input_ids)
 
 
-def fit_clip(text: str, limit: int = CLIP_MAX_TOKENS) -> str:
-    """Trim whole words from the end of the scene part so the prompt fits CLIP, keeping the style words."""
+def fit_clip(text: str, limit: int = CLIP_MAX_TOKENS, *, keep: str = "") -> str:
+    """Trim whole words from the end of the scene part so the prompt fits CLIP, keeping the style words and `keep` (a
+    detail that ends the scene part, e.g. what makes a repeated frame distinct: trimming must not take it away)."""
     if token_count(text) <= limit:
         return text
-    style = ", " + defaults.STYLE_TAG
+    tail = (f", {keep}" if keep else "") + ", " + defaults.STYLE_TAG
     body = text.replace(defaults.STYLE_SUFFIX, "").replace(defaults.STYLE_TAG, "").strip(" ,")
+    if keep and body.endswith(keep):
+        body = body[:-len(keep)].rstrip(" ,")
     words = body.split()
     lo, hi = 0, len(words)
     while lo < hi:  # the most words that still fit
         mid = (lo + hi + 1) // 2
-        if token_count(" ".join(words[:mid]).rstrip(" ,;") + style) <= limit:
+        if token_count(" ".join(words[:mid]).rstrip(" ,;") + tail) <= limit:
             lo = mid
         else:
             hi = mid - 1
-    return (" ".join(words[:lo]).rstrip(" ,;") + style).strip(" ,")
+    return (" ".join(words[:lo]).rstrip(" ,;") + tail).strip(" ,")
 
 
 def normalize_reply(reply: Any, idea: str, n: int, backend: str = "llm") -> Plan:
@@ -265,8 +268,9 @@ def normalize_reply(reply: Any, idea: str, n: int, backend: str = "llm") -> Plan
         trimmed += fitted != frame
         k = 0
         while fitted.lower() in seen:  # make a repeated frame distinct with a motion detail
-            detail = MOTION[(i + k) % len(MOTION)] if k < len(MOTION) else f"moment {i + 1}"
-            fitted = fit_clip(f"{fitted.replace(', ' + defaults.STYLE_TAG, '')}, {detail}, {defaults.STYLE_TAG}")
+            # each try adds a detail not tried before (the last ones unique), kept through trimming: this ends
+            detail = MOTION[(i + k) % len(MOTION)] if k < len(MOTION) else f"moment {i + 1}.{k - len(MOTION) + 1}"
+            fitted = fit_clip(f"{fitted.replace(', ' + defaults.STYLE_TAG, '')}, {detail}, {defaults.STYLE_TAG}", keep=detail)
             k += 1
         duplicates += k > 0
         seen.add(fitted.lower())
