@@ -32,12 +32,15 @@ class RevealedStart:
         """(the helper, the image to pass to the pipeline). The image is encoded here exactly as the pipeline would
         (same preprocessing, same generator draw), so the run is unchanged apart from the re-noising; without
         revealed pixels or boost steps: (None, image)."""
+        from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
+
         boost = boost_steps(steps, share)
         if boost < 1 or not revealed.any():
             return None, image
         device, dtype = pipe._execution_device, pipe.vae.dtype
         pixels = pipe.image_processor.preprocess(image, height=height, width=width).to(device=device, dtype=dtype)
-        latents = pipe.vae.encode(pixels).latent_dist.sample(generator) * pipe.vae.config.scaling_factor
+        # diffusers' own helper: a VAE's sampled latent, or a tiny autoencoder's latents (which it returns directly)
+        latents = retrieve_latents(pipe.vae.encode(pixels), generator) * pipe.vae.config.scaling_factor
         h, w = latents.shape[-2:]
         cells = torch.from_numpy(revealed.astype(np.float32))[None, None]
         mask = torch.nn.functional.adaptive_max_pool2d(cells, (h, w)).to(device=device, dtype=latents.dtype)  # any revealed pixel

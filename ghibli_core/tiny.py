@@ -7,6 +7,9 @@
   controlnet/tiny-control-depth.safetensors  original-layout single-file ControlNet
   loras/tiny-style.safetensors           LoRA, diffusers/peft layout (alpha != rank, kept in metadata)
   loras/tiny-style-kohya.safetensors     the same LoRA, kohya layout
+  diffusers/tiny-taesd/                  diffusers AutoencoderTiny folder (a TAESD-shaped tiny autoencoder)
+  vae_approx/taesd_decoder.safetensors   the same autoencoder in TAESD's original layout, as ComfyUI keeps it
+  vae_approx/taesd_encoder.safetensors   (decoder and encoder halves)
   depth/tiny-dpt/                        transformers DPT depth model + image processor
   chat/tiny-chat/                        transformers Llama-shaped chat model + tokenizer with a chat template
 The loaders take them through the same code paths as real weights.
@@ -28,11 +31,11 @@ from .models.configs import SD15_CONFIG_DIR
 from .models.lora import LoraSpec
 from .models.pipelines import ModelSettings
 
-TINY_FORMAT_VERSION = 3  # 3: kohya text-encoder keys with text_model_ (the SD1.5 layout)
+TINY_FORMAT_VERSION = 4  # 4: a tiny TAESD (diffusers folder and vae_approx files); 3: kohya text-encoder keys
 IMAGE_SIZE = TINY_SIZE  # a size the tiny models handle quickly (latents 8x8)
 #: The stamp make_tiny writes last, listing every file it wrote: only those may be replaced by a rebuild.
 STAMP = "tiny-models.json"
-TOP_LEVEL = ("diffusers", "controlnet", "checkpoints", "loras", "depth", "chat", STAMP)
+TOP_LEVEL = ("diffusers", "controlnet", "checkpoints", "loras", "vae_approx", "depth", "chat", STAMP)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,15 @@ class TinyModels:
     @property
     def lora_kohya(self) -> Path:
         return self.root / "loras" / "tiny-style-kohya.safetensors"
+
+    @property
+    def tiny_vae_dir(self) -> Path:
+        return self.root / "diffusers" / "tiny-taesd"
+
+    @property
+    def taesd_decoder(self) -> Path:
+        """The original-layout decoder file (its encoder, taesd_encoder.safetensors, beside it)."""
+        return self.root / "vae_approx" / "taesd_decoder.safetensors"
 
     @property
     def depth_dir(self) -> Path:
@@ -180,6 +192,19 @@ def _write_loras(pipe, out_dir: Path) -> None:
     _save_file(kohya, out_dir / "tiny-style-kohya.safetensors", metadata={"ss_network_dim": "4", "ss_network_alpha": "8"})
 
 
+def _write_tiny_vae(tiny: TinyModels) -> None:
+    """A TAESD-shaped AutoencoderTiny, 8 channels wide: as a diffusers folder and as ComfyUI's two vae_approx files."""
+    from diffusers import AutoencoderTiny
+
+    from .models.tiny_vae import diffusers_to_original
+
+    model = AutoencoderTiny(encoder_block_out_channels=(8,) * 4, decoder_block_out_channels=(8,) * 4)
+    model.save_pretrained(str(tiny.tiny_vae_dir), safe_serialization=True)
+    encoder, decoder = diffusers_to_original(model.state_dict())
+    _save_file(encoder, tiny.taesd_decoder.with_name("taesd_encoder.safetensors"))
+    _save_file(decoder, tiny.taesd_decoder)
+
+
 def _write_depth_model(out_dir: Path) -> None:
     from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
 
@@ -275,6 +300,7 @@ def make_tiny(root: Path | str, *, seed: int = 0) -> TinyModels:
         _save_file(single, tiny.checkpoint, metadata={"format": "pt", "note": "random weights, tiny SD1.5 shape"})
         _save_file(controlnet_to_ldm(controlnet.state_dict(), controlnet.config), tiny.controlnet_file, metadata={"format": "pt"})
         _write_loras(pipe, tiny.lora.parent)
+        _write_tiny_vae(tiny)
         _write_depth_model(tiny.depth_dir)
         write_tiny_chat_model(tiny.chat_dir)
         files = sorted(_files_under(tiny.root))

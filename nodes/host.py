@@ -54,6 +54,20 @@ def controlnet_models() -> dict[str, str]:
     return models
 
 
+#: the loader's `tiny_vae` choice that keeps the model's own VAE
+NO_TINY_VAE = "none"
+
+
+def tiny_vae_models() -> dict[str, str]:
+    """The loader's tiny_vae choices: "none", then the TAESD decoder files in models/vae_approx (their encoders sit
+    beside them; .safetensors only: the .pth releases are pickles)."""
+    models = {NO_TINY_VAE: NO_TINY_VAE}
+    for name in folder_paths.get_filename_list("vae_approx"):
+        if "decoder" in name.lower() and name.lower().endswith(".safetensors"):
+            models[name] = ""
+    return models
+
+
 def depth_models() -> dict[str, str]:
     """Local transformers depth folders, then the default hub id (used from the Hugging Face cache)."""
     models = dict(_subfolders_with(DEPTH_FOLDER, "config.json"))

@@ -18,6 +18,7 @@ LISTS = {
     "ckpt_name": ("checkpoints", host.base_models),
     "controlnet_name": ("controlnet", host.controlnet_models),
     "depth_model": (host.DEPTH_FOLDER, host.depth_models),
+    "tiny_vae": ("vae_approx", host.tiny_vae_models),
 }
 
 
@@ -49,16 +50,20 @@ class GhibliPipelineLoader(io.ComfyNode):
                                tooltip="torch.compile the UNet and ControlNet: faster frames on a GPU after a slow first one (off on the CPU)."),
                 io.Boolean.Input("vae_tiling", default=False, optional=True,
                                  tooltip="Decode in tiles: large frame sizes in less memory, slightly slower."),
+                io.Combo.Input("tiny_vae", options=list(host.tiny_vae_models()), default=host.NO_TINY_VAE, optional=True,
+                               tooltip="none: the model's own VAE. A TAESD decoder from models/vae_approx "
+                               "(taesd_decoder.safetensors, its encoder beside it): every frame encoded and decoded by "
+                               "the tiny autoencoder instead: fast drafts, softer detail."),
             ],
             outputs=[Pipeline.Output("pipeline", display_name="pipeline", tooltip="The loaded models; chain Ghibli LoRA Loaders after it.")],
         )
 
     @classmethod
-    @validation.checks("ckpt_name", "controlnet_name", "depth_model", combos=("device", "dtype", "compile"))
+    @validation.checks("ckpt_name", "controlnet_name", "depth_model", "tiny_vae", combos=("device", "dtype", "compile"))
     def validate_inputs(cls, ckpt_name=None, controlnet_name=None, depth_model=None, device="auto", dtype="auto",
-                        compile="off") -> bool | str:
+                        compile="off", tiny_vae=host.NO_TINY_VAE) -> bool | str:
         errors = [e for e in (_listed_error(n, v) for n, v in (("ckpt_name", ckpt_name), ("controlnet_name", controlnet_name),
-                                                               ("depth_model", depth_model))) if e]
+                                                               ("depth_model", depth_model), ("tiny_vae", tiny_vae))) if e]
         errors += validation.combo_errors({"device": device, "dtype": dtype, "compile": compile},
                                           {"device": DEVICES, "dtype": DTYPES, "compile": COMPILE_MODES})
         return validation.report(errors)
@@ -72,19 +77,28 @@ class GhibliPipelineLoader(io.ComfyNode):
         )
 
     @classmethod
-    def fingerprint_inputs(cls, ckpt_name, controlnet_name, depth_model, device, dtype, compile="off", vae_tiling=False):
+    def _tiny_vae_path(cls, tiny_vae: str) -> str | None:
+        if tiny_vae in (None, host.NO_TINY_VAE):
+            return None
+        return host.resolve_listed(tiny_vae, host.tiny_vae_models(), "vae_approx", "tiny_vae")
+
+    @classmethod
+    def fingerprint_inputs(cls, ckpt_name, controlnet_name, depth_model, device, dtype, compile="off", vae_tiling=False,
+                           tiny_vae=host.NO_TINY_VAE):
         try:
-            return host.file_fingerprint(*cls._paths(ckpt_name, controlnet_name, depth_model)), device, dtype, compile, vae_tiling
+            tiny = cls._tiny_vae_path(tiny_vae)
+            files = host.file_fingerprint(*cls._paths(ckpt_name, controlnet_name, depth_model), *([tiny] if tiny else []))
+            return files, device, dtype, compile, vae_tiling, tiny_vae
         except Exception:  # a missing model is reported by execute, with the folder to put it in
             return None
 
     @classmethod
     def execute(cls, ckpt_name: str, controlnet_name: str, depth_model: str, device: str, dtype: str, compile: str = "off",
-                vae_tiling: bool = False) -> io.NodeOutput:
+                vae_tiling: bool = False, tiny_vae: str = host.NO_TINY_VAE) -> io.NodeOutput:
         base, controlnet, depth = cls._paths(ckpt_name, controlnet_name, depth_model)
         settings = ModelSettings(base=base, controlnet=controlnet, depth_model=depth,
                                  device=host.torch_device() if device == "auto" else device, dtype=dtype,
-                                 compile=compile, vae_tiling=vae_tiling)
+                                 compile=compile, vae_tiling=vae_tiling, tiny_vae=cls._tiny_vae_path(tiny_vae))
         resolved = settings.resolve()  # every file checked (headers only) before any weight is read
         host.make_room(str(resolved.device), weights_bytes(resolved, fallback=host.UNKNOWN_MODEL_BYTES))
         held = HeldPipelines.of(resolved)

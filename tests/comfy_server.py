@@ -81,6 +81,9 @@ def write_models_dir(tiny: TinyModels, root: Path) -> Path:
     (models / "loras" / "tiny-style-kohya.safetensors").symlink_to(tiny.lora_kohya)
     (models / "diffusers" / "tiny-sd15").symlink_to(tiny.pipeline_dir, target_is_directory=True)
     (models / "controlnet" / "tiny-controlnet-depth").symlink_to(tiny.controlnet_dir, target_is_directory=True)
+    # the tiny TAESD under its own names (the previewer test writes ComfyUI's taesd_decoder.safetensors there)
+    for half in ("decoder", "encoder"):
+        (models / "vae_approx" / f"tiny-taesd_{half}.safetensors").symlink_to(tiny.taesd_decoder.with_name(f"taesd_{half}.safetensors"))
     yaml = root / "extra_model_paths.yaml"
     lines = ["ghibli_tests:", f"    base_path: {models}"] + [f"    {k}: {k}" for k in MODEL_KINDS]
     yaml.write_text("\n".join(lines) + "\n")

@@ -44,7 +44,7 @@ def hf_cache(tiny, tmp_path_factory) -> Path:
     """A real Hugging Face hub cache holding the tiny models as `tiny-org/*` repos, for the hub-id path."""
     cache = tmp_path_factory.mktemp("hf") / "hub"
     for repo, src in (("tiny-org/tiny-sd15", tiny.pipeline_dir), ("tiny-org/tiny-controlnet-depth", tiny.controlnet_dir),
-                      ("tiny-org/tiny-dpt", tiny.depth_dir)):
+                      ("tiny-org/tiny-dpt", tiny.depth_dir), ("tiny-org/tiny-taesd", tiny.tiny_vae_dir)):
         base = cache / f"models--{repo.replace('/', '--')}"
         snapshot = base / "snapshots" / ("0" * 40)
         shutil.copytree(src, snapshot)

@@ -54,6 +54,9 @@ def bad_cases(tmp_path, files, tiny):
         (["idea", "-o", str(tmp_path / "missing" / "x.gif")] + t, "output: folder .* does not exist"),
         (["idea", "-o", str(tmp_path / "x.avi")] + t, "output: unknown output format '.avi'"),
         (["idea", "-o", out, "--model", str(tiny.checkpoint)] + t, "tiny: cannot be combined with --model"),
+        (["idea", "-o", out, "--tiny-vae", str(tiny.lora)] + t, "tiny-vae: tiny-style.safetensors does not look like a TAESD decoder"),
+        (["idea", "-o", out, "--tiny-vae", str(tiny.taesd_decoder.with_name("taesd_encoder.safetensors"))] + t,
+         "tiny-vae: taesd_encoder.safetensors is TAESD's encoder; give the decoder file"),
         (["idea", "-o", out, "--model", str(files["not_image"].with_suffix(".ckpt"))], "model: no file or folder"),
     ]
 

@@ -372,6 +372,25 @@ def test_one_bad_value_gets_one_message_under_its_input_in_canvas_words(server):
     assert server.get("/queue")["queue_running"] == []
 
 
+def test_the_loader_paints_drafts_with_a_taesd_from_vae_approx(server):
+    """The loader offers the TAESD decoders in models/vae_approx; picked, the run paints with it (the held models name
+    it beside the checkpoint), and a name that is not there is refused at queue time under tiny_vae."""
+    options = server.get("/object_info/GhibliPipelineLoader")["GhibliPipelineLoader"]["input"]["optional"]["tiny_vae"]
+    assert "none" in json.dumps(options) and "tiny-taesd_decoder.safetensors" in json.dumps(options)
+    graph = small(api("ghibli_minimal"))
+    graph["2"]["inputs"]["tiny_vae"] = "tiny-taesd_decoder.safetensors"
+    entry = run(server, graph)
+    file = entry["outputs"]["4"]["animations"][0]
+    meta = read_metadata(server.output / file["subfolder"] / file["filename"])
+    assert meta["comfyui_prompt"]["2"]["inputs"]["tiny_vae"] == "tiny-taesd_decoder.safetensors"
+    assert any("+ tiny-taesd_decoder.safetensors (" in label for label in server.get("/ghibli/models")["held"])
+    graph["2"]["inputs"]["tiny_vae"] = "taesdxl_decoder.safetensors"
+    status, body = server.queue(graph)
+    assert status == 400, body
+    errors = body["node_errors"]["2"]["errors"]
+    assert len(errors) == 1 and errors[0]["extra_info"]["input_name"] == "tiny_vae" and "models/vae_approx" in errors[0]["details"]
+
+
 def test_bad_graphs_get_http_400_with_node_errors(server):
     # an unknown combo value (ComfyUI does not check V3 combos; the node does)
     graph = small(api("ghibli_minimal"))

@@ -93,6 +93,9 @@ def model_flags(*, lora: bool = True) -> argparse.ArgumentParser:
                         "ControlNet in bf16, where each measured faster)")
     g.add_argument("--vae-tiling", action="store_true", help="decode in tiles: large sizes in less memory")
     g.add_argument("--vae-slicing", action="store_true", help="decode batched images one at a time (less peak memory)")
+    g.add_argument("--tiny-vae", metavar="TAESD",
+                   help="encode and decode with a tiny autoencoder instead of the model's VAE: fast drafts, softer detail "
+                        "(madebyollin/taesd, its folder, or ComfyUI's models/vae_approx/taesd_decoder.safetensors)")
     return p
 
 
@@ -114,7 +117,8 @@ def tiny_models(args: argparse.Namespace):
 def model_settings(args: argparse.Namespace, loras: tuple[LoraSpec, ...] = ()) -> ModelSettings:
     """The parsed model flags as ModelSettings: the tiny set with --tiny, else the given models or the defaults."""
     common = dict(loras=loras, device=args.device, dtype=args.dtype, allow_pickle=args.allow_pickle, compile=args.compile,
-                  channels_last=args.channels_last, vae_tiling=args.vae_tiling, vae_slicing=args.vae_slicing)
+                  channels_last=args.channels_last, vae_tiling=args.vae_tiling, vae_slicing=args.vae_slicing,
+                  tiny_vae=args.tiny_vae)
     if args.tiny:
         return tiny_models(args).model_settings(**common)
     return ModelSettings(base=args.model or defaults.BASE_MODEL, controlnet=args.controlnet or defaults.CONTROLNET,

@@ -24,6 +24,7 @@ from .holder import HELD
 from .lora import LoraSpec, check_lora_file, use_loras
 from .sources import ModelSource, hub_offline, resolve_source
 from .speed import COMPILE_MODES, apply_speedups
+from .tiny_vae import check_fits, load_tiny_vae
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ class ModelSettings:
     vae_tiling: bool = False
     #: Decode a batch one image at a time (less peak memory for batched decodes).
     vae_slicing: bool = False
+    #: A tiny autoencoder (TAESD) for every encode and decode instead of the model's VAE: fast drafts, softer detail.
+    #: A hub id, a diffusers folder or an original-layout decoder file (see `tiny_vae.py`); None = the model's VAE.
+    tiny_vae: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loras", tuple(self.loras))
@@ -70,11 +74,12 @@ class ModelSettings:
         base = resolve_source(self.base, "pipeline", "model", allow_pickle=self.allow_pickle)
         controlnet = resolve_source(self.controlnet, "controlnet", "controlnet", allow_pickle=self.allow_pickle)
         depth = resolve_source(self.depth_model, "depth", "depth-model")
+        tiny_vae = resolve_source(self.tiny_vae, "tiny-vae", "tiny-vae", allow_pickle=self.allow_pickle) if self.tiny_vae else None
         cross, text = base_dims(base, single_file_config(base, self.base_config))
         for spec in self.loras:
             check_lora_file(spec, cross_attention_dim=cross, text_hidden_size=text, allow_pickle=self.allow_pickle)
         device = resolve_device(self.device)
-        return ResolvedModels(self, base, controlnet, depth, device, resolve_dtype(self.dtype, device))
+        return ResolvedModels(self, base, controlnet, depth, device, resolve_dtype(self.dtype, device), tiny_vae)
 
 
 def single_file_config(src: ModelSource, explicit: str | None) -> Path:
@@ -123,6 +128,7 @@ class ResolvedModels:
     depth: ModelSource
     device: torch.device
     dtype: torch.dtype
+    tiny_vae: ModelSource | None = None
 
 
 @dataclass
@@ -173,6 +179,7 @@ class GhibliPipelines:
             "controlnet": r.controlnet.name,
             "depth_model": r.depth.name,
             "loras": [{"name": s.name, "weight": s.weight} for s in self.loras],
+            **({"tiny_vae": r.tiny_vae.name} if r.tiny_vae is not None else {}),
         }
 
 
@@ -269,6 +276,11 @@ def _load_pipelines(settings: ModelSettings | ResolvedModels, progress: bool) ->
         resolved.controlnet, single_file_config(resolved.controlnet, s.controlnet_config), resolved.dtype, s.allow_pickle
     )
     depth = load_depth_estimator(resolved.depth, resolved.device, resolved.dtype)
+    if resolved.tiny_vae is not None:  # before assembling, so img2img shares it and the speed options apply to it
+        with _quiet("diffusers.configuration_utils"), _quiet("diffusers.models.modeling_utils"):  # config and cast notes
+            tiny = load_tiny_vae(resolved.tiny_vae, resolved.dtype, allow_pickle=s.allow_pickle)
+        check_fits(tiny, txt2img.unet, resolved.tiny_vae.name)
+        txt2img.vae = tiny
     return assemble_pipelines(txt2img, controlnet, depth, resolved, progress=progress)
 
 
@@ -287,7 +299,10 @@ def assemble_pipelines(txt2img: Any, controlnet: Any, depth: DepthEstimator, res
     # from_pipe reuses every module of txt2img: no second copy of the UNet/VAE/text encoder. It casts the new pipeline,
     # and so every shared module, to `dtype` (float32 when none is given), so the run's dtype must be passed on.
     with _quiet("diffusers.models.modeling_utils"):  # from_pipe's no-op dtype cast warns "keep in float32: []"
-        img2img = StableDiffusionControlNetImg2ImgPipeline.from_pipe(txt2img, controlnet=controlnet, dtype=resolved.dtype)
+        # (the VAE passed on by name: from_pipe drops a component whose class differs from the signature's, and a
+        # tiny autoencoder is not an AutoencoderKL)
+        img2img = StableDiffusionControlNetImg2ImgPipeline.from_pipe(txt2img, controlnet=controlnet, vae=txt2img.vae,
+                                                                     dtype=resolved.dtype)
     for pipe in (txt2img, img2img):
         pipe.set_progress_bar_config(disable=not progress, leave=False)
     pipes = GhibliPipelines(
@@ -310,14 +325,15 @@ class HeldPipelines:
 
     @classmethod
     def of(cls, resolved: ResolvedModels) -> "HeldPipelines":
-        return cls(resolved, resolved.settings.loras,
-                   tuple(file_identity(s.location) for s in (resolved.base, resolved.controlnet, resolved.depth)))
+        sources = (resolved.base, resolved.controlnet, resolved.depth) + ((resolved.tiny_vae,) if resolved.tiny_vae else ())
+        return cls(resolved, resolved.settings.loras, tuple(file_identity(s.location) for s in sources))
 
     def get(self) -> GhibliPipelines:
         """The loaded pipelines (loading them if no one has, or they were released), painting with this handle's LoRAs."""
         r = self.resolved
         base = HELD.get(("pipelines", r, self.identity), lambda: load_pipelines(r, progress=False),
-                        label=f"pipelines: {r.base.name} + {r.controlnet.name} ({r.device}, {str(r.dtype).removeprefix('torch.')})")
+                        label=f"pipelines: {r.base.name} + {r.controlnet.name}"
+                              f"{' + ' + r.tiny_vae.name if r.tiny_vae else ''} ({r.device}, {str(r.dtype).removeprefix('torch.')})")
         return base if self.loras == base.loras else base.with_loras(self.loras)
 
     def with_loras(self, loras: tuple[LoraSpec, ...] | list[LoraSpec]) -> "HeldPipelines":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -17,7 +18,7 @@ SAFE_EXTS = (".safetensors",)
 PICKLE_EXTS = (".ckpt", ".pt", ".pth", ".bin")
 MODEL_EXTS = SAFE_EXTS + PICKLE_EXTS
 
-Kind = Literal["pipeline", "controlnet", "depth", "chat"]
+Kind = Literal["pipeline", "controlnet", "depth", "chat", "tiny-vae"]
 
 #: What a user can do to get each kind of model, appended to "not found" errors.
 HOW_TO_GET = {
@@ -27,11 +28,14 @@ HOW_TO_GET = {
     "or a ControlNet .safetensors file (ComfyUI keeps them in models/controlnet)",
     "depth": "give a transformers depth model: a hub id (e.g. depth-anything/Depth-Anything-V2-Small-hf) "
     "or a local folder with config.json",
+    "tiny-vae": "give TAESD for SD1.5: a hub id (madebyollin/taesd), its diffusers folder, or taesd_decoder.safetensors "
+    "with taesd_encoder.safetensors beside it (ComfyUI keeps them in models/vae_approx)",
     "chat": "give a transformers chat model: a hub id (e.g. Qwen/Qwen2.5-0.5B-Instruct) or a local folder "
     "with config.json and a tokenizer that has a chat template",
 }
 #: The file a diffusers-layout folder of each kind must hold (and that the hub cache must have offline).
-MARKER_FILE = {"pipeline": "model_index.json", "controlnet": "config.json", "depth": "config.json", "chat": "config.json"}
+MARKER_FILE = {"pipeline": "model_index.json", "controlnet": "config.json", "depth": "config.json", "chat": "config.json",
+               "tiny-vae": "config.json"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,28 @@ def _looks_like_path(value: str) -> bool:
     )
 
 
+def encoder_beside(decoder: str | Path) -> Path | None:
+    """The encoder file that goes with an original-layout decoder file (`taesd_decoder.X` -> `taesd_encoder.*`, the
+    same extension first), or None."""
+    decoder = Path(decoder)
+    if "decoder" not in decoder.name:
+        return None
+    stem = "encoder".join(decoder.stem.rsplit("decoder", 1))
+    for ext in (decoder.suffix, ".safetensors", *PICKLE_EXTS):
+        candidate = decoder.with_name(stem + ext)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def taesd_half(keys: list[str] | set[str]) -> str | None:
+    """Which half of an original TAESD ("encoder" or "decoder") a file's keys are (numbered `nn.Sequential` layers;
+    the decoder's layer 0 is a clamp without weights), else None."""
+    if not keys or not all(re.match(r"\d+\.", k) for k in keys):
+        return None
+    return "encoder" if "0.weight" in keys else ("decoder" if "1.weight" in keys else None)
+
+
 def safetensors_keys(path: str, input_name: str) -> dict[str, list[int]]:
     """Tensor names and shapes from a safetensors header; a clear error if the file is not one."""
     from safetensors import safe_open
@@ -84,13 +110,11 @@ def safetensors_keys(path: str, input_name: str) -> dict[str, list[int]]:
 def _check_single_file(path: str, role: Kind, input_name: str, allow_pickle: bool) -> None:
     if role in ("depth", "chat"):
         raise InputError(input_name, f"a {role} model must be a folder or hub id, not a single file", HOW_TO_GET[role])
+    if role == "tiny-vae":
+        _check_taesd_file(path, input_name, allow_pickle)
+        return
     if path.lower().endswith(PICKLE_EXTS):
-        if not allow_pickle:
-            raise InputError(
-                input_name,
-                f"{Path(path).name} is a pickle checkpoint, which can run code when loaded",
-                "use a .safetensors file, or opt in with --allow-pickle if you trust its source",
-            )
+        _refuse_pickle(path, input_name, allow_pickle)
         return
     if not path.lower().endswith(SAFE_EXTS):
         raise InputError(input_name, f"{Path(path).name} is not a model file", f"expected one of {', '.join(MODEL_EXTS)}")
@@ -109,6 +133,37 @@ def _check_single_file(path: str, role: Kind, input_name: str, allow_pickle: boo
         )
 
 
+def _refuse_pickle(path: str, input_name: str, allow_pickle: bool) -> None:
+    if path.lower().endswith(PICKLE_EXTS) and not allow_pickle:
+        raise InputError(
+            input_name,
+            f"{Path(path).name} is a pickle checkpoint, which can run code when loaded",
+            "use a .safetensors file, or opt in with --allow-pickle if you trust its source",
+        )
+
+
+def _check_taesd_file(path: str, input_name: str, allow_pickle: bool) -> None:
+    """An original-layout TAESD decoder with its encoder beside it (headers only)."""
+    name = Path(path).name
+    _refuse_pickle(path, input_name, allow_pickle)
+    if not path.lower().endswith(MODEL_EXTS):
+        raise InputError(input_name, f"{name} is not a model file", HOW_TO_GET["tiny-vae"])
+    if path.lower().endswith(SAFE_EXTS):
+        half = taesd_half(list(safetensors_keys(path, input_name)))
+        if half == "encoder":
+            raise InputError(input_name, f"{name} is TAESD's encoder", "give the decoder file (taesd_decoder.safetensors); "
+                             "the encoder is found beside it")
+        if half is None:
+            raise InputError(input_name, f"{name} does not look like a TAESD decoder", HOW_TO_GET["tiny-vae"])
+    encoder = encoder_beside(path)
+    if encoder is None:
+        raise ModelNotFoundError(input_name, f"{name} needs its encoder beside it ({name.replace('decoder', 'encoder')})",
+                                 "put the encoder file of the same TAESD release in the same folder")
+    _refuse_pickle(str(encoder), input_name, allow_pickle)
+    if str(encoder).lower().endswith(SAFE_EXTS) and taesd_half(list(safetensors_keys(str(encoder), input_name))) != "encoder":
+        raise InputError(input_name, f"{encoder.name} beside {name} is not a TAESD encoder", HOW_TO_GET["tiny-vae"])
+
+
 def _check_folder(path: str, role: Kind, input_name: str) -> None:
     marker = MARKER_FILE[role]
     if not os.path.isfile(os.path.join(path, marker)):
@@ -117,10 +172,12 @@ def _check_folder(path: str, role: Kind, input_name: str) -> None:
             f"folder {path} has no {marker}, so it is not a diffusers/transformers model folder",
             HOW_TO_GET[role],
         )
-    if role == "controlnet":
+    wanted = {"controlnet": "ControlNetModel", "tiny-vae": "AutoencoderTiny"}.get(role)
+    if wanted:
         cfg = json.loads(Path(path, marker).read_text(encoding="utf-8"))
-        if cfg.get("_class_name") not in (None, "ControlNetModel"):
-            raise InputError(input_name, f"{path} holds a {cfg.get('_class_name')}, not a ControlNetModel", HOW_TO_GET[role])
+        if cfg.get("_class_name") not in (None, wanted):
+            article = "an" if wanted[0] in "AEIOU" else "a"
+            raise InputError(input_name, f"{path} holds a {cfg.get('_class_name')}, not {article} {wanted}", HOW_TO_GET[role])
 
 
 def _check_hub_id(repo_id: str, role: Kind, input_name: str) -> None:

@@ -17,7 +17,8 @@ def use_sdpa(*models: Any) -> None:
     from diffusers.models.attention_processor import AttnProcessor2_0
 
     for model in models:
-        if model is not None and any(not isinstance(p, AttnProcessor2_0) for p in model.attn_processors.values()):
+        processors = getattr(model, "attn_processors", None)  # None: no attention (a tiny autoencoder)
+        if processors and any(not isinstance(p, AttnProcessor2_0) for p in processors.values()):
             model.set_attn_processor(AttnProcessor2_0())
 
 
