@@ -19,6 +19,9 @@ Rows (all in one process, same weights, same prompts):
   fast-noreuse              the fast schedule with no step reuse (the reference of fast)
   balanced+camera           the balanced preset with a camera move (push-in:0.5): keyframes moved along the path,
                             camera-aware in-betweens; its time against balanced's is the camera's cost
+  balanced+tiny-vae, fast+tiny-vae   (asked for by name) the preset with a TAESD-size tiny autoencoder (random weights)
+                            for every encode and decode instead of the VAE, as `--tiny-vae` does; against the preset:
+                            what the tiny autoencoder saves
   balanced-serial           (asked for by name, not run by default) balanced with the work after painting (in-betweens,
                             camera moves, metrics) on one thread instead of `ghibli_core.parallel`'s; against balanced:
                             what running the frame pairs side by side saves (most on a GPU, where that work is a large
@@ -63,7 +66,8 @@ DEFAULT_ROWS = ("seed", "bare_diffusers", "quality", "balanced-noreuse", "balanc
 #: what a row's output is compared with (mean absolute pixel difference): the same schedule without step reuse
 REFERENCES = {"balanced-serial": "balanced",  # same frames, so pixel diff 0: the threads change nothing
               "balanced": "balanced-noreuse", "balanced+cache": "balanced-noreuse", "balanced+controlnet-end": "balanced-noreuse",
-              "balanced+cfg-end": "balanced-noreuse", "fast": "fast-noreuse"}
+              "balanced+cfg-end": "balanced-noreuse", "fast": "fast-noreuse",
+              "balanced+tiny-vae": "balanced", "fast+tiny-vae": "fast"}
 CAMERA_MOVE = "push-in:0.5"  # the balanced+camera row: keyframes moved along the path, camera in-betweens, seam back
 NEGATIVE = "lowres, blurry"
 
@@ -277,6 +281,16 @@ def serial(run: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:
         return run()
 
 
+def with_vae(pipes, vae, run: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:
+    """`run` with `vae` in place of both pipelines' VAE (as `--tiny-vae` loads them), the VAE put back after."""
+    saved = pipes.txt2img.vae
+    try:
+        pipes.txt2img.vae = pipes.img2img.vae = vae
+        return run()
+    finally:
+        pipes.txt2img.vae = pipes.img2img.vae = saved
+
+
 def run_preset(pipes, name: str, prompts: list[str], size: int, count_step, camera: str | None = None,
                **overrides: Any) -> list[np.ndarray]:
     """A preset through the engine's one path from plan to frames (`run_job`; no file written), with a camera move and
@@ -381,6 +395,15 @@ def main(argv: list[str] | None = None) -> int:
             "fast-noreuse": lambda count: run_preset(pipes, "fast", plan[:args.frames], args.size, count, **NO_REUSE),
             "balanced-serial": lambda count: serial(lambda: run_preset(pipes, "balanced", plan[:args.frames], args.size, count)),
         }
+        if any(r.endswith("+tiny-vae") for r in rows_wanted):
+            from diffusers import AutoencoderTiny
+
+            taesd = AutoencoderTiny().to(device=device, dtype=dtype)  # TAESD's own size, random weights
+            if device.type == "cuda" or "vae" in pipes.speedups.get("channels_last", ()):
+                taesd.to(memory_format=torch.channels_last)
+            for name in ("balanced", "fast"):
+                runners[f"{name}+tiny-vae"] = lambda count, name=name: with_vae(
+                    pipes, taesd, lambda: run_preset(pipes, name, plan[:args.frames], args.size, count))
         balanced = PRESETS["balanced"]
         for row, setting in (("balanced+cache", "cache_interval"), ("balanced+controlnet-end", "controlnet_end"),
                              ("balanced+cfg-end", "cfg_end")):
