@@ -38,7 +38,6 @@ of bare_diffusers; the camera adding <= 5 % to balanced.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import platform
 import sys
@@ -263,22 +262,16 @@ def run_bare_balanced(pipe, img2img, depth, prompts: list[str], size: int, count
 NO_REUSE = {"cache_interval": 1, "controlnet_end": 1.0, "cfg_end": 1.0}
 
 
-@contextlib.contextmanager
-def one_cpu_worker():
-    """The engine's per-pair work after painting on the calling thread only (`parallel.cpu_workers` -> 1)."""
+def serial(run: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:
+    """`run` with the engine's per-pair work after painting on the calling thread only (`parallel.cpu_workers` -> 1)."""
     from ghibli_core import parallel
 
     saved = parallel.cpu_workers
-    parallel.cpu_workers = lambda: 1
     try:
-        yield
+        parallel.cpu_workers = lambda: 1
+        return run()
     finally:
         parallel.cpu_workers = saved
-
-
-def serial(run: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:
-    with one_cpu_worker():
-        return run()
 
 
 def with_vae(pipes, vae, run: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from .blend.flow import consistency, flow_pair, squared_norm, warp
+from .blend.flow import consistency, flow_pair, pixel_grid, squared_norm, warp
 from .parallel import map_in_order
 
 METRIC_NAMES = ("flicker", "warp_error", "loop_seam", "color_drift", "sharpness_drift", "contrast_drift", "saturation_drift")
@@ -144,7 +144,7 @@ def camera_fidelity(pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np
         a, b = as_array(a), as_array(b)
         h, w = a.shape[:2]
         x, y, qz = forward_map(np.asarray(z, np.float32), step, Intrinsics(w, h, fov))
-        u, v = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        u, v = pixel_grid(h, w)
         predicted = np.stack([x - u, y - v], -1)
         measured, back = flow_pair(a, b, method)  # a -> b: where each pixel of a is found in b
         valid = (qz > 0) & (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1) & consistency(measured, back).astype(bool)

@@ -114,7 +114,7 @@ def _check_single_file(path: str, role: Kind, input_name: str, allow_pickle: boo
         _check_taesd_file(path, input_name, allow_pickle)
         return
     if path.lower().endswith(PICKLE_EXTS):
-        _refuse_pickle(path, input_name, allow_pickle)
+        refuse_pickle(path, input_name, allow_pickle)
         return
     if not path.lower().endswith(SAFE_EXTS):
         raise InputError(input_name, f"{Path(path).name} is not a model file", f"expected one of {', '.join(MODEL_EXTS)}")
@@ -133,7 +133,8 @@ def _check_single_file(path: str, role: Kind, input_name: str, allow_pickle: boo
         )
 
 
-def _refuse_pickle(path: str, input_name: str, allow_pickle: bool) -> None:
+def refuse_pickle(path: str, input_name: str, allow_pickle: bool) -> None:
+    """Refuse a pickle file (it can run code when loaded) unless the user opted in."""
     if path.lower().endswith(PICKLE_EXTS) and not allow_pickle:
         raise InputError(
             input_name,
@@ -145,7 +146,7 @@ def _refuse_pickle(path: str, input_name: str, allow_pickle: bool) -> None:
 def _check_taesd_file(path: str, input_name: str, allow_pickle: bool) -> None:
     """An original-layout TAESD decoder with its encoder beside it (headers only)."""
     name = Path(path).name
-    _refuse_pickle(path, input_name, allow_pickle)
+    refuse_pickle(path, input_name, allow_pickle)
     if not path.lower().endswith(MODEL_EXTS):
         raise InputError(input_name, f"{name} is not a model file", HOW_TO_GET["tiny-vae"])
     if path.lower().endswith(SAFE_EXTS):
@@ -159,7 +160,7 @@ def _check_taesd_file(path: str, input_name: str, allow_pickle: bool) -> None:
     if encoder is None:
         raise ModelNotFoundError(input_name, f"{name} needs its encoder beside it ({name.replace('decoder', 'encoder')})",
                                  "put the encoder file of the same TAESD release in the same folder")
-    _refuse_pickle(str(encoder), input_name, allow_pickle)
+    refuse_pickle(str(encoder), input_name, allow_pickle)
     if str(encoder).lower().endswith(SAFE_EXTS) and taesd_half(list(safetensors_keys(str(encoder), input_name))) != "encoder":
         raise InputError(input_name, f"{encoder.name} beside {name} is not a TAESD encoder", HOW_TO_GET["tiny-vae"])
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ..errors import InputError, ModelLoadError, first_line
-from .sources import PICKLE_EXTS, ModelSource, encoder_beside, hub_offline
+from .sources import PICKLE_EXTS, ModelSource, encoder_beside, hub_offline, refuse_pickle
 
 #: the original decoder's first layer is the clamp, which has no weights
 DECODER_SHIFT = 1
@@ -57,8 +57,7 @@ def _config_of(encoder: dict[str, torch.Tensor]) -> dict[str, Any]:
 
 def _read(path: Path, allow_pickle: bool) -> dict[str, torch.Tensor]:
     if path.suffix.lower() in PICKLE_EXTS:
-        if not allow_pickle:  # resolve_source refuses this earlier; kept for direct callers
-            raise InputError("tiny-vae", f"{path.name} is a pickle file", "use the .safetensors release, or opt in with --allow-pickle")
+        refuse_pickle(str(path), "tiny-vae", allow_pickle)  # resolve_source refuses it earlier; kept for direct callers
         return torch.load(path, map_location="cpu", weights_only=True)
     from safetensors.torch import load_file
 
