@@ -18,7 +18,9 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _LAZY = {
-    "AnimationSettings": "animate", "Frame": "animate", "Progress": "animate", "animate": "animate", "render_frame": "animate",
+    "AnimationSettings": "animate", "Frame": "animate", "animate": "animate", "paint_frame": "animate",
+    "Painter": "painter", "PaintRequest": "painter", "Painted": "painter", "Control": "painter", "Progress": "painter",
+    "RunPipelines": "painter", "ChainState": "chain",
     "ModelSettings": "models.pipelines", "GhibliPipelines": "models.pipelines", "load_pipelines": "models.pipelines",
     "LoraSpec": "models.lora", "release_models": "models.holder",
     "Plan": "plan", "make_plan": "plan", "PlannerSettings": "plan", "load_plan_file": "plan",

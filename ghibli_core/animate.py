@@ -1,10 +1,12 @@
-"""The sequential generator: frame 1 by txt2img (or img2img from an init image), then each next
-frame by ControlNet-img2img from the previous frame, steered by the previous frame's depth map.
+"""The text and camera chain: frame 1 by txt2img (or img2img from an init image), then each next keyframe by
+ControlNet-img2img from the previous painted frame (moved along the camera path when there is one), steered by depth.
 
     for frame in animate(pipes, plan, AnimationSettings(frames=len(plan), seed=7)):
         frame.image.save(f"{frame.index:03}.png")
 
-Frames are yielded as they are made, so a caller can preview, save or stop early.
+Frames are yielded as they are made, so a caller can preview, save or stop early. `paint_frame` is one link: it builds
+the painter's request (painter.py) from the previous frame and the chain's targets; `animate` carries a `ChainState`
+(chain.py) from link to link, so a chain can resume from any finished frame.
 """
 from __future__ import annotations
 
@@ -12,8 +14,7 @@ import re
 
 import dataclasses
 import random
-from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -25,26 +26,21 @@ from . import defaults
 from .blend.color import COLOR_MODES, match_color
 from .camera.path import CameraSettings
 from .camera.view import move_frame
+from .chain import ChainState
 from .coherence import SharpnessHold, prepare_init
-from .conditioning import PromptMix, mix_embeddings, prompt_mixes
+from .conditioning import PromptMix, prompt_mixes
 from .metrics import sharpness
 from .per_frame import FrameValues, parse_schedules, values_at
 from .errors import Cancelled, InputError, check_range, check_choice
 from .models.pipelines import GhibliPipelines
-from .models.reuse import ReuseRun, StepReuse
-from .revealed import RevealedStart
+from .models.reuse import StepReuse
+from .painter import (SCHEDULERS, CancelCheck, Conditioning, Control, PaintRequest, Painter, Progress, ProgressCallback,
+                      PromptEmbeddings, RunPipelines, StartMask)
+
+__all__ = ["AnimationSettings", "CancelCheck", "Frame", "MAX_SEED", "Progress", "ProgressCallback", "PromptEmbeddings",
+           "SCHEDULERS", "SEED_POLICIES", "animate", "fit_image", "paint_frame", "parse_size"]
 
 SEED_POLICIES = ("fixed", "incrementing", "iter")  # iter: Deforum's name for incrementing
-#: Scheduler names users know from ComfyUI/A1111, mapped to diffusers classes ("default": the model's own).
-SCHEDULERS = {
-    "default": None,
-    "dpm++": "DPMSolverMultistepScheduler",
-    "euler": "EulerDiscreteScheduler",
-    "euler_a": "EulerAncestralDiscreteScheduler",
-    "ddim": "DDIMScheduler",
-    "unipc": "UniPCMultistepScheduler",
-    "pndm": "PNDMScheduler",
-}
 MAX_SEED = 2**32 - 1
 
 
@@ -172,18 +168,6 @@ class AnimationSettings:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")}
 
 
-@dataclass(frozen=True)
-class Progress:
-    """One denoising step done: `frame` (0-based) of `frames`, `step` (1-based) of `steps`; `latents` are the
-    pipeline's latents after that step (scaled as the UNet sees them, batch of one), for a host's step previews."""
-
-    frame: int
-    frames: int
-    step: int
-    steps: int
-    latents: Any = field(default=None, repr=False, compare=False)
-
-
 @dataclass
 class Frame:
     """A painted frame; `control` is the depth map the ControlNet received (None for a txt2img frame). With a camera,
@@ -203,56 +187,8 @@ class Frame:
     conditioning: list[list[float]] | None = None
     #: what was done to the previous frame before img2img: {"contrast", "sharpen" (the amount), "noise"}
     coherence: dict | None = None
-
-
-ProgressCallback = Callable[[Progress], None]
-CancelCheck = Callable[[], bool]
-
-
-def apply_scheduler(pipes: GhibliPipelines, name: str) -> None:
-    """Give both pipelines a fresh scheduler of the named kind (built from the model's own config)."""
-    import diffusers
-
-    base_config = pipes.default_scheduler_config
-    cls_name = SCHEDULERS[name] or base_config["_class_name"]
-    scheduler_cls = getattr(diffusers, cls_name)
-    for pipe in (pipes.txt2img, pipes.img2img):
-        pipe.scheduler = scheduler_cls.from_config(base_config)
-
-
-class PromptEmbeddings:
-    """Text-encoder outputs per distinct text, so a plan encodes each prompt (and the negative prompt) once.
-
-    Valid while the active LoRA adapters stay the same (a text-encoder LoRA changes the embeddings):
-    `animate` makes one per run.
-    """
-
-    def __init__(self, pipes: GhibliPipelines) -> None:
-        self.pipe = pipes.txt2img
-        self._cache: dict[str, torch.Tensor] = {}
-
-    def encode(self, text: str) -> torch.Tensor:
-        if text not in self._cache:
-            # Encoding a text as a positive prompt gives the same tensor as encoding it as the negative one
-            # (same tokenisation and padding), so one cache serves both.
-            self._cache[text] = self.pipe.encode_prompt(text, self.pipe._execution_device, 1, False)[0]
-        return self._cache[text]
-
-    def pipeline_kwargs(self, prompt: str, negative_prompt: str, guidance: float,
-                        mix: tuple[Sequence[str], PromptMix] | None = None) -> dict[str, Any]:
-        """`prompt_embeds` (and `negative_prompt_embeds` when guidance is on) for a diffusers pipeline call; with a
-        `mix` (the plan and a PromptMix), the prompt embedding is the mix of the plan's prompts instead of `prompt`'s."""
-        if mix is not None:
-            plan, weights = mix
-            kwargs = {"prompt_embeds": mix_embeddings(weights, lambda i: self.encode(plan[i]))}
-        else:
-            kwargs = {"prompt_embeds": self.encode(prompt)}
-        if guidance > 1.0:  # diffusers runs classifier-free guidance only above 1
-            kwargs["negative_prompt_embeds"] = self.encode(negative_prompt or "")
-        return kwargs
-
-    def __len__(self) -> int:
-        return len(self._cache)
+    #: the final latents, before decoding (scaled as the UNet sees them)
+    latents: torch.Tensor | None = dataclasses.field(default=None, repr=False)
 
 
 def fit_image(image: Image.Image, width: int, height: int) -> Image.Image:
@@ -261,102 +197,67 @@ def fit_image(image: Image.Image, width: int, height: int) -> Image.Image:
     return image if image.size == (width, height) else ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS)
 
 
-def render_frame(
-    pipes: GhibliPipelines,
+def paint_frame(
+    painter: Painter,
     settings: AnimationSettings,
     index: int,
     prompt: str,
     previous: Image.Image | None = None,
     *,
-    on_progress: ProgressCallback | None = None,
-    should_cancel: CancelCheck | None = None,
-    total_frames: int | None = None,
-    step_frame: int | None = None,
-    reference: Image.Image | None = None,
-    embeddings: PromptEmbeddings | None = None,
-    view: tuple[CameraSettings, np.ndarray] | None = None,
     previous_depth: np.ndarray | None = None,
+    hold: SharpnessHold | None = None,
+    color_target: Image.Image | None = None,
+    view: tuple[CameraSettings, np.ndarray] | None = None,
     mix: tuple[Sequence[str], PromptMix] | None = None,
-    previous_coherence: dict | None = None,
+    progress_frame: int | None = None,
+    total_frames: int | None = None,
 ) -> Frame:
-    """Paint one frame: txt2img when `previous` is None, else depth-ControlNet img2img from `previous`.
+    """One link of the chain: txt2img when `previous` is None, else depth-ControlNet img2img from `previous`.
 
-    With a `reference` (the animation's first frame) the result is colour-matched to it by
-    `settings.color_match`. Frame `index` depends only on `previous`, `reference`, its prompt and its
-    seed, so any frame can be regenerated alone. `embeddings` reuses prompt encodings across frames.
-    With a `view` (the camera and its step from `previous` to this frame), `previous` is first moved to this frame's
-    camera with its depth (`previous_depth`, relative inverse depth in 0..1, or else the depth model's estimate); the
-    ControlNet sees the moved scene's depth and the revealed areas are painted fresh. With a `mix` (the plan and a
-    PromptMix), the frame is conditioned on that blend of the plan's prompts instead of `prompt` alone.
-    Every value that follows a schedule takes frame `index`'s value. A link of the chain (with a `reference`) starts
-    from `previous` with contrast, sharpening and grain applied (coherence.py); `auto` sharpening continues from
-    `previous_coherence` (the previous painted Frame's `coherence`, which carries its state), else starts afresh.
+    The chain's targets are separate inputs: `hold` (frame 1's sharpness and the chain's memory) makes this frame a link
+    of the chain, whose init gets contrast, sharpening and grain first (coherence.py; not the first frame from an init
+    image); `color_target` colour-matches the result to it by `settings.color_match`. With a `view` (the camera and its
+    step from `previous` to this frame), `previous` is first moved to this frame's camera with its depth
+    (`previous_depth`, relative inverse depth in 0..1, or else the depth model's estimate); the ControlNet sees the moved
+    scene's depth and the revealed areas are painted fresh. With a `mix` (the plan and a PromptMix), the frame is
+    conditioned on that blend of the plan's prompts instead of `prompt` alone. Every value that follows a schedule
+    takes frame `index`'s value, so any frame can be regenerated alone from its inputs.
     """
     settings = settings.with_seed()
     values = settings.values(index)
     seed = settings.frame_seed(index)
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-    steps = settings.steps if previous is None else settings.img2img_steps(index)
-    total = total_frames or settings.frames
-
-    start: RevealedStart | None = None
-    pipe = pipes.txt2img if previous is None else pipes.img2img
-    run = ReuseRun(pipe, settings.reuse, steps) if settings.reuse.active else None
-
-    def step_end(pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
-        if run is not None:
-            kwargs = run.after_step(pipe, step, kwargs)
-        if start is not None:
-            kwargs["latents"] = start.apply(pipe, step, timestep, kwargs["latents"])
-        if on_progress is not None:
-            on_progress(Progress(index if step_frame is None else step_frame, total, min(step + 1, steps), steps,
-                                 latents=kwargs["latents"][:1]))
-        if should_cancel is not None and should_cancel():
-            raise Cancelled(f"cancelled during frame {index + 1} of {total}")
-        return kwargs
-
+    depth_model = painter.run.depth
+    request = PaintRequest(
+        index=index, conditioning=Conditioning(prompt, settings.negative_prompt, mix), seed=seed, steps=settings.steps,
+        guidance=values.guidance, width=settings.width, height=settings.height, reuse=settings.reuse)
+    conditioning = mix[1].to_list() if mix is not None else None
+    shown = dict(progress_frame=index if progress_frame is None else progress_frame, total_frames=total_frames or settings.frames)
+    if previous is None:
+        painted = painter.paint(request, **shown)
+        return Frame(index, painted.image, prompt, seed, None, conditioning=conditioning, latents=painted.latents)
     with torch.inference_mode():
-        if embeddings is None:
-            embeddings = PromptEmbeddings(pipes)
-        common = dict(
-            num_inference_steps=settings.steps, guidance_scale=values.guidance, generator=generator,
-            height=settings.height, width=settings.width, callback_on_step_end=step_end,
-            callback_on_step_end_tensor_inputs=run.tensor_inputs() if run is not None else ["latents"],
-            **embeddings.pipeline_kwargs(prompt, settings.negative_prompt, values.guidance, mix),
-        )
-        conditioning = mix[1].to_list() if mix is not None else None
-        if previous is None:
-            with run or nullcontext():
-                image = pipes.txt2img(**common).images[0]
-            return Frame(index, image, prompt, seed, None, conditioning=conditioning)
         previous = fit_image(previous, settings.width, settings.height)
-        init, moved, revealed, relative, applied = previous, None, None, None, None
+        init, moved, revealed, relative, applied, start = previous, None, None, None, None, None
         if view is None:
-            depth = pipes.depth(previous)
+            depth = depth_model(previous)
         else:
             camera, step_matrix = view
-            relative = pipes.depth.relative(previous) if previous_depth is None else np.asarray(previous_depth, np.float32)
+            relative = depth_model.relative(previous) if previous_depth is None else np.asarray(previous_depth, np.float32)
             moved_frame = move_frame(previous, relative, step_matrix, camera)
             init, moved, depth, revealed = moved_frame.image, moved_frame.image, moved_frame.control, moved_frame.revealed
-        if reference is not None:  # a link of the chain: keep it sharp (not the first frame from an init image)
-            hold = SharpnessHold.from_state(sharpness(np.asarray(reference.convert("RGB"))), previous_coherence)
+            start = StartMask(revealed, settings.reveal_boost, seed ^ 0x5EED)
+        if hold is not None:
             prepared, applied = prepare_init(np.asarray(init.convert("RGB")), contrast=values.contrast, sharpen=values.sharpen,
                                              noise=values.noise, seed=seed ^ 0xC0DE, hold=hold, kernel=settings.sharpen_kernel,
                                              sigma=settings.sharpen_sigma)
             init = Image.fromarray(prepared)
-        if view is not None:
-            start, init = RevealedStart.prepare(pipes.img2img, init, revealed, height=settings.height, width=settings.width,
-                                                generator=generator, noise_seed=seed ^ 0x5EED, steps=steps,
-                                                share=settings.reveal_boost)
-        with run or nullcontext():
-            image = pipes.img2img(
-                image=init, control_image=depth, strength=values.strength,
-                controlnet_conditioning_scale=values.controlnet_scale, **common,
-            ).images[0]
-    if reference is not None and settings.color_match > 0:
-        matched = match_color(np.asarray(image.convert("RGB")), np.asarray(reference.convert("RGB")), settings.color_match, settings.color_mode)
-        image = Image.fromarray(matched)
-    return Frame(index, image, prompt, seed, depth, moved, revealed, relative, conditioning, applied)
+    painted = painter.paint(dataclasses.replace(request, init=init, strength=values.strength, start=start,
+                                                controls=(Control(depth, values.controlnet_scale),)), **shown)
+    image = painted.image
+    if color_target is not None and settings.color_match > 0:
+        image = Image.fromarray(match_color(np.asarray(image.convert("RGB")), np.asarray(color_target.convert("RGB")),
+                                            settings.color_match, settings.color_mode))
+    return Frame(index, image, prompt, seed, depth, moved, revealed, relative, conditioning, applied, painted.latents)
 
 
 def animate(
@@ -371,14 +272,18 @@ def animate(
     progress: bool = True,
     camera: CameraSettings | None = None,
     loop: bool = True,
+    resume: ChainState | None = None,
+    on_state: Callable[[ChainState], None] | None = None,
 ) -> Iterator[Frame]:
     """Yield the painted frames, each from the one before, one plan entry per output frame.
 
     `keyframes` (default: all) are the output indices to paint; the rest are left to interpolation
     (cadence). Each keyframe is conditioned on the prompts of the planned frames it stands for, weighted by time
-    (`conditioning.prompt_mixes`; `loop` says whether the frames after the last keyframe lead back to the first). Each painted frame after the first is colour-matched to the first (`settings.color_match`)
-    before it seeds the next one. With a `camera`, each keyframe starts from the previous painted frame moved along
-    the camera's path from that frame's index to its own.
+    (`conditioning.prompt_mixes`; `loop` says whether the frames after the last keyframe lead back to the first). Each
+    painted frame after the first is colour-matched to the first (`settings.color_match`) before it seeds the next one.
+    With a `camera`, each keyframe starts from the previous painted frame moved along the camera's path from that
+    frame's index to its own. `on_state` sees the chain's state after every painted frame (to save it); `resume`, a
+    state saved by an earlier run of the same chain, continues after its frame with the same frames as an unbroken run.
     """
     if len(plan) != settings.frames:
         raise InputError("plan", f"has {len(plan)} prompts but frames is {settings.frames}", "plan exactly one prompt per frame")
@@ -387,30 +292,36 @@ def animate(
     indices = list(range(settings.frames)) if keyframes is None else list(keyframes)
     if not indices or sorted(set(indices)) != indices or indices[0] < 0 or indices[-1] >= settings.frames:
         raise InputError("keyframes", f"{indices[:8]} are not increasing frame indices", f"use indices in [0, {settings.frames - 1}]")
+    if resume is not None and resume.index not in indices:
+        raise InputError("resume", f"the saved state ends at frame {resume.index}, which this chain does not paint",
+                         "resume with the settings the state was saved with")
     settings = settings.with_seed()
     path = camera.path(settings.frames) if camera is not None else None  # every schedule checked before painting
-    apply_scheduler(pipes, settings.scheduler)
-    pipes.activate_loras()
-    previous = fit_image(init_image, settings.width, settings.height) if init_image is not None else None
-    reference: Image.Image | None = None
-    previous_index: int | None = None
-    embeddings = PromptEmbeddings(pipes)
+    painter = Painter(RunPipelines(pipes, settings.scheduler), on_progress=on_progress, should_cancel=should_cancel)
     mixes = dict(zip(indices, prompt_mixes(settings.frames, indices, loop, settings.prompt_travel)))
-    carried: dict | None = None  # the previous painted frame's coherence record (auto sharpening's state)
-    bar = tqdm(total=len(indices), desc="frames", unit="frame", disable=not progress)
+    state = resume
+    todo = indices if state is None else indices[indices.index(state.index) + 1:]
+    first = fit_image(init_image, settings.width, settings.height) if init_image is not None and state is None else None
+    bar = tqdm(total=len(indices), initial=len(indices) - len(todo), desc="frames", unit="frame", disable=not progress)
     try:
-        for count, index in enumerate(indices):
+        for index in todo:
+            count = indices.index(index)
             if should_cancel is not None and should_cancel():
                 raise Cancelled(f"cancelled before frame {count + 1} of {len(indices)}")
-            view = (camera, path.step(previous_index, index)) if path is not None and previous_index is not None else None
-            frame = render_frame(pipes, settings, index, plan[index], previous, on_progress=on_progress,
-                                 should_cancel=should_cancel, total_frames=len(indices), step_frame=count, reference=reference,
-                                 embeddings=embeddings, view=view, mix=(plan, mixes[index]),
-                                 previous_coherence=carried)
-            carried = frame.coherence
-            if reference is None:
-                reference = frame.image
-            previous, previous_index = frame.image, index
+            view = (camera, path.step(state.index, index)) if path is not None and state is not None else None
+            frame = paint_frame(
+                painter, settings, index, plan[index], state.image if state is not None else first,
+                previous_depth=state.depth if state is not None else None,
+                hold=SharpnessHold.from_state(state.sharpness_reference, state.coherence) if state is not None else None,
+                color_target=state.color_target if state is not None else None, view=view, mix=(plan, mixes[index]),
+                progress_frame=count, total_frames=len(indices))
+            target = state.color_target if state is not None else frame.image
+            reference = state.sharpness_reference if state is not None else sharpness(np.asarray(frame.image.convert("RGB")))
+            state = ChainState(index=index, count=count + 1, seed=frame.seed, image=frame.image, color_target=target,
+                               sharpness_reference=reference, coherence=frame.coherence,
+                               pose=path.poses[index] if path is not None else None)
+            if on_state is not None:
+                on_state(state)
             bar.update(1)
             yield frame
     finally:

@@ -6,7 +6,11 @@ import pytest
 import torch
 from PIL import Image
 
-from ghibli_core.animate import AnimationSettings, Progress, animate, render_frame
+from ghibli_core.animate import AnimationSettings, Progress, animate, paint_frame
+from ghibli_core.chain import ChainState
+from ghibli_core.coherence import SharpnessHold
+from ghibli_core.metrics import sharpness
+from ghibli_core.painter import Painter
 from ghibli_core.errors import Cancelled, InputError
 
 NO_REUSE = dict(cache_interval=1, controlnet_end=1.0, cfg_end=1.0)  # every step computes everything (models/reuse.py)
@@ -47,8 +51,9 @@ def test_same_seed_same_frames_and_any_frame_regenerates_alone(pipes):
     a = list(animate(pipes, PLAN, settings(), progress=False))
     b = list(animate(pipes, PLAN, settings(), progress=False))
     assert all(np.array_equal(np.asarray(x.image), np.asarray(y.image)) for x, y in zip(a, b))
-    again = render_frame(pipes, settings(), 2, PLAN[2], previous=a[1].image, reference=a[0].image,
-                         previous_coherence=a[1].coherence)  # auto sharpening's memory
+    hold = SharpnessHold.from_state(sharpness(np.asarray(a[0].image)), a[1].coherence)  # auto sharpening's memory
+    again = paint_frame(Painter.of(pipes, settings().scheduler), settings(), 2, PLAN[2], previous=a[1].image, hold=hold,
+                        color_target=a[0].image)
     assert np.array_equal(np.asarray(again.image), np.asarray(a[2].image))
     other = list(animate(pipes, PLAN, settings(seed=12), progress=False))
     assert not np.array_equal(np.asarray(other[0].image), np.asarray(a[0].image))
@@ -122,3 +127,35 @@ def test_plan_must_match_frames(pipes):
 def test_schedulers(pipes, scheduler):
     frames = list(animate(pipes, PLAN[:2], settings(frames=2, scheduler=scheduler), progress=False))
     assert len(frames) == 2 and np.isfinite(np.asarray(frames[1].image, dtype=np.float32)).all()
+
+
+@pytest.mark.parametrize("camera", [None, "orbit-left"])
+def test_a_saved_chain_state_resumes_with_the_frames_of_an_unbroken_run(pipes, tmp_path, camera):
+    from ghibli_core.camera import CameraSettings
+
+    cam = CameraSettings(camera) if camera else None
+    states: list[ChainState] = []
+    whole = list(animate(pipes, PLAN, settings(), progress=False, camera=cam, on_state=states.append))
+    assert [s.index for s in states] == [0, 1, 2, 3] and states[1].coherence == whole[1].coherence
+    folder = states[1].save(tmp_path / "state")
+    states[2].save(folder)  # replaced whole by a later state...
+    states[1].save(folder)  # ...and back
+    loaded = ChainState.load(folder)
+    assert loaded.index == 1 and np.array_equal(np.asarray(loaded.image), np.asarray(states[1].image))
+    assert loaded.sharpness_reference == states[1].sharpness_reference and loaded.coherence == states[1].coherence
+    rest = list(animate(pipes, PLAN, settings(), progress=False, camera=cam, resume=loaded))
+    assert [f.index for f in rest] == [2, 3]
+    for f, g in zip(rest, whole[2:]):
+        assert np.array_equal(np.asarray(f.image), np.asarray(g.image))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state"]  # nothing left beside it
+
+
+def test_a_chain_state_folder_refuses_what_is_not_one(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("a user's file")
+    state = ChainState(0, 1, 5, Image.new("RGB", (8, 8)), Image.new("RGB", (8, 8)), 1.0)
+    with pytest.raises(InputError, match="work-dir: .*mine exists and is not a chain state"):
+        state.save(tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "a user's file"
+    with pytest.raises(InputError, match="resume: .* holds no readable chain state"):
+        ChainState.load(tmp_path / "mine")

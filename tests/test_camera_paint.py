@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ghibli_core.animate import AnimationSettings, apply_scheduler, render_frame
+from ghibli_core.animate import AnimationSettings, paint_frame
+from ghibli_core.painter import Painter
 from ghibli_core.batch import load_jobs
 from ghibli_core.blend import MotionSettings
 from ghibli_core.camera import CameraSettings, step_matrix, z_to_inverse_depth
@@ -29,7 +30,7 @@ TINY = dict(width=64, height=64)
 def test_revealed_areas_change_more_than_the_rest(pipes):
     """A flat grey frame moved with a two-plane depth: revealed and kept areas start from the same grey, so only the
     per-pixel start decides how far each is repainted."""
-    apply_scheduler(pipes, "dpm++")
+    painter = Painter.of(pipes, "dpm++")
     camera = CameraSettings(near=2.0, far=6.0)
     _, z = PlaneScene.two_planes(1).render(np.eye(4), 64, 64, 40)
     grey = Image.new("RGB", (64, 64), (120, 130, 110))
@@ -38,7 +39,7 @@ def test_revealed_areas_change_more_than_the_rest(pipes):
         out = []
         for seed in range(4):
             settings = AnimationSettings(frames=2, steps=12, strength=0.5, seed=seed, reveal_boost=boost, color_match=0, **TINY)
-            frame = render_frame(pipes, settings, 1, "a forest", grey, view=(camera, step_matrix(tx=-0.4)),
+            frame = paint_frame(painter, settings, 1, "a forest", grey, view=(camera, step_matrix(tx=-0.4)),
                                  previous_depth=z_to_inverse_depth(z, 2.0, 6.0))
             d = np.abs(np.asarray(frame.image, float) - np.asarray(frame.moved, float)).mean(-1)
             assert 0.05 < frame.revealed.mean() < 0.5

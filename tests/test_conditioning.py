@@ -70,7 +70,7 @@ def test_the_unet_receives_the_blend_of_every_planned_prompt(pipes, recorder, tr
     assert sorted({int(i) for frame in conditioning for i, _ in frame}) == list(range(6))  # every plan index
     assert result.metadata["settings"]["prompt_travel"] is travel
 
-    embeddings = PromptEmbeddings(pipes)
+    embeddings = PromptEmbeddings(pipes.txt2img)
     encoded = [embeddings.encode(p) for p in prompts]
     mixes = prompt_mixes(6, [0, 2, 4], loop=True, travel=travel)
     steps = [settings.steps] + [settings.img2img_steps()] * 2

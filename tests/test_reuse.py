@@ -78,15 +78,23 @@ def test_each_setting_makes_fewer_forward_calls(pipes, recorder, deep):
     assert StepReuse(2, 0.5, 0.5).counts(4) == {"deep_unet": 2, "controlnet": 1, "cfg": 2}
 
 
-def test_a_stand_in_shares_every_weight(pipes):
-    pipe, unet = pipes.img2img, pipes.img2img.unet
-    controlnet, block = pipe.controlnet, unet.up_blocks[0]
+def test_a_stand_in_shares_every_weight_and_leaves_the_shared_modules_alone(pipes):
+    from ghibli_core.painter import RunPipelines
+
+    pipe = RunPipelines(pipes, "dpm++").img2img  # a run's own pipeline over the shared weights
+    unet, controlnet = pipe.unet, pipe.controlnet
+    assert unet is pipes.img2img.unet and controlnet is pipes.img2img.controlnet
+    block, blocks = unet.up_blocks[0], list(unet.up_blocks) + list(unet.down_blocks) + [unet.mid_block]
     with ReuseRun(pipe, StepReuse(cache_interval=2, controlnet_end=0.5), steps=4):
         assert pipe.controlnet is not controlnet and isinstance(pipe.controlnet, type(controlnet))  # what the pipeline checks
         assert all(a is b for a, b in zip(pipe.controlnet.parameters(), controlnet.parameters()))
-        assert unet.up_blocks[0] is not block and unet.up_blocks[0].resnets is block.resnets  # what the UNet reads
-        assert all(a is b for a, b in zip(unet.up_blocks[0].parameters(), block.parameters()))
-    assert pipe.controlnet is controlnet and unet.up_blocks[0] is block
+        shell = pipe.unet  # the run's UNet: its own block lists, the same weights
+        assert shell is not unet and isinstance(shell, type(unet)) and shell.conv_in is unet.conv_in
+        assert shell.up_blocks[0] is not block and shell.up_blocks[0].resnets is block.resnets  # what the UNet reads
+        assert all(a is b for a, b in zip(shell.up_blocks[0].parameters(), block.parameters()))
+        assert list(unet.up_blocks) + list(unet.down_blocks) + [unet.mid_block] == blocks  # the shared UNet is untouched
+        assert pipes.img2img.controlnet is controlnet and pipes.img2img.unet is unet
+    assert pipe.controlnet is controlnet and pipe.unet is unet
 
 
 @pytest.mark.parametrize("kwargs,match", [

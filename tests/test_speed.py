@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from ghibli_core import cli
-from ghibli_core.animate import AnimationSettings, PromptEmbeddings, animate, render_frame
+from ghibli_core.animate import AnimationSettings, animate, paint_frame
+from ghibli_core.painter import Conditioning, Painter, PromptEmbeddings
 from ghibli_core.blend import MotionSettings
 from ghibli_core.comfy_client import DEFAULT_WORKFLOW, load_workflow, patch_workflow
 from ghibli_core.errors import InputError
@@ -97,17 +98,18 @@ def test_each_distinct_prompt_is_encoded_once_per_animation(pipes):
 def test_cached_embeddings_paint_exactly_what_the_plain_pipeline_paints(pipes):
     settings = AnimationSettings(frames=2, steps=3, guidance=6.0, scheduler="default", cache_interval=1, controlnet_end=1.0,
                                  cfg_end=1.0, **TINY)  # no step reuse: the plain pipeline reuses nothing either
-    from ghibli_core.animate import apply_scheduler
+    ours = paint_frame(Painter.of(pipes, "default"), settings, 0, "a red hill").image
+    import diffusers
 
-    apply_scheduler(pipes, "default")
-    ours = render_frame(pipes, settings, 0, "a red hill").image
+    config = pipes.default_scheduler_config  # the model's own sampler (other tests switch the shared pipeline's)
+    pipes.txt2img.scheduler = getattr(diffusers, config["_class_name"]).from_config(config)
     with torch.inference_mode():
         plain = pipes.txt2img(prompt="a red hill", negative_prompt=settings.negative_prompt, num_inference_steps=3, guidance_scale=6.0,
                               generator=torch.Generator().manual_seed(5), height=64, width=64).images[0]
     assert np.array_equal(np.asarray(ours), np.asarray(plain))
     # without guidance no negative prompt is encoded at all
-    cache = PromptEmbeddings(pipes)
-    assert set(cache.pipeline_kwargs("a hill", "ugly", guidance=1.0)) == {"prompt_embeds"} and len(cache) == 1
+    cache = PromptEmbeddings(pipes.txt2img)
+    assert set(cache.pipeline_kwargs(Conditioning("a hill", "ugly"), guidance=1.0)) == {"prompt_embeds"} and len(cache) == 1
 
 
 # --- speed switches ----------------------------------------------------------------------------------------------
@@ -138,7 +140,7 @@ def test_speed_switches_apply_and_frames_still_paint(tiny):
     assert vae.use_tiling and vae.use_slicing and pipes.speedups["vae_tiling"]
     conv = unet.conv_in.weight
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
-    frame = render_frame(pipes, AnimationSettings(frames=1, steps=3, **TINY), 0, "a hill")
+    frame = paint_frame(Painter.of(pipes), AnimationSettings(frames=1, steps=3, **TINY), 0, "a hill")
     assert frame.image.size == (64, 64) and np.asarray(frame.image).std() > 0
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from ..errors import InputError, ModelNotFoundError, first_line
 from ..files import file_identity
@@ -176,3 +178,34 @@ def use_loras(pipe: Any, loaded: dict[tuple, str], specs: tuple[LoraSpec, ...] |
         pipe.disable_lora()
     return names
 
+
+class AdapterGate:
+    """Runs that paint with the same LoRA adapters share the weights at once; a run with other adapters waits until
+    they are done, then switches them (adapter weights are state on the shared model)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active: tuple | None = None
+        self._users = 0
+
+    @contextmanager
+    def use(self, key: tuple, activate: Callable[[], Any]) -> Iterator[None]:
+        with self._cond:
+            while self._users and self._active != key:
+                self._cond.wait()
+            if self._active != key:
+                activate()
+                self._active = key
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._users -= 1
+                self._cond.notify_all()
+
+    def forget(self) -> None:
+        """Adapters were changed outside the gate (a handle activated its own): the next user re-activates."""
+        with self._cond:
+            if not self._users:
+                self._active = None

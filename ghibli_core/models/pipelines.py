@@ -21,7 +21,7 @@ from ..files import file_identity
 from .configs import CONTROLNET_CONFIG_DIR, SD15_CONFIG_DIR, read_json
 from .depth import DepthEstimator, load_depth_estimator
 from .holder import HELD
-from .lora import LoraSpec, check_lora_file, use_loras
+from .lora import AdapterGate, LoraSpec, check_lora_file, use_loras
 from .sources import ModelSource, hub_offline, resolve_source
 from .speed import COMPILE_MODES, apply_speedups
 from .tiny_vae import check_fits, load_tiny_vae
@@ -149,6 +149,8 @@ class GhibliPipelines:
     loaded_adapters: dict[tuple, str] = field(default_factory=dict)
     #: The speed options in effect (attention, channels-last, compile, VAE tiling/slicing).
     speedups: dict[str, Any] = field(default_factory=dict)
+    #: Who may paint now: runs with the same adapters at once, others in turn; shared by every handle of these weights.
+    adapter_gate: AdapterGate = field(default_factory=AdapterGate, repr=False, compare=False)
 
     @property
     def device(self) -> torch.device:
@@ -167,8 +169,10 @@ class GhibliPipelines:
         return dataclasses.replace(self, loras=tuple(loras), lora_adapters=[])
 
     def activate_loras(self) -> list[str]:
-        """Make this handle's LoRAs, at their weights, the active adapters of the shared weights."""
+        """Make this handle's LoRAs, at their weights, the active adapters of the shared weights (a painting run does
+        this through `adapter_gate`, so it never switches them under another run)."""
         self.lora_adapters = use_loras(self.txt2img, self.loaded_adapters, self.loras)
+        self.adapter_gate.forget()
         return self.lora_adapters
 
     def model_names(self) -> dict[str, Any]:
@@ -184,7 +188,8 @@ class GhibliPipelines:
 
 
 @contextlib.contextmanager
-def _quiet(logger_name: str) -> Iterator[None]:
+def quiet(logger_name: str) -> Iterator[None]:
+    """Only errors from this logger while inside (for a library's notes that say nothing to a user)."""
     logger = logging.getLogger(logger_name)
     level = logger.level
     logger.setLevel(logging.ERROR)
@@ -277,7 +282,7 @@ def _load_pipelines(settings: ModelSettings | ResolvedModels, progress: bool) ->
     )
     depth = load_depth_estimator(resolved.depth, resolved.device, resolved.dtype)
     if resolved.tiny_vae is not None:  # before assembling, so img2img shares it and the speed options apply to it
-        with _quiet("diffusers.configuration_utils"), _quiet("diffusers.models.modeling_utils"):  # config and cast notes
+        with quiet("diffusers.configuration_utils"), quiet("diffusers.models.modeling_utils"):  # config and cast notes
             tiny = load_tiny_vae(resolved.tiny_vae, resolved.dtype, allow_pickle=s.allow_pickle)
         check_fits(tiny, txt2img.unet, resolved.tiny_vae.name)
         txt2img.vae = tiny
@@ -291,14 +296,14 @@ def assemble_pipelines(txt2img: Any, controlnet: Any, depth: DepthEstimator, res
 
     s = resolved.settings
     # models load on the CPU; move them once (a no-op when they are already there, in that dtype)
-    with _quiet("diffusers.models.modeling_utils"):  # AutoencoderKL's "keep in float32: []" note on a no-op cast
+    with quiet("diffusers.models.modeling_utils"):  # AutoencoderKL's "keep in float32: []" note on a no-op cast
         txt2img.to(resolved.device, resolved.dtype)
         controlnet.to(device=resolved.device, dtype=resolved.dtype)
     speedups = apply_speedups(txt2img, controlnet, device=resolved.device, dtype=resolved.dtype, channels_last=s.channels_last,
                               compile_mode=s.compile, vae_tiling=s.vae_tiling, vae_slicing=s.vae_slicing)
     # from_pipe reuses every module of txt2img: no second copy of the UNet/VAE/text encoder. It casts the new pipeline,
     # and so every shared module, to `dtype` (float32 when none is given), so the run's dtype must be passed on.
-    with _quiet("diffusers.models.modeling_utils"):  # from_pipe's no-op dtype cast warns "keep in float32: []"
+    with quiet("diffusers.models.modeling_utils"):  # from_pipe's no-op dtype cast warns "keep in float32: []"
         # (the VAE passed on by name: from_pipe drops a component whose class differs from the signature's, and a
         # tiny autoencoder is not an AutoencoderKL)
         img2img = StableDiffusionControlNetImg2ImgPipeline.from_pipe(txt2img, controlnet=controlnet, vae=txt2img.vae,

@@ -74,6 +74,17 @@ def _stand_in(module: torch.nn.Module, forward: Callable[..., Any]) -> torch.nn.
     return proxy
 
 
+def _shell(module: torch.nn.Module, lists: tuple[str, ...]) -> torch.nn.Module:
+    """A shallow copy of `module` (same weights, same hooks) whose child table and the named ModuleLists are its own, so
+    children can be swapped in the copy alone."""
+    shell = copy.copy(module)
+    children = OrderedDict(module._modules)
+    for name in lists:
+        children[name] = torch.nn.ModuleList(list(module._modules[name]))
+    object.__setattr__(shell, "_modules", children)
+    return shell
+
+
 def _take_batch(value: Any, batch: int) -> Any:
     """`value` (a tensor, or tuples/lists of them) cut to its last `batch` rows: the conditional half once guidance
     stops (diffusers batches [unconditional, conditional])."""
@@ -115,15 +126,18 @@ class ReuseRun:
 
     def __enter__(self) -> "ReuseRun":
         if self.reuse.cache_interval > 1:
+            # the pipeline gets a shell of the UNet with its own block lists holding the stand-ins: the shared UNet (and
+            # every other run painting with it) never sees them
             unet = self.pipe.unet
-            deep = [(unet.down_blocks, i) for i in range(1, len(unet.down_blocks))]
-            deep += [(unet.up_blocks, i) for i in range(len(unet.up_blocks) - 1)]
-            for blocks, i in deep:
-                self._swap_block(blocks, i, f"{'down' if blocks is unet.down_blocks else 'up'}{i}")
+            shell = _shell(unet, ("down_blocks", "up_blocks"))
+            for blocks, kind in ((shell.down_blocks, "down"), (shell.up_blocks, "up")):
+                deep = range(1, len(blocks)) if kind == "down" else range(len(blocks) - 1)
+                for i in deep:
+                    blocks[i] = _stand_in(blocks[i], self._cached(blocks[i], f"{kind}{i}"))
             if unet.mid_block is not None:
-                original = unet.mid_block
-                unet.mid_block = _stand_in(original, self._cached(original, "mid"))
-                self._restore.append(lambda: setattr(unet, "mid_block", original))
+                shell._modules["mid_block"] = _stand_in(unet.mid_block, self._cached(unet.mid_block, "mid"))
+            self.pipe.unet = shell
+            self._restore.append(lambda: setattr(self.pipe, "unet", unet))
         controlnet = getattr(self.pipe, "controlnet", None)
         if controlnet is not None and (self.reuse.cache_interval > 1 or self.reuse.controlnet_end < 1):
             last = _share(self.reuse.controlnet_end, self.steps)
@@ -136,15 +150,6 @@ class ReuseRun:
             undo()
         self._restore.clear()
         self.cache.clear()
-
-    def _swap_block(self, blocks: torch.nn.ModuleList, i: int, key: str) -> None:
-        original = blocks[i]
-        blocks[i] = _stand_in(original, self._cached(original, key))
-
-        def undo() -> None:
-            blocks[i] = original
-
-        self._restore.append(undo)
 
     def _cached(self, module: torch.nn.Module, key: str) -> Callable[..., Any]:
         def forward(*args: Any, **kwargs: Any) -> Any:
