@@ -6,7 +6,8 @@
     result = run_job(job, load_pipelines(job.models.resolve()), plan=plan)   # paint, blend, measure, write
 
 Everything is checked when the job is built (sizes, ranges, output folder, init image, plan length), so a bad
-input fails before the first weight is read. The file's metadata is written here and only here.
+input fails before the first weight is read. `render_job` paints and says what the file's metadata is (here and only
+here); the finishing step (finish.py) measures and writes, for the CLI as for ComfyUI's saver.
 """
 from __future__ import annotations
 
@@ -21,13 +22,14 @@ from PIL import Image, UnidentifiedImageError
 from . import __version__
 from .animate import AnimationSettings, CancelCheck, Frame, ProgressCallback
 from .blend import MotionSettings
+from .blend.flow import FlowCache
 from .camera.path import CameraSettings, directed_camera
 from .errors import InputError
 from .export import check_fps, check_frames_dir, check_output_path
+from .finish import CameraCheck, Finisher, Outputs
 from .models.pipelines import GhibliPipelines, ModelSettings
 from .plan import Plan, PlannerSettings, clean_idea, make_planner
 from .presets import DEFAULT_PRESET, default_motion
-from .metrics import camera_fidelity, compute_metrics, stored_metrics
 from .render import Animation, render_animation
 from .schedule import default_fps
 
@@ -123,8 +125,14 @@ class AnimationJob:
             return self.plan
         return make_planner(self.planner).plan(self.idea, self.frames)
 
-    def metadata(self, plan: Plan, animation: Animation, pipes: GhibliPipelines, metrics: Mapping[str, Any]) -> dict[str, Any]:
-        """What the file carries: enough to reproduce the run (plan, seed, every setting, models) and its quality figures."""
+    def outputs(self) -> Outputs:
+        """Where the finishing step writes this job."""
+        return Outputs(fps=self.fps, output=self.output, frames_dir=self.frames_dir, dither=self.dither,
+                       metrics_file=self.metrics_file)
+
+    def metadata(self, plan: Plan, animation: Animation, pipes: GhibliPipelines) -> dict[str, Any]:
+        """What the file carries: enough to reproduce the run (plan, seed, every setting, models); the finishing step
+        adds the quality figures."""
         init = self.init_image
         return {
             "generator": self.generator, **self.extra_metadata,
@@ -134,8 +142,24 @@ class AnimationJob:
             "plan_camera": [str(m) for m in plan.moves()],
             "schedule": animation.schedule(), "camera": animation.camera_metadata(), "fps": self.fps, "models": pipes.model_names(),
             "init_image": Path(init).name if isinstance(init, (str, Path)) else ("image" if init is not None else None),
-            "metrics": stored_metrics(metrics),
         }
+
+
+@dataclass
+class Rendered:
+    """A job's frames painted, before the finishing step: the plan used, the animation, and the file's metadata (all
+    but the quality figures, which the finishing step measures)."""
+
+    job: AnimationJob
+    plan: Plan
+    animation: Animation
+    metadata: dict[str, Any]
+    seconds: float
+
+    def camera_check(self) -> CameraCheck | None:
+        """What camera fidelity compares, when the animation has a camera."""
+        camera = self.animation.camera
+        return CameraCheck(self.animation.camera_pairs(), camera.fov) if camera is not None else None
 
 
 @dataclass
@@ -155,6 +179,34 @@ class JobResult:
         return self.animation.frames
 
 
+def render_job(
+    job: AnimationJob,
+    pipes: GhibliPipelines | None = None,
+    *,
+    plan: Plan | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_frame: Callable[[Frame], None] | None = None,
+    on_output: Callable[[list], None] | None = None,
+    should_cancel: CancelCheck | None = None,
+    progress: bool = True,
+    flows: FlowCache | None = None,
+) -> Rendered:
+    """Plan (unless `plan` is given) and paint `job`; `pipes` are loaded models (loaded from `job.models` when None).
+    `on_output` receives the output frames as they are made (the finishing step measures them on arrival)."""
+    plan = plan if plan is not None else job.make_plan()
+    if pipes is None:
+        if job.models is None:
+            raise InputError("models", "none given", "pass loaded pipelines or ModelSettings")
+        from .models.pipelines import load_pipelines
+
+        pipes = load_pipelines(job.models.resolve(), progress=progress)
+    started = time.perf_counter()
+    animation = render_animation(pipes, plan.frames, job.painting, job.motion, init_image=job._init, on_progress=on_progress,
+                                 on_frame=on_frame, on_output=on_output, should_cancel=should_cancel, progress=progress,
+                                 camera=job.camera_for(plan), flows=flows)
+    return Rendered(job, plan, animation, job.metadata(plan, animation, pipes), time.perf_counter() - started)
+
+
 def run_job(
     job: AnimationJob,
     pipes: GhibliPipelines | None = None,
@@ -170,36 +222,10 @@ def run_job(
     `pipes` are loaded models (loaded from `job.models` when None). Writes the animation with its metadata, its
     NAME.metrics.json (`job.metrics_file`) and the PNG frames (`job.frames_dir`), each atomically.
     """
-    plan = plan if plan is not None else job.make_plan()
-    if pipes is None:
-        if job.models is None:
-            raise InputError("models", "none given", "pass loaded pipelines or ModelSettings")
-        from .models.pipelines import load_pipelines
-
-        pipes = load_pipelines(job.models.resolve(), progress=progress)
-    started = time.perf_counter()
-    animation = render_animation(pipes, plan.frames, job.painting, job.motion, init_image=job._init, on_progress=on_progress,
-                                 on_frame=on_frame, should_cancel=should_cancel, progress=progress, camera=job.camera_for(plan))
-    painted = time.perf_counter()
-    metrics = compute_metrics(animation.frames, job.motion.flow)
-    if animation.camera is not None:
-        metrics.update(camera_fidelity(animation.camera_pairs(), animation.camera.fov, job.motion.flow) or {})
-    metadata = job.metadata(plan, animation, pipes, metrics)
-    write_outputs(animation.frames, metadata, metrics, output=job.output, frames_dir=job.frames_dir, fps=job.fps,
-                  dither=job.dither, metrics_file=job.metrics_file)
-    return JobResult(job, plan, animation, metrics, metadata, painted - started, time.perf_counter() - painted)
-
-
-def write_outputs(images: list, metadata: dict[str, Any], metrics: Mapping[str, Any], *, output: Path | None,
-                  frames_dir: Path | None = None, fps: float, dither: bool = False, metrics_file: bool = True) -> None:
-    """The animation, its NAME.metrics.json (`metrics_file`), and the PNG frames (`frames_dir`), each atomically.
-    The `blend` command writes through here too."""
-    from .export import metrics_path, save_animation, write_json, write_png_frames
-
-    if output is not None:
-        options = {"dither": True} if dither and Path(output).suffix.lower() == ".gif" else {}
-        save_animation(images, output, fps=fps, metadata=metadata, **options)
-        if metrics_file:
-            write_json({"output": Path(output).name, **metrics}, metrics_path(output))
-    if frames_dir is not None:
-        write_png_frames(images, frames_dir, metadata=metadata)
+    finisher = Finisher(job.outputs(), flow=job.motion.flow)
+    rendered = render_job(job, pipes, plan=plan, on_progress=on_progress, on_frame=on_frame, on_output=finisher.add,
+                          should_cancel=should_cancel, progress=progress, flows=finisher.flows)
+    closing = time.perf_counter()
+    done = finisher.close(rendered.metadata, camera=rendered.camera_check())
+    return JobResult(job, rendered.plan, rendered.animation, done.metrics, done.metadata, rendered.seconds,
+                     time.perf_counter() - closing)

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from .blend.flow import consistency, flow_pair, pixel_grid, squared_norm, warp
+from .blend.flow import FlowCache, consistency, flow_pair, pixel_grid, squared_norm, warp
 from .parallel import map_in_order
 
 METRIC_NAMES = ("flicker", "warp_error", "loop_seam", "color_drift", "sharpness_drift", "contrast_drift", "saturation_drift")
@@ -47,9 +47,9 @@ def flicker(frames: Sequence[np.ndarray]) -> float:
     return float((255.0 - np.mean(diffs)) / 255.0)
 
 
-def pair_warp_error(prev: np.ndarray, cur: np.ndarray, method: str = "dis") -> float:
+def pair_warp_error(prev: np.ndarray, cur: np.ndarray, method: str = "dis", flows: FlowCache | None = None) -> float:
     """Masked mean squared error between `cur` and `prev` warped onto it."""
-    f_cur_prev, f_prev_cur = flow_pair(cur, prev, method)
+    f_cur_prev, f_prev_cur = flow_pair(cur, prev, method, flows)
     mask = consistency(f_cur_prev, f_prev_cur)
     warped = warp(prev, f_cur_prev).astype(np.float32) / 255.0
     d = cur.astype(np.float32) / 255.0 - warped
@@ -58,10 +58,10 @@ def pair_warp_error(prev: np.ndarray, cur: np.ndarray, method: str = "dis") -> f
     return float((err * mask).sum() / total) if total > 0 else float(err.mean())
 
 
-def _pair_errors(frames: Sequence[np.ndarray], method: str, seam: bool) -> list[float]:
+def _pair_errors(frames: Sequence[np.ndarray], method: str, seam: bool, flows: FlowCache | None = None) -> list[float]:
     """`pair_warp_error` of every consecutive pair (then of the last frame to the first, when `seam`), side by side."""
     pairs = list(zip(frames, frames[1:])) + ([(frames[-1], frames[0])] if seam and len(frames) >= 2 else [])
-    return map_in_order(lambda pair: pair_warp_error(*pair, method), pairs)
+    return map_in_order(lambda pair: pair_warp_error(*pair, method, flows), pairs)
 
 
 def warp_error(frames: Sequence[np.ndarray], method: str = "dis") -> float:
@@ -74,11 +74,23 @@ def loop_seam(frames: Sequence[np.ndarray], method: str = "dis") -> float:
     return pair_warp_error(frames[-1], frames[0], method) if len(frames) >= 2 else 0.0
 
 
+#: OpenCV's 8-bit LAB scales L to 0..255; this brings it back to 0..100 so a distance is a Delta E
+_LAB_SCALE = np.array([100 / 255, 1, 1], np.float32)
+
+
+def lab_mean(frame: np.ndarray) -> np.ndarray:
+    """The mean colour of an RGB uint8 frame in OpenCV's 8-bit LAB."""
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32).mean(0)
+
+
+def delta_e(a: np.ndarray, b: np.ndarray) -> float:
+    """CIE76 distance between two `lab_mean` colours."""
+    return float(np.linalg.norm((a - b) * _LAB_SCALE))
+
+
 def color_drift_series(frames: Sequence[np.ndarray]) -> list[float]:
-    means = [cv2.cvtColor(f, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32).mean(0) for f in frames]
-    # OpenCV's 8-bit LAB scales L to 0..255; bring it back to 0..100 so the distance is a Delta E
-    scale = np.array([100 / 255, 1, 1], np.float32)
-    return [float(np.linalg.norm((m - means[0]) * scale)) for m in means]
+    means = [lab_mean(f) for f in frames]
+    return [delta_e(m, means[0]) for m in means]
 
 
 def luminance(frame: np.ndarray) -> np.ndarray:
@@ -107,31 +119,63 @@ def drift_ratio(series: Sequence[float]) -> float:
     return float(series[-1] / series[0]) if len(series) > 1 and series[0] > 0 else 1.0
 
 
-def compute_metrics(frames: Sequence[Any], method: str = "dis") -> dict[str, Any]:
-    """All metrics of `frames` as a JSON-ready dict (scalars plus the per-frame series)."""
-    arrays = [as_array(f) for f in frames]
-    errors = _pair_errors(arrays, method, seam=True)  # the frame-to-frame errors, then the seam's
-    drift = color_drift_series(arrays)
-    per_frame = map_in_order(lambda a: (sharpness(a), rms_contrast(a), saturation(a)), arrays)
-    sharp, contrast, sat = ([row[i] for row in per_frame] for i in range(3))
-    return {
-        "frames": len(arrays),
-        "flicker": round(flicker(arrays), 5),
-        "warp_error": round(float(np.mean(errors[:-1])) if errors else 0.0, 6),
-        "loop_seam": round(errors[-1] if errors else 0.0, 6),
-        "color_drift": round(max(drift), 3),
-        "sharpness_drift": round(drift_ratio(sharp), 4),
-        "contrast_drift": round(drift_ratio(contrast), 4),
-        "saturation_drift": round(drift_ratio(sat), 4),
-        "color_drift_per_frame": [round(d, 3) for d in drift],
-        "sharpness_per_frame": [round(v, 2) for v in sharp],
-        "contrast_per_frame": [round(v, 5) for v in contrast],
-        "saturation_per_frame": [round(v, 5) for v in sat],
-    }
+class MetricsStream:
+    """The metrics of frames that arrive in batches (as a render makes them): each new pair's warp error and each new
+    frame's figures are computed as it comes; `result()` adds the loop seam and gives what `compute_metrics` gives."""
+
+    def __init__(self, method: str = "dis", flows: FlowCache | None = None) -> None:
+        self.method, self.flows = method, flows
+        self.first: np.ndarray | None = None
+        self.last: np.ndarray | None = None
+        self.count = 0
+        self.errors: list[float] = []
+        self.diffs: list[float] = []
+        self.means: list[np.ndarray] = []
+        self.per_frame: list[tuple[float, float, float]] = []
+
+    def add(self, frames: Sequence[Any]) -> "MetricsStream":
+        arrays = [as_array(f) for f in frames]
+        if not arrays:
+            return self
+        chain = ([self.last] if self.last is not None else []) + arrays  # the last batch's last frame leads on
+        pairs = list(zip(chain, chain[1:]))
+        self.errors += map_in_order(lambda pair: pair_warp_error(*pair, self.method, self.flows), pairs)
+        self.diffs += [np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() for a, b in pairs]
+        self.means += [lab_mean(a) for a in arrays]
+        self.per_frame += map_in_order(lambda a: (sharpness(a), rms_contrast(a), saturation(a)), arrays)
+        self.first = arrays[0] if self.first is None else self.first
+        self.last = arrays[-1]
+        self.count += len(arrays)
+        return self
+
+    def result(self) -> dict[str, Any]:
+        """All metrics as a JSON-ready dict (scalars plus the per-frame series)."""
+        seam = pair_warp_error(self.last, self.first, self.method, self.flows) if self.count >= 2 else None
+        drift = [delta_e(m, self.means[0]) for m in self.means]
+        sharp, contrast, sat = ([row[i] for row in self.per_frame] for i in range(3))
+        return {
+            "frames": self.count,
+            "flicker": round(float((255.0 - np.mean(self.diffs)) / 255.0) if self.diffs else 1.0, 5),
+            "warp_error": round(float(np.mean(self.errors)) if seam is not None else 0.0, 6),
+            "loop_seam": round(seam if seam is not None else 0.0, 6),
+            "color_drift": round(max(drift), 3),
+            "sharpness_drift": round(drift_ratio(sharp), 4),
+            "contrast_drift": round(drift_ratio(contrast), 4),
+            "saturation_drift": round(drift_ratio(sat), 4),
+            "color_drift_per_frame": [round(d, 3) for d in drift],
+            "sharpness_per_frame": [round(v, 2) for v in sharp],
+            "contrast_per_frame": [round(v, 5) for v in contrast],
+            "saturation_per_frame": [round(v, 5) for v in sat],
+        }
+
+
+def compute_metrics(frames: Sequence[Any], method: str = "dis", flows: FlowCache | None = None) -> dict[str, Any]:
+    """All metrics of `frames` as a JSON-ready dict (scalars plus the per-frame series); flows from `flows` when given."""
+    return MetricsStream(method, flows).add(frames).result()
 
 
 def camera_fidelity(pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], fov: float,
-                    method: str = "dis") -> dict[str, Any] | None:
+                    method: str = "dis", flows: FlowCache | None = None) -> dict[str, Any] | None:
     """How closely the picture follows the camera: for each (frame a, frame b, a's scene depth z, the camera step
     from a to b), the measured flow a -> b against the flow the step predicts from z, over pixels that stay in view
     and whose flow is consistent both ways. None when the camera did not move the picture (nothing to follow)."""
@@ -146,7 +190,7 @@ def camera_fidelity(pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np
         x, y, qz = forward_map(np.asarray(z, np.float32), step, Intrinsics(w, h, fov))
         u, v = pixel_grid(h, w)
         predicted = np.stack([x - u, y - v], -1)
-        measured, back = flow_pair(a, b, method)  # a -> b: where each pixel of a is found in b
+        measured, back = flow_pair(a, b, method, flows)  # a -> b: where each pixel of a is found in b
         valid = (qz > 0) & (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1) & consistency(measured, back).astype(bool)
         if valid.sum() < 0.05 * valid.size:
             return None

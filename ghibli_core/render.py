@@ -1,4 +1,9 @@
-"""From a plan to the finished animation: paint the keyframes, fill the cadence, interpolate, close the loop."""
+"""From a plan to the animation's frames: paint the keyframes, fill the cadence, interpolate, close the loop.
+
+A stream of stages: each painted keyframe flows on at once; as soon as two keyframes are known, the frames between them
+(cadence fill and in-betweens, or camera in-betweens) are made and handed on (`on_output`, e.g. the finishing step's
+measurements), and every stage takes its optical flow from one `FlowCache`, so no frame pair's flow is computed twice.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,9 +13,11 @@ import numpy as np
 from PIL import Image
 
 from .animate import AnimationSettings, CancelCheck, Frame, ProgressCallback, animate
-from .blend import MotionSettings, fill_cadence, interpolate_sequence
+from .blend import MotionSettings
+from .blend.flow import FlowCache
+from .blend.spans import KeyframeSpans
 from .camera.depth import inverse_depth_to_z
-from .camera.inbetween import CameraTimeline, camera_frames
+from .camera.inbetween import CameraSpans, CameraTimeline
 from .camera.path import CameraPath, CameraSettings
 from .errors import Cancelled
 from .models.pipelines import GhibliPipelines
@@ -69,38 +76,67 @@ def render_animation(
     init_image: Image.Image | None = None,
     on_progress: ProgressCallback | None = None,
     on_frame: Callable[[Frame], None] | None = None,
+    on_output: Callable[[list[np.ndarray]], None] | None = None,
     should_cancel: CancelCheck | None = None,
     progress: bool = True,
     camera: CameraSettings | None = None,
+    flows: FlowCache | None = None,
 ) -> Animation:
     """Paint every `motion.cadence`-th frame of `plan`, fill the rest, then add in-betweens and the loop seam.
 
-    `on_frame` sees each painted frame as soon as it exists (a preview); `on_progress` each denoising step.
-    Without `motion`, the default preset's cadence and in-betweens are used. With a `camera`, every keyframe is
-    painted from the previous one moved along the camera's path, and every other frame is made by moving the painted
-    keyframes around it to its own pose (optical flow only for what the camera does not explain).
+    `on_frame` sees each painted frame as soon as it exists (a preview); `on_progress` each denoising step; `on_output`
+    each run of output frames (HxWx3 uint8, in order) as soon as they are final. Without `motion`, the default preset's
+    cadence and in-betweens are used. With a `camera`, every keyframe is painted from the previous one moved along the
+    camera's path, and every other frame is made by moving the painted keyframes around it to its own pose (optical flow
+    only for what the camera does not explain). `flows` shares optical flows with later stages (the metrics).
     """
     motion = motion or default_motion()
+    flows = flows if flows is not None else FlowCache()
     keys = keyframe_indices(settings.frames, motion.cadence, motion.loop)
     path = camera.path(settings.frames) if camera is not None else None
-    painted = []
+    painted: list[Frame] = []
+    out: list[np.ndarray] = []
+
+    def emit(frames: list[np.ndarray]) -> None:
+        out.extend(frames)
+        if on_output is not None and frames:
+            on_output(frames)
+
+    def rgb(frame: Frame) -> np.ndarray:
+        return np.asarray(frame.image.convert("RGB"))
+
+    if camera is not None and path is not None:
+        spans: CameraSpans | KeyframeSpans = CameraSpans(CameraTimeline(path, settings.frames, motion.loop), motion.interpolate,
+                                                         motion.flow, flows)
+
+        def z(relative: np.ndarray) -> np.ndarray:
+            return inverse_depth_to_z(relative, camera.near, camera.far)
+
+        def take(frame: Frame) -> None:
+            # a keyframe's depth is known once the next one is painted (its move estimated it): one keyframe behind
+            if painted:
+                emit(spans.add(painted[-1].index, rgb(painted[-1]), z(frame.previous_depth)))
+    else:
+        spans = KeyframeSpans(settings.frames, keys, motion.interpolate, loop=motion.loop, method=motion.blend, flow=motion.flow,
+                              flows=flows)
+
+        def take(frame: Frame) -> None:
+            emit(spans.add(frame.index, rgb(frame)))
+
     for frame in animate(pipes, plan, settings, init_image=init_image, keyframes=keys, on_progress=on_progress,
                          should_cancel=should_cancel, progress=progress, camera=camera, loop=motion.loop):
+        take(frame)
         painted.append(frame)
         if on_frame is not None:
             on_frame(frame)
     if should_cancel is not None and should_cancel():
         raise Cancelled("cancelled before blending")
+    if isinstance(spans, CameraSpans):
+        emit(spans.add(painted[-1].index, rgb(painted[-1]), z(pipes.depth.relative(painted[-1].image))))
+    emit(spans.close())
+    frames = [Image.fromarray(a) for a in out]
     if camera is not None and path is not None:
-        timeline = CameraTimeline(path, settings.frames, motion.loop)
-        depths = [f.previous_depth for f in painted[1:]] + [pipes.depth.relative(painted[-1].image)]
-        frames = camera_frames({f.index: (np.asarray(f.image.convert("RGB")), inverse_depth_to_z(d, camera.near, camera.far))
-                                for f, d in zip(painted, depths)}, timeline, motion.interpolate, motion.flow)
-        closure = None if not motion.loop else ("the camera path returns to its start" if timeline.closes
+        closure = None if not motion.loop else ("the camera path returns to its start" if path.closes()
                                                  else "the seam in-betweens bring the camera back to its start")
-        return Animation([Image.fromarray(a) for a in frames], painted, keys, camera, path, closure)
-    arrays = {f.index: np.asarray(f.image.convert("RGB")) for f in painted}
-    timeline = fill_cadence(arrays, settings.frames, loop=motion.loop, method=motion.blend, flow=motion.flow)
-    # the timeline of a loop is cyclic: its last frame is followed by frame 0, so the seam gets in-betweens too
-    out = interpolate_sequence(timeline, motion.interpolate, motion.blend, loop=motion.loop, flow=motion.flow)
-    return Animation(frames=[Image.fromarray(a) for a in out], painted=painted, keyframes=keys)
+        return Animation(frames, painted, keys, camera, path, closure)
+    return Animation(frames=frames, painted=painted, keyframes=keys)

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import check_choice, check_range
 from .cadence import fill_cadence, keyframe_indices
 from .color import COLOR_MODES, match_color
-from .flow import FLOW_METHODS, compute_flow, warp
+from .flow import FLOW_METHODS, FlowCache, compute_flow, warp
 from .interpolate import BLEND_METHODS, crossfade, interpolate_pair, interpolate_sequence
 
 MAX_INTERPOLATE = 16
@@ -57,7 +57,7 @@ class MotionSettings:
         return asdict(self)
 
 
-def blend_frames(frames: Sequence[np.ndarray], settings: MotionSettings) -> list[np.ndarray]:
+def blend_frames(frames: Sequence[np.ndarray], settings: MotionSettings, flows: FlowCache | None = None) -> list[np.ndarray]:
     """Colour-match (if asked), re-fill by cadence (if asked), then interpolate `frames`, closing the loop if asked.
 
     For frames that already exist, cadence c keeps every c-th one and re-synthesises the others from
@@ -66,13 +66,14 @@ def blend_frames(frames: Sequence[np.ndarray], settings: MotionSettings) -> list
     frames = list(frames)
     if settings.cadence > 1 and len(frames) > 2:
         keys = keyframe_indices(len(frames), settings.cadence, settings.loop)
-        frames = fill_cadence({i: frames[i] for i in keys}, len(frames), loop=settings.loop, method=settings.blend, flow=settings.flow)
+        frames = fill_cadence({i: frames[i] for i in keys}, len(frames), loop=settings.loop, method=settings.blend, flow=settings.flow,
+                              flows=flows)
     if settings.color_match > 0 and len(frames) > 1:
         frames = [frames[0]] + [match_color(f, frames[0], settings.color_match, settings.color_mode) for f in frames[1:]]
-    return interpolate_sequence(frames, settings.interpolate, settings.blend, loop=settings.loop, flow=settings.flow)
+    return interpolate_sequence(frames, settings.interpolate, settings.blend, loop=settings.loop, flow=settings.flow, flows=flows)
 
 
 __all__ = [
-    "BLEND_METHODS", "COLOR_MODES", "FLOW_METHODS", "MotionSettings", "blend_frames", "compute_flow", "crossfade",
+    "BLEND_METHODS", "COLOR_MODES", "FLOW_METHODS", "FlowCache", "MotionSettings", "blend_frames", "compute_flow", "crossfade",
     "fill_cadence", "interpolate_pair", "interpolate_sequence", "keyframe_indices", "match_color", "warp",
 ]

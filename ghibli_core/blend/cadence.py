@@ -11,13 +11,14 @@ import numpy as np
 
 from ..parallel import map_in_order
 from ..schedule import keyframe_indices
+from .flow import FlowCache
 from .interpolate import interpolate_pair
 
 __all__ = ["fill_cadence", "keyframe_indices"]
 
 
 def fill_cadence(keyframes: Mapping[int, np.ndarray], frames: int, *, loop: bool, method: str = "flow",
-                 flow: str = "dis") -> list[np.ndarray]:
+                 flow: str = "dis", flows: FlowCache | None = None) -> list[np.ndarray]:
     """All `frames` output frames from the painted ones at their indices."""
     keys = sorted(keyframes)
     out: list[np.ndarray | None] = [None] * frames
@@ -30,7 +31,7 @@ def fill_cadence(keyframes: Mapping[int, np.ndarray], frames: int, *, loop: bool
     def fill(span: tuple[int, int]) -> list[np.ndarray]:
         start, end = span
         target = keyframes[end] if end < frames else keyframes[keys[0]]
-        return interpolate_pair(keyframes[start], target, end - start - 1, method, flow)
+        return interpolate_pair(keyframes[start], target, end - start - 1, method, flow, flows)
 
     for (start, _), images in zip(spans, map_in_order(fill, spans)):  # the spans side by side
         out[start + 1:start + 1 + len(images)] = images

@@ -6,7 +6,9 @@ Conventions: frames are HxWx3 uint8 RGB arrays; a flow `F_ab` is HxWx2 float32 s
 from __future__ import annotations
 
 import functools
+import hashlib
 import threading
+from collections import OrderedDict
 
 import cv2
 import numpy as np
@@ -78,6 +80,62 @@ def consistency(fwd: np.ndarray, bwd: np.ndarray) -> np.ndarray:
     return (err <= bound).astype(np.float32)
 
 
-def flow_pair(a: np.ndarray, b: np.ndarray, method: str = "dis") -> tuple[np.ndarray, np.ndarray]:
-    """Flows a->b and b->a."""
+def flow_pair(a: np.ndarray, b: np.ndarray, method: str = "dis", flows: "FlowCache | None" = None) -> tuple[np.ndarray, np.ndarray]:
+    """Flows a->b and b->a (from `flows` when it has them: each pair is computed once per run)."""
+    if flows is not None:
+        return flows.pair(a, b, method)
     return compute_flow(a, b, method), compute_flow(b, a, method)
+
+
+def _digest(frame: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16, person=str(frame.shape).encode()[:16]).digest()
+
+
+class FlowCache:
+    """The optical flows of one run's frame pairs, each pair computed once and shared by every stage that needs it
+    (cadence fill, in-betweens, camera fidelity, metrics; a clip's propagation and its warp error).
+
+    Pairs are found by the frames' content, in either order (a->b and b->a are the same two flows). Safe across
+    threads: a pair asked for by two threads at once is computed by one while the other waits. At most `max_bytes` of
+    flows are kept (least recently used go first), so a long run does not grow without bound.
+    """
+
+    def __init__(self, max_bytes: int = 512 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self.computed = 0  # pairs computed (two flows each)
+        self.reused = 0  # pairs served from the cache
+        self._flows: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._pending: dict[tuple, threading.Event] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def pair(self, a: np.ndarray, b: np.ndarray, method: str = "dis") -> tuple[np.ndarray, np.ndarray]:
+        """(flow a->b, flow b->a)."""
+        da, db = _digest(a), _digest(b)
+        key, swapped = ((da, db, method), False) if da <= db else ((db, da, method), True)
+        while True:
+            with self._lock:
+                if key in self._flows:
+                    self._flows.move_to_end(key)
+                    self.reused += 1
+                    fwd, bwd = self._flows[key]
+                    return (bwd, fwd) if swapped else (fwd, bwd)
+                waiting = self._pending.get(key)
+                if waiting is None:
+                    self._pending[key] = threading.Event()
+                    break
+            waiting.wait()  # another thread computes this pair; then it is in the cache (or evicted: compute it here)
+        try:
+            first, second = (b, a) if swapped else (a, b)
+            flows = compute_flow(first, second, method), compute_flow(second, first, method)
+            with self._lock:
+                self.computed += 1
+                self._flows[key] = flows
+                self._bytes += flows[0].nbytes + flows[1].nbytes
+                while self._bytes > self.max_bytes and len(self._flows) > 1:
+                    _, (f, g) = self._flows.popitem(last=False)
+                    self._bytes -= f.nbytes + g.nbytes
+        finally:
+            with self._lock:
+                self._pending.pop(key).set()
+        return (flows[1], flows[0]) if swapped else flows

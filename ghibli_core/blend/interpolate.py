@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import check_choice
 from ..parallel import map_in_order
 
-from .flow import consistency, flow_pair, pixel_grid, warp
+from .flow import FlowCache, consistency, flow_pair, pixel_grid, warp
 
 BLEND_METHODS = ("flow", "crossfade")
 _FLOOR = 0.02  # a little of each end everywhere, so no pixel is left with zero weight
@@ -49,9 +49,9 @@ def _splat(visible: np.ndarray, move: np.ndarray, to0: np.ndarray, to1: np.ndarr
 class FlowPair:
     """Two frames and their flows, computed once and reused for every in-between time."""
 
-    def __init__(self, a: np.ndarray, b: np.ndarray, method: str = "dis") -> None:
+    def __init__(self, a: np.ndarray, b: np.ndarray, method: str = "dis", flows: FlowCache | None = None) -> None:
         self.a, self.b = a, b
-        self.f01, self.f10 = flow_pair(a, b, method)
+        self.f01, self.f10 = flow_pair(a, b, method, flows)
         self.visible0 = consistency(self.f01, self.f10)  # pixels of a still visible in b
         self.visible1 = consistency(self.f10, self.f01)
 
@@ -77,8 +77,9 @@ class FlowPair:
         return np.clip(out, 0, 255).round().astype(np.uint8)
 
 
-def interpolate_pair(a: np.ndarray, b: np.ndarray, k: int, method: str = "flow", flow: str = "dis") -> list[np.ndarray]:
-    """`k` frames evenly spaced strictly between `a` and `b`."""
+def interpolate_pair(a: np.ndarray, b: np.ndarray, k: int, method: str = "flow", flow: str = "dis",
+                     flows: FlowCache | None = None) -> list[np.ndarray]:
+    """`k` frames evenly spaced strictly between `a` and `b` (their flows from `flows` when given)."""
     if k <= 0:
         return []
     times = [(i + 1) / (k + 1) for i in range(k)]
@@ -86,16 +87,16 @@ def interpolate_pair(a: np.ndarray, b: np.ndarray, k: int, method: str = "flow",
         return [crossfade(a, b, t) for t in times]
     if method != "flow":
         check_choice("blend", method, BLEND_METHODS, "method")
-    pair = FlowPair(a, b, flow)
+    pair = FlowPair(a, b, flow, flows)
     return [pair.at(t) for t in times]
 
 
 def interpolate_sequence(frames: Sequence[np.ndarray], k: int, method: str = "flow", *, loop: bool = False,
-                         flow: str = "dis") -> list[np.ndarray]:
+                         flow: str = "dis", flows: FlowCache | None = None) -> list[np.ndarray]:
     """`frames` with `k` in-betweens after each (and after the last, toward the first, when `loop`); the pairs are
     worked on side by side (`parallel.map_in_order`)."""
     pairs = list(zip(frames, frames[1:])) + ([(frames[-1], frames[0])] if loop and len(frames) > 1 else [])
-    fills = map_in_order(lambda pair: interpolate_pair(*pair, k, method, flow), pairs)
+    fills = map_in_order(lambda pair: interpolate_pair(*pair, k, method, flow, flows), pairs)
     out: list[np.ndarray] = []
     for i, frame in enumerate(frames):
         out.append(frame)

@@ -15,6 +15,7 @@ from typing import Mapping
 import cv2
 import numpy as np
 
+from ..blend.flow import FlowCache
 from ..blend.interpolate import FlowPair
 from ..parallel import map_in_order
 from .path import CameraPath
@@ -62,7 +63,8 @@ class CameraTimeline:
 
 
 def between(a_image: np.ndarray, a_depth: np.ndarray, a_pose: np.ndarray, b_image: np.ndarray, b_depth: np.ndarray,
-            b_pose: np.ndarray, pose: np.ndarray, alpha: float, fov: float, flow: str = "dis") -> np.ndarray:
+            b_pose: np.ndarray, pose: np.ndarray, alpha: float, fov: float, flow: str = "dis",
+            flows: FlowCache | None = None) -> np.ndarray:
     """The view at `pose` from keyframe a (weight 1 - alpha) and keyframe b (weight alpha), each moved there with its
     depth; each one's revealed pixels come from the other, and flow bridges what the camera does not explain."""
     wa = warp_view(a_image, a_depth, np.linalg.inv(a_pose) @ pose, fov, fill=False)
@@ -75,25 +77,50 @@ def between(a_image: np.ndarray, a_depth: np.ndarray, a_pose: np.ndarray, b_imag
     if flow == "none" or np.array_equal(ia, ib):
         out = cv2.addWeighted(ia, 1.0 - alpha, ib, alpha, 0.0)
     else:
-        out = FlowPair(ia, ib, flow).at(alpha)
+        out = FlowPair(ia, ib, flow, flows).at(alpha)
     return out
 
 
+class CameraSpans:
+    """Output frames made span by span as painted keyframes arrive (in order, each with its z-depth): the frames from
+    one keyframe up to the next are final as soon as both are known. The same frames as all at once."""
+
+    def __init__(self, timeline: CameraTimeline, interpolate: int, flow: str = "dis", flows: FlowCache | None = None) -> None:
+        self.timeline, self.flow, self.flows = timeline, flow, flows
+        self.times = timeline.times(interpolate)
+        self.anchors: list[tuple[int, tuple[np.ndarray, np.ndarray], np.ndarray]] = []
+
+    def add(self, index: int, image: np.ndarray, z: np.ndarray) -> list[np.ndarray]:
+        """Keyframe `index` (HxWx3 uint8) and its z-depth; returns the output frames from the previous keyframe up to
+        (not including) this one."""
+        self.anchors.append((index, (image, z), self.timeline.pose(index)))
+        return self._span(*self.anchors[-2:]) if len(self.anchors) > 1 else []
+
+    def close(self) -> list[np.ndarray]:
+        """The frames after the last keyframe: through the loop's seam back to the first one, or the last frame."""
+        t = self.timeline
+        last = self.anchors[-1]
+        if t.loop and t.frames > 1:
+            first, keys = self.anchors[0][0], self.anchors[0][1]
+            return self._span(last, (t.frames + first, keys, t.pose(t.frames + first)))
+        return [last[1][0]] if any(abs(s - last[0]) < 1e-9 for s in self.times) else []
+
+    def _span(self, a: tuple, b: tuple) -> list[np.ndarray]:
+        (ka, (ia, za), pa), (kb, (ib, zb), pb) = a, b
+
+        def frame_at(s: float) -> np.ndarray:
+            if abs(s - ka) < 1e-9:
+                return ia
+            return between(ia, za, pa, ib, zb, pb, self.timeline.pose(s), (s - ka) / (kb - ka), self.timeline.path.fov,
+                           self.flow, self.flows)
+
+        # every in-between is independent: side by side
+        return map_in_order(frame_at, [s for s in self.times if ka - 1e-9 <= s < kb - 1e-9])
+
+
 def camera_frames(keys: Mapping[int, tuple[np.ndarray, np.ndarray]], timeline: CameraTimeline, interpolate: int,
-                  flow: str = "dis") -> list[np.ndarray]:
+                  flow: str = "dis", flows: FlowCache | None = None) -> list[np.ndarray]:
     """Every output frame (HxWx3 uint8) from the painted keyframes {index: (image, z-depth)}."""
-    order = sorted(keys)
-    anchors = [(k, keys[k], timeline.pose(k)) for k in order]
-    if timeline.loop and timeline.frames > 1:
-        first = order[0]
-        anchors.append((timeline.frames + first, keys[first], timeline.pose(timeline.frames + first)))
-
-    def frame_at(s: float) -> np.ndarray:
-        if abs(s - round(s)) < 1e-9 and int(round(s)) in keys:
-            return keys[int(round(s))][0]
-        i = max(j for j, (k, _, _) in enumerate(anchors) if k <= s)
-        (ka, (ia, za), pa), (kb, (ib, zb), pb) = anchors[i], anchors[i + 1]
-        alpha = (s - ka) / (kb - ka)
-        return between(ia, za, pa, ib, zb, pb, timeline.pose(s), alpha, timeline.path.fov, flow)
-
-    return map_in_order(frame_at, timeline.times(interpolate))  # every in-between is independent: side by side
+    spans = CameraSpans(timeline, interpolate, flow, flows)
+    out = [frame for k in sorted(keys) for frame in spans.add(k, *keys[k])]
+    return out + spans.close()

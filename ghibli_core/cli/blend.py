@@ -30,11 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_blend(argv: Sequence[str]) -> int:
-    from PIL import Image
-
-    from ..blend import blend_frames
-    from ..job import write_outputs
-    from ..metrics import compute_metrics, stored_metrics, table
+    from ..blend import FlowCache, blend_frames
+    from ..finish import Outputs, finish
+    from ..metrics import compute_metrics, table
     from ..readers import load_frames
     from ..schedule import default_fps
 
@@ -52,15 +50,15 @@ def run_blend(argv: Sequence[str]) -> int:
         raise InputError("input", f"{Path(args.input).name} holds one frame", "give at least two frames to interpolate between")
     fps = check_fps(args.fps if args.fps is not None else default_fps(motion.interpolate, source_fps or 8.0))
     started = time.perf_counter()
-    out = blend_frames(frames, motion)
-    metrics = compute_metrics(out, motion.flow)
+    flows = FlowCache()  # the input's pairs: blending and the input's own figures share their flows
+    out = blend_frames(frames, motion, flows)
     metadata = {"generator": f"{PROG} {__version__}", "source": Path(args.input).name, "source_frames": len(frames),
-                "motion": motion.to_dict(), "fps": fps, "metrics": stored_metrics(metrics)}
-    write_outputs([Image.fromarray(a) for a in out], metadata, metrics, output=output, frames_dir=frames_dir, fps=fps,
-                  dither=args.dither)
+                "motion": motion.to_dict(), "fps": fps}
+    metrics = finish(out, metadata, Outputs(fps=fps, output=output, frames_dir=frames_dir, dither=args.dither),
+                     flow=motion.flow, flows=flows).metrics
     where = ", ".join(str(x) for x in (output, frames_dir) if x)
     print(f"wrote {where} ({len(out)} frames from {len(frames)}, {fps:g} fps; {time.perf_counter() - started:.1f}s)")
     if args.metrics:
-        print("input:\n" + table(compute_metrics(frames, motion.flow)))
+        print("input:\n" + table(compute_metrics(frames, motion.flow, flows)))
     print_metrics(metrics, args.metrics)
     return 0

@@ -58,8 +58,8 @@ def run_move(argv: Sequence[str]) -> int:
     from ..camera.depth import DEFAULT_PNG_SCALE, inverse_depth_to_z
     from ..errors import InputError, check_range
     from ..export import check_fps, check_frames_dir, check_output_path, write_png_frames
-    from ..job import open_init_image, write_outputs
-    from ..metrics import compute_metrics, stored_metrics
+    from ..finish import Outputs, finish
+    from ..job import open_init_image
 
     args = build_parser().parse_args(argv)
     if not (args.output or args.frames_out or args.masks_out):
@@ -89,12 +89,11 @@ def run_move(argv: Sequence[str]) -> int:
 
     started = time.perf_counter()
     result = move_still(np.asarray(image), z, path, fill=args.fill)
-    frames = [Image.fromarray(f) for f in result.frames]
-    metrics = compute_metrics(result.frames)
     metadata = {"generator": f"{PROG} {__version__} move", "source": Path(args.image).name, "depth": depth_source,
-                "camera": camera.to_dict(), "camera_path": path.to_list(), "frames": len(frames), "fps": fps,
-                "revealed": [round(float(m.mean()), 5) for m in result.masks], "metrics": stored_metrics(metrics)}
-    write_outputs(frames, metadata, metrics, output=output, frames_dir=frames_dir, fps=fps, metrics_file=output is not None)
+                "camera": camera.to_dict(), "camera_path": path.to_list(), "frames": len(result.frames), "fps": fps,
+                "revealed": [round(float(m.mean()), 5) for m in result.masks]}
+    done = finish(result.frames, metadata, Outputs(fps=fps, output=output, frames_dir=frames_dir))
+    frames, metrics = done.frames, done.metrics
     if masks_dir is not None:
         masks = [Image.fromarray((m * 255).astype(np.uint8)) for m in result.masks]
         write_png_frames(masks, masks_dir, metadata=None, prefix="mask")
