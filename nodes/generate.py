@@ -6,17 +6,16 @@ from comfy_api.latest import io
 from ghibli_core.animate import MAX_SEED, SCHEDULERS, SEED_POLICIES, AnimationSettings
 from ghibli_core.blend import MAX_CADENCE, MotionSettings
 from ghibli_core.blend.color import COLOR_MODES
-from ghibli_core.camera.path import directed_camera
 from ghibli_core.errors import Cancelled, InputError
 from ghibli_core.per_frame import number_or_schedule
 from ghibli_core.presets import DEFAULT_PRESET, PRESETS
-from ghibli_core.render import render_animation
+from ghibli_core.job import AnimationJob, render_job
 from ghibli_core.schedule import denoising_steps
 
 from . import host, validation
 from .preset_widgets import PRESET_OPTIONS, preset_widget_values
 from .images import to_image_batch, to_pil
-from .types import CATEGORY, Camera, Pipeline, PlanType
+from .types import CATEGORY, Camera, Pipeline, PlanType, Run
 
 COMBOS = {"preset": PRESET_OPTIONS, "seed_policy": SEED_POLICIES, "scheduler": tuple(SCHEDULERS), "color_mode": COLOR_MODES}
 _DEFAULT = PRESETS[DEFAULT_PRESET]
@@ -122,6 +121,8 @@ class GhibliSequentialImg2Img(io.ComfyNode):
                 io.Image.Output("frames", display_name="frames", tooltip="One frame per plan prompt, [B,H,W,C]."),
                 io.Image.Output("depth_maps", display_name="depth_maps", tooltip="The depth map each img2img frame was steered by (one per painted frame after the "
                                 "first; frame 1's own when only one frame was painted)."),
+                Run.Output("run", display_name="run", tooltip="How the frames were made (plan, settings, seed, camera path, models): connect "
+                           "it to Ghibli Animation Saver so the file carries the same metadata as the command line's."),
             ],
             hidden=[io.Hidden.unique_id],
         )
@@ -154,15 +155,17 @@ class GhibliSequentialImg2Img(io.ComfyNode):
         settings, motion = cls._settings(values, frames=len(plan.frames))
         init = to_pil(init_image, "init_image")[0] if init_image is not None else None
         progress = host.StepProgress(denoising_steps(settings, motion, init_image=init is not None), cls.hidden.unique_id)
+        job = AnimationJob(painting=settings, motion=motion, camera=camera, plan=plan, init_image=init,
+                           preset=values.get("preset", DEFAULT_PRESET), generator=host.GENERATOR)
         pipes = pipeline.get()  # loads again here if Unload Models released the weights since the loader ran
         try:
-            animation = render_animation(pipes, plan.frames, settings, motion, init_image=init, on_progress=progress.step,
-                                         on_frame=progress.frame, should_cancel=host.cancel_check(), progress=False,
-                                         camera=directed_camera(camera, plan.moves()))
+            run = render_job(job, pipes, plan=plan, on_progress=progress.step, on_frame=progress.frame,
+                             should_cancel=host.cancel_check(), progress=False)
         except Cancelled as exc:
             host.raise_if_cancelled(exc)
+        animation = run.animation
         depth = [f.control for f in animation.painted if f.control is not None] or [pipes.depth(animation.painted[0].image)]
-        return io.NodeOutput(to_image_batch(animation.frames), to_image_batch([d.convert("RGB") for d in depth]))
+        return io.NodeOutput(to_image_batch(animation.frames), to_image_batch([d.convert("RGB") for d in depth]), run)
 
 
 NODES = [GhibliSequentialImg2Img]

@@ -7,11 +7,13 @@ from typing import Callable, Iterable
 
 import folder_paths
 
-from ghibli_core import defaults
+from ghibli_core import __version__, defaults
 from ghibli_core.animate import Progress
 from ghibli_core.errors import Cancelled, ModelNotFoundError
 from ghibli_core.files import file_identity
 
+#: What the pack's files name as their maker.
+GENERATOR = f"ghibli-anim {__version__} (ComfyUI)"
 #: A model folder kind ComfyUI does not have: transformers depth estimators (models/depth/<name>/config.json).
 DEPTH_FOLDER = "depth"
 DIFFUSERS_TAG = " [diffusers]"  # marks a diffusers folder among single-file checkpoints in one list

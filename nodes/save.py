@@ -7,12 +7,14 @@ import os
 import folder_paths
 from comfy_api.latest import io, ui
 
-from ghibli_core import __version__
-from ghibli_core.export import FPS_RANGE, save_animation, write_webp
+from pathlib import Path
+
+from ghibli_core.export import FPS_RANGE, write_webp
+from ghibli_core.finish import Outputs, finish
 
 from . import host, validation
 from .images import to_pil
-from .types import CATEGORY, PlanType
+from .types import CATEGORY, PlanType, Run
 
 #: The format widget's choices and the file extension each writes.
 FORMATS = {"gif": "gif", "webp": "webp", "apng": "png", "mp4": "mp4", "webm": "webm"}
@@ -59,10 +61,14 @@ class GhibliSaveAnimation(io.ComfyNode):
                 io.Combo.Input("format", options=list(FORMATS), default="gif", tooltip=FORMAT_TOOLTIP),
                 io.Boolean.Input("dither", default=False, optional=True,  # GIF-only: an API prompt for another format may leave it out
                                  tooltip="GIF only: Floyd-Steinberg dithering (smoother gradients, but the pattern can crawl)."),
-                PlanType.Input("plan", optional=True, tooltip="Optional: the frame plan, stored in the file's metadata."),
+                PlanType.Input("plan", optional=True, tooltip="Optional: the frame plan, stored in the file's metadata (a connected "
+                               "run carries it already)."),
                 io.Boolean.Input("save_workflow_json", default=True, optional=True,
                                  tooltip="GIF only: also save the workflow as NAME.json beside the GIF (a GIF cannot carry it); "
                                  "drop that file on the canvas to get the workflow back."),
+                Run.Input("run", optional=True,
+                          tooltip="Optional: the run output of Sequential Img2Img. The file then carries what the command line's "
+                          "does: plan, every setting, seed, camera path, models and quality figures."),
             ],
             outputs=[],
             hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
@@ -87,12 +93,17 @@ class GhibliSaveAnimation(io.ComfyNode):
             return None
         return {"prompt": cls.hidden.prompt, **(cls.hidden.extra_pnginfo or {})}
 
-    @classmethod
-    def _metadata(cls, plan, fps: float) -> dict | None:
-        if not host.metadata_enabled():
-            return None
+    @staticmethod
+    def _metadata(plan, run, fps: float, frames: int) -> dict:
+        """The run's own metadata (as the command line writes it) when connected, else what the plan says."""
+        if run is not None:
+            meta = {**run.metadata, "generator": host.GENERATOR, "fps": fps}
+            painted = run.metadata["schedule"]["output_frames"]
+            if frames != painted:  # a node between the painter and here changed the frames (a Frame Blender, say)
+                meta["saved_frames"] = frames
+            return meta
         return {
-            "generator": f"ghibli-anim {__version__} (ComfyUI)",
+            "generator": host.GENERATOR,
             "prompt": plan.idea if plan is not None else None,
             "plan": plan.frames if plan is not None else None,
             "plan_backend": plan.backend if plan is not None else None,
@@ -102,13 +113,16 @@ class GhibliSaveAnimation(io.ComfyNode):
 
     @classmethod
     def execute(cls, images, filename_prefix: str, fps: float, format: str, dither: bool = False, plan=None,
-                save_workflow_json: bool = True) -> io.NodeOutput:
+                save_workflow_json: bool = True, run=None) -> io.NodeOutput:
         frames = to_pil(images, "images")
         width, height = frames[0].size
         ext = FORMATS[format]
         path, name, subfolder = _save_path(filename_prefix.strip(), folder_paths.get_output_directory(), ext, width, height)
-        options = {"dither": dither, "workflow_sidecar": save_workflow_json} if ext == "gif" else {}
-        save_animation(frames, path, fps=fps, metadata=cls._metadata(plan, fps), comfy=cls._comfy(), **options)
+        outputs = Outputs(fps=fps, output=Path(path), dither=dither, metrics_file=False, comfy=cls._comfy(),
+                          workflow_sidecar=ext == "gif" and save_workflow_json, embed=host.metadata_enabled())
+        # the one finishing step, as the command line's: measured, metadata completed, written whole or not at all
+        finish(frames, cls._metadata(plan, run, fps, len(frames)), outputs,
+               flow=run.job.motion.flow if run is not None else "dis", camera=run.camera_check() if run is not None else None)
         saved = ui.SavedResult(name, subfolder, io.FolderType.output)
         preview = saved
         if ext not in PREVIEWABLE:

@@ -8,5 +8,8 @@ Pipeline = io.Custom("GHIBLI_PIPELINE")
 PlanType = io.Custom("GHIBLI_PLAN")
 #: A camera move (ghibli_core.camera.CameraSettings): named move and/or per-axis schedules, lens, depth range.
 Camera = io.Custom("GHIBLI_CAMERA")
+#: A painted run (ghibli_core.job.Rendered): the plan, settings, seed, camera path and models the frames were made with,
+#: so the saver writes the same metadata as the command line.
+Run = io.Custom("GHIBLI_RUN")
 
 CATEGORY = "Ghibli"

@@ -227,6 +227,12 @@ def test_api_workflow_makes_a_looping_gif_fetched_from_view(server):
         assert im.format == "GIF" and im.n_frames == 6 and im.info.get("loop") == 0 and im.size == (64, 64)
     meta = read_metadata(path)
     assert meta["plan"] and len(meta["plan"]) == 3 and meta.get("workflow") is None  # API runs carry no canvas workflow
+    # the painter's run reaches the saver: the file carries what the command line's carries (one finishing step)
+    for key in ("seed", "preset", "settings", "motion", "schedule", "camera", "models", "plan_camera", "plan_backend", "metrics"):
+        assert meta.get(key) is not None, key
+    assert meta["generator"].endswith("(ComfyUI)") and meta["models"]["base"] and len(meta["camera"]["poses"]) == 3
+    assert meta["schedule"]["output_frames"] == 3 and meta["saved_frames"] == 6  # the Frame Blender doubled them
+    assert meta["metrics"]["frames"] == 6 and meta["metrics"]["flicker"] > 0
     assert meta["comfyui_prompt"]["4"]["class_type"] == "GhibliSequentialImg2Img"
     # a GIF cannot carry the graph: the API prompt is saved beside it, where a drop on the canvas loads it
     assert json.loads(path.with_suffix(".json").read_text())["4"]["class_type"] == "GhibliSequentialImg2Img"

@@ -115,9 +115,14 @@ def _callers(function: str) -> set[str]:
 
 def test_the_idea_to_file_path_exists_once():
     """Only job.py renders and writes an animation; the CLI, the batch workers and the benchmark call it."""
-    # the node paints frames for other nodes (the saver node writes them); job.py is the one path to a file
-    assert _callers("render_animation") == {"ghibli_core/job.py", "nodes/generate.py"}
+    # the node paints frames for other nodes through the job (the saver node finishes them); job.py is the one path
+    assert _callers("render_animation") == {"ghibli_core/job.py"}
+    assert _callers("render_job") == {"ghibli_core/job.py", "nodes/generate.py"}
     assert _callers("run_job") == {"ghibli_core/cli/generate.py", "ghibli_core/batch/worker.py", "bench/bench_animate.py"}
+    # one finishing step for every job type: only it writes an animation file
+    assert _callers("finish") == {"ghibli_core/cli/blend.py", "ghibli_core/cli/move.py", "nodes/save.py"}
+    assert _callers("Finisher") == {"ghibli_core/job.py", "ghibli_core/finish.py"}
+    assert _callers("save_animation") == {"ghibli_core/finish.py"}
     assert not (ENGINE / "cli.py").exists() and all((ENGINE / "cli" / f"{m}.py").is_file() for m, _ in SUBCOMMANDS.values())
 
 

@@ -8,7 +8,7 @@ from typing import Callable
 
 from .jobs import Job
 from .report import JobResult, from_reply
-from .worker import BatchContext, PipelineCache, remove_stale_temps, render_job, verify_output
+from .worker import BatchContext, PipelineCache, remove_stale_temps, render_row, verify_output
 
 
 def error_text(exc: BaseException) -> str:
@@ -47,7 +47,7 @@ def run_local(jobs: list[Job], ctx: BatchContext, *, resume: bool = False, progr
             started = time.perf_counter()
             bar.set_postfix_str(job.id[:30])
             try:
-                reply = {"status": "done", "worker": "local", **render_job(job, ctx, cache, target)}
+                reply = {"status": "done", "worker": "local", **render_row(job, ctx, cache, target)}
             except Exception as exc:  # one job's failure never stops the batch
                 reply = {"status": "failed", "worker": "local", "error": error_text(exc), "note": traceback.format_exc(limit=3)[-500:]}
             finally:

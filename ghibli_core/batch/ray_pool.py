@@ -23,7 +23,7 @@ from ..files import atomic_path
 from .jobs import Job
 from .local import error_text, interrupted, skip_done
 from .report import JobResult, from_reply
-from .worker import BatchContext, PipelineCache, remove_stale_temps, render_job
+from .worker import BatchContext, PipelineCache, remove_stale_temps, render_row
 
 #: Ray restarts a dead actor this many times, and retries the call that was running on it this many times.
 MAX_RESTARTS = 2
@@ -50,11 +50,11 @@ class RenderActor:
         try:
             if shared:
                 target = Path(self.ctx.out_dir) / job.output
-                info = render_job(job, self.ctx, self.cache, target)
+                info = render_row(job, self.ctx, self.cache, target)
                 return {"status": "done", "worker": self.name, **info}
             with tempfile.TemporaryDirectory(prefix="ghibli-batch-") as tmp:
                 target = Path(tmp) / Path(job.output).name
-                info = render_job(job, self.ctx, self.cache, target)
+                info = render_row(job, self.ctx, self.cache, target)
                 return {"status": "done", "worker": self.name, "data": target.read_bytes(), **info}
         except Exception as exc:
             return {"status": "failed", "worker": self.name, "error": error_text(exc)}

@@ -31,7 +31,7 @@ class JobResult:
 
 
 def from_reply(job: Any, reply: dict[str, Any], *, attempts: int, seconds: float) -> JobResult:
-    """A job's result from what the renderer said (`render_job`'s figures plus status/worker/error)."""
+    """A job's result from what the renderer said (`render_row`'s figures plus status/worker/error)."""
     return JobResult(job.id, job.line, job.output, reply["status"], reply.get("seconds", seconds), reply.get("frames", 0),
                      reply.get("painted", 0), reply.get("metrics", {}), reply.get("error"), attempts, reply.get("worker"),
                      "; ".join(reply.get("warnings", [])) or reply.get("note"))

@@ -83,7 +83,7 @@ def animation_job(job: Job, ctx: BatchContext, target: Path) -> AnimationJob:
     )
 
 
-def render_job(job: Job, ctx: BatchContext, cache: PipelineCache, target: Path) -> dict[str, Any]:
+def render_row(job: Job, ctx: BatchContext, cache: PipelineCache, target: Path) -> dict[str, Any]:
     """Plan, paint, blend and write one job to `target` (atomically); returns its figures."""
     started = time.perf_counter()
     target.parent.mkdir(parents=True, exist_ok=True)
