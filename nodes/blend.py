@@ -3,11 +3,8 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ghibli_core.blend import BLEND_METHODS, COLOR_MODES, FLOW_METHODS, MAX_CADENCE, MAX_INTERPOLATE, MotionSettings, blend_frames
-from ghibli_core import defaults
-from ghibli_core.errors import InputError
-from ghibli_core.export import FPS_RANGE
-from ghibli_core.schedule import default_fps
+from ghibli_core.api import (blend_frames, BLEND_METHODS, COLOR_MODES, default_fps, defaults, FLOW_METHODS,
+    FPS_RANGE, InputError, MAX_CADENCE, MAX_INTERPOLATE, MotionSettings)
 
 from . import validation
 from .images import to_arrays, to_image_batch

@@ -4,11 +4,8 @@ from __future__ import annotations
 import numpy as np
 from comfy_api.latest import io
 
-from ghibli_core import defaults
-from ghibli_core.camera import AXES, MOVES, CameraSettings, Move, inverse_depth_to_z, move_still
-from ghibli_core.camera.moves import STRENGTH_RANGE
-from ghibli_core.camera.path import DEFAULT_FAR, DEFAULT_FOV, DEFAULT_NEAR
-from ghibli_core.errors import InputError
+from ghibli_core.api import (AXES, CameraSettings, DEFAULT_FAR, DEFAULT_FOV, DEFAULT_NEAR, defaults, InputError,
+    inverse_depth_to_z, Move, move_still, MOVES, STRENGTH_RANGE)
 
 from . import validation
 from .images import to_arrays, to_image_batch

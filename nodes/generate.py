@@ -3,14 +3,9 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ghibli_core.animate import MAX_SEED, SCHEDULERS, SEED_POLICIES, AnimationSettings
-from ghibli_core.blend import MAX_CADENCE, MotionSettings
-from ghibli_core.blend.color import COLOR_MODES
-from ghibli_core.errors import Cancelled, InputError
-from ghibli_core.per_frame import number_or_schedule
-from ghibli_core.presets import DEFAULT_PRESET, PRESETS
-from ghibli_core.job import AnimationJob, render_job
-from ghibli_core.schedule import denoising_steps
+from ghibli_core.api import (AnimationJob, AnimationSettings, Cancelled, COLOR_MODES, DEFAULT_PRESET,
+    denoising_steps, InputError, MAX_CADENCE, MAX_SEED, MotionSettings, number_or_schedule, PRESETS, render_job,
+    SCHEDULERS, SEED_POLICIES)
 
 from . import host, validation
 from .preset_widgets import PRESET_OPTIONS, preset_widget_values
@@ -39,7 +34,7 @@ SCHEDULE_TIPS = {
 
 def _frames_to_check(values: dict) -> int:
     """Enough frames to evaluate every keyframe the schedule widgets name (a bad one is refused at queue time)."""
-    from ghibli_core.camera.schedule import Schedule
+    from ghibli_core.api import Schedule
 
     last = 0
     for name in SCHEDULE_TIPS:

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import logging
 import os
 from typing import Callable, Iterable
 
 import folder_paths
 
-from ghibli_core import __version__, defaults
-from ghibli_core.animate import Progress
-from ghibli_core.errors import Cancelled, ModelNotFoundError
-from ghibli_core.files import file_identity
+from ghibli_core.api import __version__, Cancelled, defaults, file_identity, ModelNotFoundError, Progress
+
+log = logging.getLogger(__name__)
 
 #: What the pack's files name as their maker.
 GENERATOR = f"ghibli-anim {__version__} (ComfyUI)"
@@ -117,6 +118,30 @@ def torch_device() -> str:
     return str(comfy_device())
 
 
+#: SD1.5's UNet, for ComfyUI's precision choice (it weighs the model's size against free memory).
+SD15_UNET_PARAMS = 860_000_000
+_DTYPE_NAMES = {"torch.float16": "fp16", "torch.bfloat16": "bf16", "torch.float32": "fp32"}
+
+
+def torch_dtype(device: str) -> str:
+    """The precision ComfyUI would load an SD1.5 UNet in on `device` (its --fp16-unet / --bf16-unet / --fp32-unet
+    flags and its own checks; fp32 under --cpu), as one of the engine's dtype names. A ComfyUI without that function,
+    or an answer the pipelines cannot run (fp8, fp64), gives the engine's own `auto`."""
+    import torch
+
+    import comfy.model_management as mm
+
+    choose = getattr(mm, "unet_dtype", None)
+    if choose is None:
+        return "auto"
+    try:
+        chosen = choose(device=torch.device(device), model_params=SD15_UNET_PARAMS,
+                        supported_dtypes=[torch.float16, torch.bfloat16, torch.float32])
+    except TypeError:  # a signature this pack does not know: leave the choice to the engine
+        return "auto"
+    return _DTYPE_NAMES.get(str(chosen), "auto")
+
+
 class StepProgress:
     """One ProgressBar tick per denoising step, and each painted frame as the canvas preview.
 
@@ -196,10 +221,16 @@ def release_with_comfyui() -> None:
     """
     import comfy.model_management as mm
 
-    from ghibli_core.models.holder import release_models
+    from ghibli_core.api import release_models
 
-    original = mm.unload_all_models
+    from .validation import warn_once
+
+    original = getattr(mm, "unload_all_models", None)
     if getattr(original, "ghibli_releases_models", False):
+        return
+    if not callable(original) or not _callable_without_arguments(original):
+        warn_once("Ghibli Animation: this ComfyUI has no unload_all_models() the pack knows; Unload Models will not "
+                    "release the pack's models (they are freed when ComfyUI exits)")
         return
 
     @functools.wraps(original)
@@ -211,6 +242,14 @@ def release_with_comfyui() -> None:
 
     unload_all_models.ghibli_releases_models = True
     mm.unload_all_models = unload_all_models
+
+
+def _callable_without_arguments(func) -> bool:
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
 
 
 def file_fingerprint(*paths: str) -> tuple:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ghibli_core.errors import InputError
+from ghibli_core.api import InputError
 
 
 def check_image_batch(images: torch.Tensor, input_name: str = "images") -> torch.Tensor:

@@ -3,11 +3,8 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ghibli_core.device import DEVICES, DTYPES
-from ghibli_core.models.holder import weights_bytes
-from ghibli_core.models.pipelines import HeldPipelines, ModelSettings
-from ghibli_core.models.speed import COMPILE_MODES
-from ghibli_core.models.lora import WEIGHT_RANGE, LoraSpec
+from ghibli_core.api import (COMPILE_MODES, DEVICES, DTYPES, HeldPipelines, LoraSpec, ModelSettings, WEIGHT_RANGE,
+    weights_bytes)
 
 import folder_paths
 
@@ -44,8 +41,9 @@ class GhibliPipelineLoader(io.ComfyNode):
                 io.Combo.Input("controlnet_name", options=list(host.controlnet_models()), tooltip="A depth ControlNet for SD1.5, e.g. control_v11f1p_sd15_depth."),
                 io.Combo.Input("depth_model", options=list(host.depth_models()),
                                tooltip="A transformers depth estimator folder in models/depth (e.g. Depth-Anything-V2-Small-hf), or a hub id from the Hugging Face cache."),
-                io.Combo.Input("device", options=list(DEVICES), default="auto", tooltip="auto: the device ComfyUI runs on (honours --cpu)."),
-                io.Combo.Input("dtype", options=list(DTYPES), default="auto", tooltip="auto: fp16 on a GPU; on the CPU bf16 where it has bf16 hardware (AMX / AVX512-BF16, about 2x faster), else fp32."),
+                io.Combo.Input("device", options=list(DEVICES), default="auto", tooltip="auto: the device ComfyUI runs on (its --cpu, --cuda-device ...)."),
+                io.Combo.Input("dtype", options=list(DTYPES), default="auto", tooltip="auto: the precision ComfyUI itself picks for an SD1.5 model on that device (its --fp16-unet, --bf16-unet, "
+                               "--fp32-unet flags; fp32 under --cpu)."),
                 io.Combo.Input("compile", options=list(COMPILE_MODES), default="off", optional=True,
                                tooltip="torch.compile the UNet and ControlNet: faster frames on a GPU after a slow first one (off on the CPU)."),
                 io.Boolean.Input("vae_tiling", default=False, optional=True,
@@ -96,8 +94,9 @@ class GhibliPipelineLoader(io.ComfyNode):
     def execute(cls, ckpt_name: str, controlnet_name: str, depth_model: str, device: str, dtype: str, compile: str = "off",
                 vae_tiling: bool = False, tiny_vae: str = host.NO_TINY_VAE) -> io.NodeOutput:
         base, controlnet, depth = cls._paths(ckpt_name, controlnet_name, depth_model)
-        settings = ModelSettings(base=base, controlnet=controlnet, depth_model=depth,
-                                 device=host.torch_device() if device == "auto" else device, dtype=dtype,
+        device = host.torch_device() if device == "auto" else device
+        settings = ModelSettings(base=base, controlnet=controlnet, depth_model=depth, device=device,
+                                 dtype=host.torch_dtype(device) if dtype == "auto" else dtype,
                                  compile=compile, vae_tiling=vae_tiling, tiny_vae=cls._tiny_vae_path(tiny_vae))
         resolved = settings.resolve()  # every file checked (headers only) before any weight is read
         host.make_room(str(resolved.device), weights_bytes(resolved, fallback=host.UNKNOWN_MODEL_BYTES))

@@ -5,10 +5,8 @@ import logging
 
 from comfy_api.latest import io
 
-from ghibli_core import defaults
-from ghibli_core.errors import InputError
-from ghibli_core.plan import BACKENDS, PlannerSettings, clean_idea, make_plan, parse_plan_text
-from ghibli_core.plan.base import MAX_FRAMES
+from ghibli_core.api import (BACKENDS, clean_idea, defaults, InputError, make_plan, MAX_FRAMES, parse_plan_text,
+    PlannerSettings)
 
 from . import validation
 from .types import CATEGORY, PlanType

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ghibli_core.presets import DEFAULT_PRESET, PRESETS
+from ghibli_core.api import DEFAULT_PRESET, PRESETS
 
 #: Paint with the widgets as set; any other option is a preset name.
 CUSTOM = "custom"

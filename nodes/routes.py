@@ -24,7 +24,7 @@ def register_routes() -> None:
 
     @PromptServer.instance.routes.get("/ghibli/models")
     async def models(_request):
-        from ghibli_core.models.holder import HELD
+        from ghibli_core.api import HELD
 
         return web.json_response(HELD.summary())
 

@@ -9,8 +9,7 @@ from comfy_api.latest import io, ui
 
 from pathlib import Path
 
-from ghibli_core.export import FPS_RANGE, write_webp
-from ghibli_core.finish import Outputs, finish
+from ghibli_core.api import finish, FPS_RANGE, Outputs, write_webp
 
 from . import host, validation
 from .images import to_pil

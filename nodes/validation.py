@@ -17,6 +17,12 @@ PROBLEM_SEPARATOR = "\n"
 #: The error type ComfyUI gives a `validate_inputs` result that is not True.
 CUSTOM_FAILURE = "custom_validation_failed"
 log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=None)
+def warn_once(message: str) -> None:
+    """One log line per message and server (ComfyUI 0.14+ asks the extension twice: on_load and the node list)."""
+    log.warning(message)
 _PACK = __name__.rpartition(".")[0]  # the pack's node package, whatever ComfyUI named the pack's module
 
 
@@ -92,6 +98,13 @@ def one_entry_per_problem(errors: list[dict], inputs: Iterable[str]) -> list[dic
     return regrouped
 
 
+def _parameters(func) -> list[str]:
+    try:
+        return list(inspect.signature(func).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
 def _is_pack_node(node_classes: dict, class_type: str) -> bool:
     cls = node_classes.get(class_type)
     return cls is not None and cls.__module__.startswith(_PACK + ".")
@@ -108,8 +121,12 @@ def one_message_per_problem() -> None:
     """
     import execution
 
-    original = execution.validate_inputs
+    original = getattr(execution, "validate_inputs", None)
     if getattr(original, "ghibli_one_message_per_problem", False):
+        return
+    if not (inspect.iscoroutinefunction(original) and {"prompt", "item", "validated"} <= set(_parameters(original))):
+        warn_once("Ghibli Animation: this ComfyUI's execution.validate_inputs is not the one the pack knows; its "
+                    "queue-time messages are left as ComfyUI shows them")
         return
 
     def regroup(args: tuple, kwargs: dict, result) -> None:

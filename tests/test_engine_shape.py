@@ -255,3 +255,19 @@ def test_the_pack_is_ready_for_the_registry(tmp_path):
     run = subprocess.run([cli, "--skip-prompt", "--no-enable-telemetry", "node", "validate"], cwd=root, capture_output=True, text=True,
                          timeout=300, env={**os.environ, "HOME": str(tmp_path)}, stdin=subprocess.DEVNULL)
     assert run.returncode == 0 and "passed" in run.stdout + run.stderr, run.stdout + run.stderr
+
+
+def test_the_pack_reaches_the_engine_through_its_public_api_only():
+    """nodes/ imports ghibli_core.api and nothing else of the engine (counting imports inside functions)."""
+    import ghibli_core.api as api
+
+    found = {}
+    for file in (REPO / "nodes").glob("*.py"):
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "ghibli_core":
+                found.setdefault(node.module, set()).add(file.name)
+                assert all(alias.name in api.__all__ for alias in node.names), (file.name, [a.name for a in node.names])
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.split(".")[0] == "ghibli_core" for a in node.names), file.name
+    assert set(found) == {"ghibli_core.api"}, found
+    assert sorted(api.__all__) == sorted(set(api.__all__)) and all(hasattr(api, n) for n in api.__all__)

@@ -63,6 +63,7 @@ def planner_settings(args: argparse.Namespace, seed: int | None) -> PlannerSetti
     return PlannerSettings(
         backend=args.backend, model=args.plan_model, base_url=args.base_url, provider=args.provider,
         temperature=args.temperature, timeout=args.plan_timeout, fallback=args.plan_fallback, seed=seed,
+        allow_pickle=getattr(args, "allow_pickle", False),
     )
 
 

@@ -121,6 +121,7 @@ def _depth_estimator(args: argparse.Namespace):
         location = str(ensure_tiny(Path(args.tiny_dir) if args.tiny_dir else None).depth_dir)
     else:
         location = args.depth_model or defaults.DEPTH_MODEL
-    source = resolve_source(location, "depth", "depth-model")
+    allow_pickle = getattr(args, "allow_pickle", False)
+    source = resolve_source(location, "depth", "depth-model", allow_pickle=allow_pickle)
     device = resolve_device(args.device)
-    return load_depth_estimator(source, device, resolve_dtype("auto", device))
+    return load_depth_estimator(source, device, resolve_dtype("auto", device), allow_pickle)

@@ -5,27 +5,31 @@ near = bright, like the MiDaS maps the SD1.5 depth ControlNet was trained on.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 from PIL import Image
 
 from ..errors import ModelLoadError, first_line
 from .holder import HELD
-from .sources import ModelSource
+from .sources import ModelSource, safe_load_kwargs
 
 
 class DepthEstimator:
     """Callable: RGB PIL image -> RGB PIL depth map of the same size."""
 
-    def __init__(self, source: ModelSource, device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(self, source: ModelSource, device: torch.device, dtype: torch.dtype, allow_pickle: bool = False) -> None:
         from transformers import pipeline
 
         self.source = source
+        self._lock = threading.Lock()  # a transformers pipeline object is not meant for two threads at once
         # transformers' depth pipeline turns its output into numpy, which has no bf16: a bf16 run keeps this small
         # model (~25M parameters for Depth-Anything-V2-Small) in fp32
         dtype = torch.float32 if dtype == torch.bfloat16 else dtype
         try:
-            self.pipe = pipeline("depth-estimation", model=source.location, device=device, dtype=dtype)
+            self.pipe = pipeline("depth-estimation", model=source.location, device=device, dtype=dtype,
+                                 model_kwargs=safe_load_kwargs(allow_pickle))
         except Exception as exc:
             raise ModelLoadError(
                 f"depth-model: could not load {source.name} as a transformers depth model "
@@ -35,7 +39,8 @@ class DepthEstimator:
     @torch.inference_mode()
     def relative(self, image: Image.Image) -> np.ndarray:
         """Relative inverse depth of `image` as float32 HxW in 0..1 (1 = nearest), at the image's size."""
-        out = self.pipe(image.convert("RGB"))
+        with self._lock:
+            out = self.pipe(image.convert("RGB"))
         depth = out["predicted_depth"].float()
         depth = depth.reshape(1, 1, *depth.shape[-2:])
         depth = torch.nn.functional.interpolate(depth, size=(image.height, image.width), mode="bicubic", align_corners=False)[0, 0]
@@ -49,8 +54,9 @@ class DepthEstimator:
         return Image.fromarray(np.stack([gray] * 3, axis=-1), mode="RGB")
 
 
-def load_depth_estimator(source: ModelSource, device: torch.device, dtype: torch.dtype) -> DepthEstimator:
-    """One estimator per (model, device, dtype), held until `release_models()`: later calls reuse the loaded weights."""
-    key = ("depth", source.location, str(device), str(dtype))
-    return HELD.get(key, lambda: DepthEstimator(source, device, dtype), label=f"depth: {source.name} ({device})")
+def load_depth_estimator(source: ModelSource, device: torch.device, dtype: torch.dtype, allow_pickle: bool = False) -> DepthEstimator:
+    """One estimator per (model, device, dtype), held until `release_models()`: later calls reuse the loaded weights.
+    Safetensors weights only unless `allow_pickle`."""
+    key = ("depth", source.location, str(device), str(dtype), allow_pickle)
+    return HELD.get(key, lambda: DepthEstimator(source, device, dtype, allow_pickle), label=f"depth: {source.name} ({device})")
 

@@ -73,7 +73,7 @@ class ModelSettings:
         """Check every source and LoRA file (headers only); raise `InputError` on the first bad one."""
         base = resolve_source(self.base, "pipeline", "model", allow_pickle=self.allow_pickle)
         controlnet = resolve_source(self.controlnet, "controlnet", "controlnet", allow_pickle=self.allow_pickle)
-        depth = resolve_source(self.depth_model, "depth", "depth-model")
+        depth = resolve_source(self.depth_model, "depth", "depth-model", allow_pickle=self.allow_pickle)
         tiny_vae = resolve_source(self.tiny_vae, "tiny-vae", "tiny-vae", allow_pickle=self.allow_pickle) if self.tiny_vae else None
         cross, text = base_dims(base, single_file_config(base, self.base_config))
         for spec in self.loras:
@@ -280,7 +280,7 @@ def _load_pipelines(settings: ModelSettings | ResolvedModels, progress: bool) ->
     controlnet = _load_controlnet(
         resolved.controlnet, single_file_config(resolved.controlnet, s.controlnet_config), resolved.dtype, s.allow_pickle
     )
-    depth = load_depth_estimator(resolved.depth, resolved.device, resolved.dtype)
+    depth = load_depth_estimator(resolved.depth, resolved.device, resolved.dtype, s.allow_pickle)
     if resolved.tiny_vae is not None:  # before assembling, so img2img shares it and the speed options apply to it
         with quiet("diffusers.configuration_utils"), quiet("diffusers.models.modeling_utils"):  # config and cast notes
             tiny = load_tiny_vae(resolved.tiny_vae, resolved.dtype, allow_pickle=s.allow_pickle)

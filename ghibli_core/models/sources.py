@@ -10,7 +10,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ..errors import InputError, ModelNotFoundError, first_line
 
@@ -165,7 +165,27 @@ def _check_taesd_file(path: str, input_name: str, allow_pickle: bool) -> None:
         raise InputError(input_name, f"{encoder.name} beside {name} is not a TAESD encoder", HOW_TO_GET["tiny-vae"])
 
 
-def _check_folder(path: str, role: Kind, input_name: str) -> None:
+#: Roles loaded by transformers from a flat folder of weights (the depth estimator, the local chat model).
+TRANSFORMERS_ROLES = ("depth", "chat")
+
+
+def _check_weights(path: str, input_name: str, allow_pickle: bool) -> None:
+    """A transformers folder with pickle weights only (pytorch_model.bin ...) is refused unless the user opted in: loading
+    a pickle can run code. A folder with .safetensors weights loads those (see `safe_load_kwargs`)."""
+    files = [f for f in sorted(os.listdir(path)) if os.path.isfile(os.path.join(path, f))]
+    pickles = [f for f in files if f.lower().endswith(PICKLE_EXTS) and not f.startswith("training_args")]
+    if pickles and not any(f.lower().endswith(SAFE_EXTS) for f in files) and not allow_pickle:
+        raise InputError(input_name, f"{os.path.join(path, pickles[0])} is a pickle checkpoint (the folder has no .safetensors "
+                         "weights), which can run code when loaded",
+                         "use a safetensors copy of the model, or opt in with --allow-pickle if you trust its source")
+
+
+def safe_load_kwargs(allow_pickle: bool) -> dict[str, Any]:
+    """What transformers' `from_pretrained` is told: safetensors only, unless the user opted in to pickle files."""
+    return {} if allow_pickle else {"use_safetensors": True}
+
+
+def _check_folder(path: str, role: Kind, input_name: str, allow_pickle: bool = False) -> None:
     marker = MARKER_FILE[role]
     if not os.path.isfile(os.path.join(path, marker)):
         raise InputError(
@@ -179,6 +199,8 @@ def _check_folder(path: str, role: Kind, input_name: str) -> None:
         if cfg.get("_class_name") not in (None, wanted):
             article = "an" if wanted[0] in "AEIOU" else "a"
             raise InputError(input_name, f"{path} holds a {cfg.get('_class_name')}, not {article} {wanted}", HOW_TO_GET[role])
+    if role in TRANSFORMERS_ROLES:
+        _check_weights(path, input_name, allow_pickle)
 
 
 def _check_hub_id(repo_id: str, role: Kind, input_name: str) -> None:
@@ -209,7 +231,7 @@ def resolve_source(value: str, role: Kind, input_name: str, *, allow_pickle: boo
         _check_single_file(path, role, input_name, allow_pickle)
         return ModelSource("file", path, role)
     if os.path.isdir(path):
-        _check_folder(path, role, input_name)
+        _check_folder(path, role, input_name, allow_pickle)
         return ModelSource("folder", path, role)
     if _looks_like_path(value):
         raise ModelNotFoundError(input_name, f"no file or folder at {path}", HOW_TO_GET[role])

@@ -33,6 +33,7 @@ class PlannerSettings:
     max_wait: float = 30.0
     fallback: bool = False  # a missing key or package: warn and plan offline instead of refusing
     device: str = "auto"  # transformers only
+    allow_pickle: bool = False  # transformers only: load a model with pickle weights only (they can run code)
 
     def __post_init__(self) -> None:
         check_choice("backend", self.backend, BACKEND_NAMES, "plan backend")

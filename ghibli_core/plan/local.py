@@ -8,16 +8,19 @@ from .faults import PlanFault
 from .llm import LLMPlanner
 
 
-def load_chat_pipeline(location: str, device: str):
-    """A text-generation pipeline, loaded once per (model, device) and held until `release_models()`."""
+def load_chat_pipeline(location: str, device: str, allow_pickle: bool = False):
+    """A text-generation pipeline, loaded once per (model, device) and held until `release_models()`; safetensors weights
+    only unless `allow_pickle`."""
     from transformers import pipeline
 
     from ..device import resolve_device, resolve_dtype
     from ..models.holder import HELD
+    from ..models.sources import safe_load_kwargs
 
     dev = resolve_device(device)
-    return HELD.get(("chat", location, str(dev)),
-                    lambda: pipeline("text-generation", model=location, device=dev, dtype=resolve_dtype("auto", dev)),
+    return HELD.get(("chat", location, str(dev), allow_pickle),
+                    lambda: pipeline("text-generation", model=location, device=dev, dtype=resolve_dtype("auto", dev),
+                                     model_kwargs=safe_load_kwargs(allow_pickle)),
                     label=f"chat: {Path(location).name} ({dev})")
 
 
@@ -33,7 +36,7 @@ class TransformersPlanner(LLMPlanner):
             import transformers  # noqa: F401
         except ImportError as exc:  # pragma: no cover - transformers is a core dependency
             raise InputError("backend", "the transformers backend needs transformers", "pip install transformers") from exc
-        self._source = resolve_source(self.model, "chat", "plan-model")
+        self._source = resolve_source(self.model, "chat", "plan-model", allow_pickle=self.settings.allow_pickle)
         from ..device import resolve_device
 
         resolve_device(self.settings.device)
@@ -47,7 +50,7 @@ class TransformersPlanner(LLMPlanner):
         import transformers
 
         try:
-            generator = load_chat_pipeline(self._source.location, self.settings.device)
+            generator = load_chat_pipeline(self._source.location, self.settings.device, self.settings.allow_pickle)
         except (OSError, ValueError) as exc:
             raise PlanFault(f"could not load the model ({type(exc).__name__}: {first_line(exc, 120)})") from exc
         if not getattr(generator.tokenizer, "chat_template", None):
