@@ -35,7 +35,7 @@ ROWS = {
     "defaults": {},
     "deforum": {"sharpen": 0.1},
     "colour": {"sharpen": 0.0, "noise": 0.0},
-    "off": {"sharpen": 0.0, "noise": 0.0, "color_match": 0.0},
+    "off": {"sharpen": 0.0, "noise": 0.0, "color_coherence": 0.0},
 }
 
 

@@ -22,8 +22,8 @@ import torch
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
-from . import defaults
-from .blend.color import COLOR_MODES, match_color
+from . import defaults, registry
+from .blend.color import match_color
 from .camera.path import CameraSettings
 from .camera.view import move_frame
 from .chain import ChainState
@@ -31,7 +31,8 @@ from .coherence import SharpnessHold, prepare_init
 from .conditioning import PromptMix, prompt_mixes
 from .metrics import sharpness
 from .per_frame import FrameValues, parse_schedules, values_at
-from .errors import Cancelled, InputError, check_range, check_choice
+from .errors import Cancelled, InputError
+from .registry import MAX_SEED, SEED_POLICIES
 from .models.pipelines import GhibliPipelines
 from .models.reuse import StepReuse
 from .painter import (SCHEDULERS, CancelCheck, Conditioning, Control, PaintRequest, Painter, Progress, ProgressCallback,
@@ -40,8 +41,6 @@ from .painter import (SCHEDULERS, CancelCheck, Conditioning, Control, PaintReque
 __all__ = ["AnimationSettings", "CancelCheck", "Frame", "MAX_SEED", "Progress", "ProgressCallback", "PromptEmbeddings",
            "SCHEDULERS", "SEED_POLICIES", "animate", "fit_image", "paint_frame", "parse_size"]
 
-SEED_POLICIES = ("fixed", "incrementing", "iter")  # iter: Deforum's name for incrementing
-MAX_SEED = 2**32 - 1
 
 
 def parse_size(text: str, input_name: str = "size") -> tuple[int, int]:
@@ -71,8 +70,9 @@ class AnimationSettings:
     #: "fixed": every frame uses `seed` (steadiest motion); "incrementing": frame k uses seed + k.
     seed_policy: str = defaults.SEED_POLICY
     scheduler: str = defaults.preset_value("scheduler")
-    #: 0..1: each frame's LAB colours pulled toward frame 1 before it seeds the next step, so drift does not compound.
-    color_match: float = defaults.COLOR_MATCH
+    #: 0..1: each frame's LAB colours pulled toward frame 1 before it seeds the next step, so drift does not compound
+    #: (Deforum's colour coherence; `MotionSettings.color_match` is the after-the-fact match of the blend stage).
+    color_coherence: float = defaults.COLOR_MATCH
     color_mode: str = defaults.COLOR_MODE
     #: With a camera: the share of an img2img frame's steps that areas the camera reveals get on their own (the rest
     #: of the frame joins after them), so revealed areas are painted fresh at no extra cost. 0 = off.
@@ -101,30 +101,14 @@ class AnimationSettings:
     _schedules: dict = dataclasses.field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        check_range("frames", self.frames, 1, 1000, integer=True)
-        check_range("steps", self.steps, 1, 200, integer=True)
-        check_range("strength", self.strength, 0.0, 1.0, lo_open=True)
-        check_range("guidance", self.guidance, 0.0, 30.0)
-        check_range("controlnet-scale", self.controlnet_scale, 0.0, 2.0)
+        registry.check_all(self, "painting")  # every range and choice, as the one table defines them
         for name, v in (("width", self.width), ("height", self.height)):
-            check_range(name, v, 64, 2048, integer=True)
             if v % 8:
                 raise InputError(name, f"{v} is not a multiple of 8", f"use e.g. {v - v % 8 or 8} or {v - v % 8 + 8}")
-        if self.seed is not None:
-            check_range("seed", self.seed, 0, MAX_SEED, integer=True)
-        check_choice("seed-policy", self.seed_policy, SEED_POLICIES, "policy")
-        check_choice("scheduler", self.scheduler, SCHEDULERS, "scheduler")
         if int(self.steps * self.strength) < 1:
             raise InputError("strength", f"steps {self.steps} x strength {self.strength} runs no denoising step", "raise --steps or --strength")
-        check_range("color-match", self.color_match, 0.0, 1.0)
-        check_choice("color-mode", self.color_mode, COLOR_MODES, "mode")
-        check_range("reveal-boost", self.reveal_boost, 0.0, 0.9)
-        if not isinstance(self.prompt_travel, bool):
-            raise InputError("prompt-travel", f"{self.prompt_travel!r} is not true or false", "pass a boolean")
-        check_range("sharpen-kernel", self.sharpen_kernel, 1, 31, integer=True)
         if self.sharpen_kernel % 2 == 0:
             raise InputError("sharpen-kernel", f"{self.sharpen_kernel} is even", f"use an odd size, e.g. {self.sharpen_kernel + 1}")
-        check_range("sharpen-sigma", self.sharpen_sigma, 0.1, 10.0)
         StepReuse(self.cache_interval, self.controlnet_end, self.cfg_end)  # checked here, used per call
         if self.seed_policy == "iter":  # Deforum's name for it
             object.__setattr__(self, "seed_policy", "incrementing")
@@ -133,8 +117,6 @@ class AnimationSettings:
             if int(self.steps * self.values(index).strength) < 1:
                 raise InputError("strength-schedule", f"steps {self.steps} x strength at frame {index} runs no denoising step",
                                  "raise --steps or the strength")
-        if not isinstance(self.negative_prompt, str):
-            raise InputError("negative-prompt", "must be text", "pass a string (may be empty)")
 
     def replace(self, **changes: Any) -> "AnimationSettings":
         return dataclasses.replace(self, **changes)
@@ -216,7 +198,7 @@ def paint_frame(
 
     The chain's targets are separate inputs: `hold` (frame 1's sharpness and the chain's memory) makes this frame a link
     of the chain, whose init gets contrast, sharpening and grain first (coherence.py; not the first frame from an init
-    image); `color_target` colour-matches the result to it by `settings.color_match`. With a `view` (the camera and its
+    image); `color_target` colour-matches the result to it by `settings.color_coherence`. With a `view` (the camera and its
     step from `previous` to this frame), `previous` is first moved to this frame's camera with its depth
     (`previous_depth`, relative inverse depth in 0..1, or else the depth model's estimate); the ControlNet sees the moved
     scene's depth and the revealed areas are painted fresh. With a `mix` (the plan and a PromptMix), the frame is
@@ -254,9 +236,9 @@ def paint_frame(
     painted = painter.paint(dataclasses.replace(request, init=init, strength=values.strength, start=start,
                                                 controls=(Control(depth, values.controlnet_scale),)), **shown)
     image = painted.image
-    if color_target is not None and settings.color_match > 0:
+    if color_target is not None and settings.color_coherence > 0:
         image = Image.fromarray(match_color(np.asarray(image.convert("RGB")), np.asarray(color_target.convert("RGB")),
-                                            settings.color_match, settings.color_mode))
+                                            settings.color_coherence, settings.color_mode))
     return Frame(index, image, prompt, seed, depth, moved, revealed, relative, conditioning, applied, painted.latents)
 
 
@@ -280,7 +262,7 @@ def animate(
     `keyframes` (default: all) are the output indices to paint; the rest are left to interpolation
     (cadence). Each keyframe is conditioned on the prompts of the planned frames it stands for, weighted by time
     (`conditioning.prompt_mixes`; `loop` says whether the frames after the last keyframe lead back to the first). Each
-    painted frame after the first is colour-matched to the first (`settings.color_match`) before it seeds the next one.
+    painted frame after the first is colour-matched to the first (`settings.color_coherence`) before it seeds the next one.
     With a `camera`, each keyframe starts from the previous painted frame moved along the camera's path from that
     frame's index to its own. `on_state` sees the chain's state after every painted frame (to save it); `resume`, a
     state saved by an earlier run of the same chain, continues after its frame with the same frames as an unbroken run.

@@ -27,6 +27,7 @@ from .per_frame import number_or_schedule
 from .plan import BACKENDS, PlannerSettings, clean_idea, make_plan, parse_plan_text
 from .plan.base import MAX_FRAMES
 from .presets import DEFAULT_PRESET, PRESETS
+from .registry import SETTINGS
 from .schedule import default_fps, denoising_steps
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
     "CameraSettings", "DEFAULT_FAR", "DEFAULT_FOV", "DEFAULT_NEAR", "DEFAULT_PRESET", "DEVICES", "DTYPES", "FLOW_METHODS",
     "FPS_RANGE", "HELD", "HeldPipelines", "InputError", "LoraSpec", "MAX_CADENCE", "MAX_FRAMES", "MAX_INTERPOLATE", "MAX_SEED",
     "MOVES", "ModelNotFoundError", "ModelSettings", "MotionSettings", "Move", "Outputs", "PRESETS", "PlannerSettings",
-    "Progress", "Rendered", "SCHEDULERS", "SEED_POLICIES", "STRENGTH_RANGE", "Schedule", "WEIGHT_RANGE", "__version__",
+    "Progress", "Rendered", "SCHEDULERS", "SEED_POLICIES", "SETTINGS", "STRENGTH_RANGE", "Schedule", "WEIGHT_RANGE", "__version__",
     "blend_frames", "clean_idea", "default_fps", "defaults", "denoising_steps", "file_identity", "finish",
     "inverse_depth_to_z", "make_plan", "move_still", "number_or_schedule", "parse_plan_text", "release_models",
     "render_job", "weights_bytes", "write_webp",

@@ -178,7 +178,7 @@ def degrade(image: np.ndarray, blur: float = 0.6, contrast_loss: float = 0.03) -
 
 def run_chain(first: np.ndarray, settings, steps: int, step=degrade) -> list[np.ndarray]:
     """A chain of `steps` links after `first`, each made by `step` (a stand-in for img2img) from the previous frame
-    prepared exactly as `animate.paint_frame` prepares it: colour matched to frame 1 (`settings.color_match`), then
+    prepared exactly as `animate.paint_frame` prepares it: colour matched to frame 1 (`settings.color_coherence`), then
     contrast, sharpening and grain at each frame's scheduled values. Returns the frames a viewer would see."""
     from .blend.color import match_color
 
@@ -189,8 +189,8 @@ def run_chain(first: np.ndarray, settings, steps: int, step=degrade) -> list[np.
         init, _ = prepare_init(frames[-1], contrast=values.contrast, sharpen=values.sharpen, noise=values.noise, seed=k,
                                hold=hold, kernel=settings.sharpen_kernel, sigma=settings.sharpen_sigma)
         out = step(init)
-        if settings.color_match > 0:
-            out = match_color(out, first, settings.color_match, settings.color_mode)
+        if settings.color_coherence > 0:
+            out = match_color(out, first, settings.color_coherence, settings.color_mode)
         frames.append(out)
     return frames
 

@@ -77,6 +77,12 @@ MAX_DEFAULT_FPS = 50.0
 TEMPERATURE = 0.7
 PLAN_TIMEOUT = 60.0
 
+#: The camera's lens (horizontal field of view, degrees) and the scene depth of the nearest and farthest points of a
+#: relative depth map (camera/depth.py): camera moves are measured in those units.
+CAMERA_FOV = 40.0
+CAMERA_NEAR = 1.0
+CAMERA_FAR = 10.0
+
 #: `ghibli-anim move`: frames of a camera move over a still, and their rate.
 MOVE_FRAMES = 24
 MOVE_FPS = 12.0

@@ -29,20 +29,11 @@ from PIL import Image
 from .conditioning import PromptMix, mix_embeddings
 from .errors import Cancelled, InputError
 from .models.reuse import ReuseRun, StepReuse
+from .registry import SCHEDULERS
 from .revealed import RevealedStart
 
 from .models.pipelines import GhibliPipelines, quiet
 
-#: Scheduler names users know from ComfyUI/A1111, mapped to diffusers classes ("default": the model's own).
-SCHEDULERS = {
-    "default": None,
-    "dpm++": "DPMSolverMultistepScheduler",
-    "euler": "EulerDiscreteScheduler",
-    "euler_a": "EulerAncestralDiscreteScheduler",
-    "ddim": "DDIMScheduler",
-    "unipc": "UniPCMultistepScheduler",
-    "pndm": "PNDMScheduler",
-}
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,13 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ghibli_core.api import (blend_frames, BLEND_METHODS, COLOR_MODES, default_fps, defaults, FLOW_METHODS,
-    FPS_RANGE, InputError, MAX_CADENCE, MAX_INTERPOLATE, MotionSettings)
+    FPS_RANGE, InputError, MotionSettings)
 
 from . import validation
 from .images import to_arrays, to_image_batch
 from .types import CATEGORY
+from .widgets import setting_input
 
-_D = MotionSettings()
 COMBOS = {"blend": BLEND_METHODS, "flow": FLOW_METHODS, "color_mode": COLOR_MODES}
 
 
@@ -25,14 +25,14 @@ class GhibliFrameBlender(io.ComfyNode):
             "colour coherence to frame 1, and loop closure (the last frame flows back into the first).",
             inputs=[
                 io.Image.Input("images", tooltip="Frames in order, [B,H,W,C]: from Sequential Img2Img or any video/image node."),
-                io.Int.Input("interpolate", default=defaults.preset_value("interpolate"), min=0, max=MAX_INTERPOLATE, tooltip="In-between frames added after each frame (and on the loop seam)."),
-                io.Combo.Input("blend", options=list(BLEND_METHODS), default=_D.blend, tooltip="flow: motion-compensated in-betweens; crossfade: plain dissolve."),
-                io.Combo.Input("flow", options=list(FLOW_METHODS), default=_D.flow, tooltip="OpenCV optical flow: dis (better on painted footage) or farneback."),
-                io.Int.Input("cadence", default=1, min=1, max=MAX_CADENCE,
-                             tooltip="Keep every n-th frame and re-synthesise the others from their neighbours (steadies flicker; 1 = off)."),
-                io.Float.Input("color_match", default=0.0, min=0.0, max=1.0, step=0.05, tooltip="Pull every frame's colours toward frame 1 (0 = off)."),
-                io.Combo.Input("color_mode", options=list(COLOR_MODES), default=_D.color_mode, tooltip="meanstd: LAB mean/std transfer; histogram: full LAB histogram match."),
-                io.Boolean.Input("loop", default=True, tooltip="Close the loop: add in-betweens from the last frame back to the first."),
+                setting_input("interpolate"),
+                setting_input("blend"),
+                setting_input("flow"),
+                setting_input("cadence", default=1, tooltip="Keep every n-th frame and re-synthesise the others from their "
+                              "neighbours (steadies flicker; 1 = off)."),
+                setting_input("color_match"),
+                setting_input("color_mode"),
+                setting_input("loop"),
                 io.Float.Input("base_fps", default=defaults.BASE_FPS, min=FPS_RANGE[0], max=FPS_RANGE[1], step=0.5,
                                tooltip="Frame rate of the input frames; the fps output keeps their pace with the in-betweens added."),
             ],

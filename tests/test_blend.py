@@ -120,7 +120,7 @@ def test_metrics_values():
     ({"interpolate": -1}, "interpolate: -1 is out of range"), ({"interpolate": 99}, "interpolate: 99"),
     ({"cadence": 0}, "cadence: 0 is out of range"), ({"blend": "morph"}, "blend: unknown value 'morph'"),
     ({"flow": "raft"}, "flow: unknown value 'raft'"), ({"color_match": 2}, "color-match: 2 is out of range"),
-    ({"color_mode": "rgb"}, "color-mode: unknown value 'rgb'"),
+    ({"color_mode": "rgb"}, "color-mode: unknown mode 'rgb'"),
 ])
 def test_bad_motion_settings(kw, match):
     with pytest.raises(InputError, match=match):

@@ -38,7 +38,7 @@ def test_revealed_areas_change_more_than_the_rest(pipes):
     def change(boost: float) -> tuple[float, float]:
         out = []
         for seed in range(4):
-            settings = AnimationSettings(frames=2, steps=12, strength=0.5, seed=seed, reveal_boost=boost, color_match=0, **TINY)
+            settings = AnimationSettings(frames=2, steps=12, strength=0.5, seed=seed, reveal_boost=boost, color_coherence=0, **TINY)
             frame = paint_frame(painter, settings, 1, "a forest", grey, view=(camera, step_matrix(tx=-0.4)),
                                  previous_depth=z_to_inverse_depth(z, 2.0, 6.0))
             d = np.abs(np.asarray(frame.image, float) - np.asarray(frame.moved, float)).mean(-1)

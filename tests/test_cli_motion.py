@@ -44,8 +44,8 @@ def test_progress_counts_painted_frames(pipes):
 
 
 def test_in_chain_colour_match_reduces_drift(pipes):
-    loose = [np.asarray(f.image) for f in animate(pipes, PLAN, tiny_settings(color_match=0.0, strength=0.7), progress=False)]
-    tight = [np.asarray(f.image) for f in animate(pipes, PLAN, tiny_settings(color_match=1.0, strength=0.7), progress=False)]
+    loose = [np.asarray(f.image) for f in animate(pipes, PLAN, tiny_settings(color_coherence=0.0, strength=0.7), progress=False)]
+    tight = [np.asarray(f.image) for f in animate(pipes, PLAN, tiny_settings(color_coherence=1.0, strength=0.7), progress=False)]
     assert np.array_equal(loose[0], tight[0])
     assert max(color_drift_series(tight)) < max(color_drift_series(loose))
     assert max(color_drift_series(tight)) < 1.0
@@ -150,6 +150,6 @@ def test_generate_rejects_bad_motion_flags_before_loading(tmp_path, tiny, capsys
     monkeypatch.setattr("ghibli_core.models.pipelines.load_pipelines", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
     base = ["--tiny", "--tiny-dir", str(tiny.root), "idea", "-o", str(tmp_path / "x.gif")]
     for extra, match in ((["--cadence", "0"], "cadence: 0 is out of range"), (["--interpolate", "17"], "interpolate: 17"),
-                         (["--color-match", "1.5"], "color-match: 1.5 is out of range")):
+                         (["--color-match", "1.5"], "color-coherence: 1.5 is out of range")):
         assert cli.main(base + extra) == 2
         assert match in capsys.readouterr().err

@@ -12,7 +12,7 @@ from ghibli_core.coherence import (AUTO_MAX_AMOUNT, SharpnessHold, adjust_contra
                                    painted_texture, perlin_noise, prepare_init, run_chain, unsharp_mask)
 from ghibli_core.metrics import rms_contrast, sharpness
 
-OFF = dict(color_match=0.0, sharpen=0.0, noise=0.0, contrast=1.0)
+OFF = dict(color_coherence=0.0, sharpen=0.0, noise=0.0, contrast=1.0)
 
 
 @pytest.mark.parametrize("seed,blur,loss", [(0, 0.5, 0.025), (1, 0.6, 0.03), (2, 0.8, 0.05)])
@@ -31,7 +31,7 @@ def test_evidence_defaults_hold_sharpness_and_contrast_over_30_steps(seed, blur,
 
 def test_a_chain_that_keeps_its_detail_is_not_sharpened():
     first = painted_texture(3, 128)
-    frames = run_chain(first, AnimationSettings(frames=11, noise=0.0, color_match=0.0), 10, step=lambda image: image)
+    frames = run_chain(first, AnimationSettings(frames=11, noise=0.0, color_coherence=0.0), 10, step=lambda image: image)
     assert all(np.array_equal(f, first) for f in frames)  # a lossless step: auto sharpening has nothing to undo
 
 

@@ -161,6 +161,37 @@ def test_object_info_lists_every_node_with_tooltips(server):
     assert SHIPPED["lora"] in info["GhibliLoraLoader"]["input"]["required"]["lora_name"][1]["options"]
 
 
+def test_the_widgets_are_the_settings_tables(server):
+    """Every painting setting the table gives a widget is on Sequential Img2Img, every motion one on Frame Blender, every
+    camera one on Ghibli Camera, with the table's default (the default preset's where a preset sets it), a range inside
+    the table's, and its choices (ghibli_core/registry.py: one definition of every setting)."""
+    from ghibli_core import registry
+    from ghibli_core.presets import DEFAULT_PRESET, PRESETS
+
+    info = server.get("/object_info")
+    nodes = {"painting": "GhibliSequentialImg2Img", "motion": "GhibliFrameBlender", "camera": "GhibliCamera"}
+    own_defaults = {("GhibliFrameBlender", "cadence"): 1, ("GhibliSequentialImg2Img", "seed"): 0}
+    for s in registry.SETTINGS.values():
+        if s.widget_name is None:
+            continue
+        node = nodes[s.owner]
+        inputs = {**info[node]["input"]["required"], **info[node]["input"].get("optional", {})}
+        assert s.widget_name in inputs, f"{node} has no widget for {s.name}"
+        kind, spec = inputs[s.widget_name][0], inputs[s.widget_name][1]
+        default = own_defaults.get((node, s.name), getattr(PRESETS[DEFAULT_PRESET], s.name) if s.preset else s.default)
+        if s.kind in ("schedule", "amount"):
+            default = "" if default is None else (f"{default:g}" if isinstance(default, float) else str(default))
+        if s.owner == "camera" and s.kind == "schedule":
+            default = ""
+        assert spec.get("default") == default, (node, s.name, spec.get("default"), default)
+        if s.kind == "choice":
+            assert (spec.get("options") or kind) == list(s.choices), (node, s.name)
+        if s.kind in ("int", "float"):
+            assert spec["min"] >= s.lo and spec["max"] <= s.hi, (node, s.name, spec)
+            assert not s.lo_open or spec["min"] > s.lo, (node, s.name)
+            assert not s.hi_open or spec["max"] < s.hi, (node, s.name)
+
+
 def test_template_browser_offers_the_canvas_workflows_with_thumbnails(server):
     """The template browser lists each canvas workflow by its file name, which reads as a title; its thumbnail is a
     picture (a JPEG of a camera move over a painted scene), not a screenshot of the graph."""

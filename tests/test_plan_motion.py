@@ -154,7 +154,7 @@ def test_batch_rows_carry_plan_moves_and_schedules(tmp_path, jobs_files):
 def test_schedules_reach_the_painter_frame_by_frame(pipes, recorder):
     settings = AnimationSettings(frames=4, steps=8, seed=3, width=64, height=64, strength_schedule="0:(0.5), 3:(0.25)",
                                  guidance_schedule="0:(7.5), 2:(7.5), 3:(1)", controlnet_scale_schedule="0.5+t*0.25",
-                                 seed_schedule="0:(40), 3:(43)", color_match=0, cache_interval=1, controlnet_end=1.0, cfg_end=1.0)
+                                 seed_schedule="0:(40), 3:(43)", color_coherence=0, cache_interval=1, controlnet_end=1.0, cfg_end=1.0)
     motion = MotionSettings(cadence=1, interpolate=0)
     job = AnimationJob(painting=settings, motion=motion, plan=Plan("x", [f"a bay {i}" for i in range(4)], "test"))
     result = run_job(job, pipes, progress=False)

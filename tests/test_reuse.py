@@ -19,7 +19,7 @@ OFF = dict(cache_interval=1, controlnet_end=1.0, cfg_end=1.0)
 
 
 def paint(pipes, **reuse):
-    settings = AnimationSettings(frames=3, steps=8, strength=0.5, seed=4, width=64, height=64, color_match=0, noise=0, sharpen=0,
+    settings = AnimationSettings(frames=3, steps=8, strength=0.5, seed=4, width=64, height=64, color_coherence=0, noise=0, sharpen=0,
                                  **{**OFF, **reuse})
     return [np.asarray(f.image) for f in animate(pipes, PLAN, settings, progress=False)]
 

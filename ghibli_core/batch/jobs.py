@@ -1,14 +1,14 @@
 """A jobs file: one animation per row, JSONL or CSV, every row checked before anything renders.
 
 JSONL: one object per line. CSV: a header row with the same names; `loras` as ``a.safetensors:0.8;b.safetensors``,
-`plan` as a JSON list or prompts separated by ``|``. Fields (only `prompt` or `plan` is required):
+`plan` as a JSON list or prompts separated by ``|``. Fields (only `prompt` or `plan` is required): the job's own
 
-    id, prompt, plan, frames, seed, preset, size ("512x512") or width + height, loras (["FILE[:WEIGHT]", ...]),
-    output (file name under the output folder; its extension picks GIF / WebP / MP4), model (a base other than the
-    batch's), steps, strength, guidance, scheduler, controlnet_scale, negative_prompt, cadence, interpolate, fps,
-    camera ("push-in:0.5"), translation_x/y/z, rotation_x/y/z (schedules), fov, near, far, prompt_travel (true/false),
-    strength_schedule, guidance_schedule, controlnet_scale_schedule, seed_schedule, contrast, sharpen ("auto" or an
-    amount), noise (each a number or a schedule), sharpen_kernel, sharpen_sigma, cache_interval, controlnet_end, cfg_end
+    id, prompt, plan, preset, size ("512x512"), loras (["FILE[:WEIGHT]", ...]), output (file name under the output
+    folder; its extension picks the format), model (a base other than the batch's), fps
+
+and every painting, motion and camera setting by its name in the settings table (registry.py; docs/settings.md lists
+them with their ranges), e.g. frames, seed, width, height, steps, strength, color_coherence, cadence, camera,
+translation_x, fov. Older names are still read (`color_match` is `color_coherence`).
 
 Relative LoRA and plan-file paths are read from the jobs file's folder.
 """
@@ -27,9 +27,8 @@ from typing import Any
 from ..animate import AnimationSettings, parse_size
 from ..defaults import DEFAULT_PRESET, FRAMES as DEFAULT_FRAMES, size as default_size
 from ..blend import MotionSettings
-from ..camera.geometry import AXES
 from ..camera.path import CameraSettings
-from ..per_frame import SCHEDULE_FIELDS as PAINT_SCHEDULES, number_or_schedule
+from .. import registry
 from ..errors import InputError, check_choice
 from ..export import FORMATS, check_fps
 from ..models.lora import LoraSpec
@@ -37,18 +36,14 @@ from ..plan import Plan, check_frame_count, clean_idea, load_plan_file, parse_pl
 from ..presets import PRESETS, get_preset
 from ..schedule import default_fps
 
-INT_FIELDS = ("frames", "seed", "width", "height", "steps", "cadence", "interpolate", "sharpen_kernel", "cache_interval")
-FLOAT_FIELDS = ("strength", "guidance", "controlnet_scale", "fps", "fov", "near", "far", "sharpen_sigma", "controlnet_end", "cfg_end")
-BOOL_FIELDS = ("prompt_travel",)
-TEXT_FIELDS = ("id", "prompt", "preset", "size", "output", "model", "scheduler", "negative_prompt", "camera")
-#: per-axis camera schedules and per-frame painting values: a number or a schedule string
-SCHEDULE_FIELDS = (*AXES, *PAINT_SCHEDULES)
-FIELDS = ("plan", "loras", *INT_FIELDS, *FLOAT_FIELDS, *BOOL_FIELDS, *TEXT_FIELDS, *SCHEDULE_FIELDS)
-CAMERA_FIELDS = ("camera", *AXES, "fov", "near", "far")
-#: painting values a row may set over its preset, and motion values
-PAINT_OVERRIDES = ("steps", "strength", "guidance", "scheduler", "controlnet_scale", "negative_prompt", "prompt_travel",
-                   "sharpen_kernel", "sharpen_sigma", "cache_interval", "controlnet_end", "cfg_end", *PAINT_SCHEDULES)
-MOTION_OVERRIDES = ("cadence", "interpolate")
+#: The job's own fields (the rest are settings, from the one table).
+TEXT_FIELDS = ("id", "prompt", "preset", "size", "output", "model")
+FIELDS = ("plan", "loras", "fps", *TEXT_FIELDS, *registry.JOBS_FIELDS)
+CAMERA_FIELDS = tuple(s.name for s in registry.of("camera"))
+#: painting values a row may set over its preset (frames, seed and the size are the job's), and motion values
+PAINT_OVERRIDES = tuple(s.name for s in registry.of("painting") if s.jobs and s.owner == "painting"
+                        and s.name not in ("frames", "seed", "width", "height"))
+MOTION_OVERRIDES = tuple(s.name for s in registry.of("motion") if s.jobs and s.owner == "motion")
 
 
 @dataclass(frozen=True)
@@ -127,31 +122,19 @@ def _rows(path: Path) -> list[tuple[int, Any]]:
 
 
 def _coerce(field: str, value: Any, from_csv: bool) -> Any:
-    if field in INT_FIELDS:
-        if from_csv and isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
-            return int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(field, f"{value!r} is not an integer", f"write e.g. \"{field}\": 8")
-    elif field in FLOAT_FIELDS:
+    if field in registry.SETTINGS:
+        return registry.coerce(field, value, from_csv)
+    if field == "fps":
         if from_csv and isinstance(value, str):
             try:
                 return float(value)
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InputError(field, f"{value!r} is not a number", f"write e.g. \"{field}\": 0.5")
+            raise InputError(field, f"{value!r} is not a number", f"write e.g. \"{field}\": 16")
         return float(value)
-    elif field in TEXT_FIELDS and not isinstance(value, str):
+    if field in TEXT_FIELDS and not isinstance(value, str):
         raise InputError(field, f"{value!r} is not text", f"write \"{field}\" as a string")
-    elif field in SCHEDULE_FIELDS and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
-        raise InputError(field, f"{value!r} is not a schedule", f'write "{field}": 0.05 or "0:(0), 12:(0.1)"')
-    elif field in BOOL_FIELDS:
-        if from_csv and isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.strip().lower() in ("true", "1", "yes")
-        if not isinstance(value, bool):
-            raise InputError(field, f"{value!r} is not true or false", f'write "{field}": true')
-    if field in PAINT_SCHEDULES:
-        return number_or_schedule(value)
     return value
 
 
@@ -198,6 +181,7 @@ def _slug(text: str) -> str:
 def _job(line: int, row: dict[str, Any], base_dir: Path, defaults: dict[str, Any], from_csv: bool) -> Job:
     if not isinstance(row, dict):
         raise InputError("row", f"is a {type(row).__name__}, not an object", 'write one {"prompt": ...} object per line')
+    row = {registry.ALIASES.get(k, k): v for k, v in row.items()}  # older names still read
     unknown = [k for k in row if k not in FIELDS]
     if unknown:
         near = difflib.get_close_matches(unknown[0], FIELDS, n=1)

@@ -9,14 +9,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import check_choice, check_range
+from .. import registry
 from .cadence import fill_cadence, keyframe_indices
 from .color import COLOR_MODES, match_color
 from .flow import FLOW_METHODS, FlowCache, compute_flow, warp
 from .interpolate import BLEND_METHODS, crossfade, interpolate_pair, interpolate_sequence
 
-MAX_INTERPOLATE = 16
-MAX_CADENCE = 16
+from ..registry import MAX_CADENCE, MAX_INTERPOLATE  # noqa: E402 - the one definition
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class MotionSettings:
     cadence: paint every c-th frame and fill the rest with `blend` (the requested frame count is kept).
     loop: close the loop: the last frame flows into the first (seam in-betweens, cadence tail).
     color_match: 0..1, pull every frame's LAB colours toward frame 1 after the fact (the painting chain
-        has its own in-loop match, `AnimationSettings.color_match`); `color_mode` "meanstd" or "histogram".
+        has its own in-loop match, `AnimationSettings.color_coherence`); `color_mode` "meanstd" or "histogram".
     """
 
     interpolate: int = 0
@@ -41,12 +40,7 @@ class MotionSettings:
     color_mode: str = "meanstd"
 
     def __post_init__(self) -> None:
-        check_range("interpolate", self.interpolate, 0, MAX_INTERPOLATE, integer=True)
-        check_range("cadence", self.cadence, 1, MAX_CADENCE, integer=True)
-        check_range("color-match", self.color_match, 0.0, 1.0)
-        for name, value, options in (("blend", self.blend, BLEND_METHODS), ("flow", self.flow, FLOW_METHODS),
-                                     ("color-mode", self.color_mode, COLOR_MODES)):
-            check_choice(name, value, options)
+        registry.check_all(self, "motion")  # every range and choice, as the one table defines them
 
     def output_count(self, frames: int) -> int:
         """How many frames `frames` painted/input frames become."""

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import check_choice
 
-COLOR_MODES = ("meanstd", "histogram")
+from ..registry import COLOR_MODES  # noqa: E402 - the one definition
 
 
 def _lab(frame: np.ndarray) -> np.ndarray:

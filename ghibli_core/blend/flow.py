@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import check_choice
 
-FLOW_METHODS = ("dis", "farneback")
+from ..registry import FLOW_METHODS  # noqa: E402 - the one definition
 
 
 _per_thread = threading.local()

@@ -25,7 +25,7 @@ from ..parallel import map_in_order
 
 from .flow import FlowCache, consistency, flow_pair, pixel_grid, warp
 
-BLEND_METHODS = ("flow", "crossfade")
+from ..registry import BLEND_METHODS  # noqa: E402 - the one definition
 _FLOOR = 0.02  # a little of each end everywhere, so no pixel is left with zero weight
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-AXES = ("translation_x", "translation_y", "translation_z", "rotation_x", "rotation_y", "rotation_z")
+from ..registry import AXES  # noqa: E402 - the one definition
 
 
 def focal_length(width: int, fov: float) -> float:

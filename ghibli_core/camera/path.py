@@ -13,10 +13,7 @@ from .geometry import AXES, Intrinsics, relative, step_matrix
 from .moves import Move, move_axes
 from .schedule import Schedule
 
-DEFAULT_FOV = 40.0
-#: Scene depth of the nearest and farthest points of a relative depth map (see depth.py).
-DEFAULT_NEAR = 1.0
-DEFAULT_FAR = 10.0
+from ..defaults import CAMERA_FAR as DEFAULT_FAR, CAMERA_FOV as DEFAULT_FOV, CAMERA_NEAR as DEFAULT_NEAR  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import defaults
-from ..animate import SCHEDULERS, SEED_POLICIES, AnimationSettings
-from ..blend import BLEND_METHODS, COLOR_MODES, FLOW_METHODS, MotionSettings
+from .. import defaults, registry
 from ..device import DEVICES, DTYPES
 from ..errors import InputError
 from ..models.lora import LoraSpec
@@ -130,83 +128,66 @@ def model_settings(args: argparse.Namespace, loras: tuple[LoraSpec, ...] = ()) -
 # --- painting and motion -----------------------------------------------------------------------------------------
 
 def painting_flags() -> argparse.ArgumentParser:
-    """How frames are painted; --preset sets several of them, and a flag given explicitly wins."""
+    """How frames are painted; --preset sets several of them, and a flag given explicitly wins. Every flag here is made
+    from the settings table (registry.py): its type, range, default and help are defined once."""
     p = _parent()
-    d = AnimationSettings()
     a = p.add_argument_group("painting (--preset sets steps, strength, scheduler, controlnet-scale, cadence, interpolate and "
                              "the step reuse below; a flag given explicitly wins)")
     a.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS),
                    help="; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()) + f" (default {DEFAULT_PRESET})")
     a.add_argument("--init-image", help="start from this image (img2img under its depth map) instead of txt2img")
-    a.add_argument("--steps", type=int, help="denoising steps (preset: " + preset_values("steps") + "; img2img frames run steps x strength)")
-    a.add_argument("--strength", type=float, help="how far each frame departs from the previous, 0..1 (preset: " + preset_values("strength") + ")")
-    a.add_argument("--guidance", type=float, default=d.guidance, help=f"classifier-free guidance scale (default {d.guidance})")
-    a.add_argument("--controlnet-scale", type=float, help="depth ControlNet weight (preset: " + preset_values("controlnet_scale") + ")")
-    a.add_argument("--negative-prompt", default=d.negative_prompt, help="what to steer away from")
     w, h = defaults.size()
     tw, th = defaults.size(tiny=True)
     a.add_argument("--size", default=None, help=f"WIDTHxHEIGHT, multiples of 8 (default {w}x{h}; {tw}x{th} with --tiny)")
-    a.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed and stored in the file)")
-    a.add_argument("--seed-policy", default=d.seed_policy, choices=SEED_POLICIES, help="fixed: same seed every frame; incrementing: seed + frame index")
-    a.add_argument("--scheduler", choices=list(SCHEDULERS), help="sampler (preset: " + preset_values("scheduler") + ")")
-    r = p.add_argument_group("speed: work reused across denoising steps (--preset sets these too; 1 = off)")
-    r.add_argument("--cache-interval", type=int, metavar="N",
-                   help="the UNet's deep blocks every N-th step, their features reused in between (preset: " + preset_values("cache_interval") + ")")
-    r.add_argument("--controlnet-end", type=float, metavar="F",
-                   help="the ControlNet for the first fraction F of the steps, then not called (preset: " + preset_values("controlnet_end") + ")")
-    r.add_argument("--cfg-end", type=float, metavar="F",
-                   help="classifier-free guidance for the first fraction F of the steps (preset: " + preset_values("cfg_end") + ")")
-    a.add_argument("--prompt-travel", action="store_true", default=None,
-                   help="beats flow into each other: each painted frame is conditioned on a slerp path through the planned "
-                        "prompts around it (default: a time-weighted blend of the prompts it stands for)")
-    s = p.add_argument_group(
-        "per-frame schedules and long chains (a number, or keyframes like '0:(0.5), 12:(0.35)' with expressions in t "
-        "and max_f; before each img2img step: colour match, then contrast, sharpen, noise)")
-    for name, meaning in (("strength", "img2img strength"), ("guidance", "CFG scale"), ("controlnet-scale", "depth ControlNet weight"),
-                          ("seed", "seed (replaces --seed-policy)")):
-        s.add_argument(f"--{name}-schedule", metavar="SCHEDULE", help=f"{meaning} per frame")
-    s.add_argument("--contrast", metavar="SCHEDULE", help=f"luminance contrast factor (default {defaults.CONTRAST:g}: colour "
-                   "matching already holds frame 1's contrast)")
-    s.add_argument("--sharpen", metavar="AMOUNT|auto|SCHEDULE", help=f"unsharp mask amount (default {defaults.SHARPEN}: holds "
-                   "frame 1's sharpness, measured each step; 0 = off; Deforum uses 0.1)")
-    s.add_argument("--noise", metavar="SCHEDULE", help=f"Perlin-shaped grain, std on the 0..1 scale (default {defaults.NOISE:g}; 0 = off)")
-    s.add_argument("--sharpen-kernel", type=int, help=f"unsharp mask kernel size, odd (default {defaults.SHARPEN_KERNEL})")
-    s.add_argument("--sharpen-sigma", type=float, help=f"unsharp mask blur sigma (default {defaults.SHARPEN_SIGMA:g})")
+    groups = {
+        "reuse": p.add_argument_group("speed: work reused across denoising steps (--preset sets these too; 1 = off)"),
+        "schedules": p.add_argument_group(
+            "per-frame schedules and long chains (a number, or keyframes like '0:(0.5), 12:(0.35)' with expressions in t "
+            "and max_f; before each img2img step: colour coherence, then contrast, sharpen, noise)"),
+    }
+    for s in registry.of("painting"):
+        if s.cli_flag is None or s.owner != "painting":
+            continue
+        group = groups["reuse"] if s.name in ("cache_interval", "controlnet_end", "cfg_end") else \
+            groups["schedules"] if s.kind in ("schedule", "amount") or s.name.startswith("sharpen_") else a
+        registry.add_flag(group, s, preset_values=preset_values(s.name) if s.preset else None,
+                          **({"metavar": "AMOUNT|auto|SCHEDULE"} if s.name == "sharpen" else {}))
     return p
 
 
-def schedule_values(args: argparse.Namespace) -> dict:
-    """The per-frame schedule and long-chain flags given, by AnimationSettings field (None where not given)."""
-    from ..per_frame import SCHEDULE_FIELDS, number_or_schedule
+#: The painting settings the command line sets (the rest: --size, --frames, and the preset).
+PAINT_FLAGS = tuple(s.name for s in registry.of("painting") if s.cli_flag is not None and s.owner == "painting")
 
-    values = {name: number_or_schedule(getattr(args, name)) for name in SCHEDULE_FIELDS}
-    return {**values, "prompt_travel": args.prompt_travel, "sharpen_kernel": args.sharpen_kernel, "sharpen_sigma": args.sharpen_sigma,
-            "cache_interval": args.cache_interval, "controlnet_end": args.controlnet_end, "cfg_end": args.cfg_end}
+
+def painting_values(args: argparse.Namespace) -> dict:
+    """The painting flags as AnimationSettings values (None where not given: the preset's or the default is used);
+    schedules and amounts read as numbers where they are numbers."""
+    from ..per_frame import number_or_schedule
+
+    return {name: number_or_schedule(getattr(args, name)) if registry.SETTINGS[name].kind in ("schedule", "amount")
+            else getattr(args, name) for name in PAINT_FLAGS}
 
 
 def motion_flags(*, generate: bool) -> argparse.ArgumentParser:
-    """Interpolation flags: the main command (preset-driven, in-chain colour match, loop on) and `blend` (plain frames)."""
+    """Interpolation flags: the main command (preset-driven, loop on) and `blend` (plain frames: nothing added unless
+    asked, loop off unless --loop, an after-the-fact colour match)."""
     p = _parent()
-    d = MotionSettings()
     g = p.add_argument_group("motion")
+    m = registry.SETTINGS
     if generate:
-        g.add_argument("--interpolate", type=int, metavar="K", help="in-between frames after each frame (preset: " + preset_values("interpolate") + ")")
+        registry.add_flag(g, m["interpolate"], preset_values=preset_values("interpolate"))
+        registry.add_flag(g, m["cadence"], preset_values=preset_values("cadence"))
     else:
-        g.add_argument("--interpolate", type=int, default=0, metavar="K", help="in-between frames after each frame (default 0)")
-    g.add_argument("--blend", default=d.blend, choices=BLEND_METHODS,
-                   help="in-betweens by optical-flow warping with occlusion handling (default) or a pixel crossfade")
-    g.add_argument("--flow", default=d.flow, choices=FLOW_METHODS, help="OpenCV flow: dis (default, better on painted footage) or farneback")
-    g.add_argument("--color-mode", default=d.color_mode, choices=COLOR_MODES, help="colour matching in LAB by mean/std (default) or histogram")
+        registry.add_flag(g, m["interpolate"], default=0, help="in-between frames after each frame (default 0)")
+    registry.add_flag(g, m["blend"])
+    registry.add_flag(g, m["flow"])
     if generate:
-        a = AnimationSettings()
-        g.add_argument("--cadence", type=int, metavar="C",
-                       help="paint every C-th frame, fill the rest by --blend (the frame count is kept; preset: " + preset_values("cadence") + ")")
-        g.add_argument("--color-match", type=float, default=a.color_match, metavar="S",
-                       help=f"pull each frame's colours toward frame 1 before it seeds the next, 0..1 (default {a.color_match}; 0 = off)")
         g.add_argument("--no-loop", dest="loop", action="store_false", help="do not close the loop (the last frame does not flow into the first)")
     else:
         g.add_argument("--color-match", type=float, nargs="?", const=1.0, default=0.0, metavar="S",
                        help="match every frame's colours to the first, strength 0..1 (1 if given alone; default off)")
+        g.add_argument("--color-mode", default=m["color_mode"].default, choices=list(m["color_mode"].choices),
+                       help=registry.help_text(m["color_mode"]))
         g.add_argument("--loop", action="store_true", help="close the loop: in-betweens from the last frame back to the first")
     return p
 

@@ -15,7 +15,7 @@ from ..models.lora import LoraSpec
 from ..presets import get_preset
 from ..schedule import denoising_steps
 from .common import PROG, camera_flags, camera_settings, model_flags, model_settings, motion_flags, painting_flags, \
-    planner_flags, planner_settings, print_metrics, schedule_values, tiny_models, warn
+    painting_values, planner_flags, planner_settings, print_metrics, tiny_models, warn
 
 EXAMPLES = f"""
 examples:
@@ -79,12 +79,7 @@ def job_from_args(args: argparse.Namespace) -> AnimationJob:
     frames = args.frames if args.frames is not None else (len(file_plan) if file_plan is not None else defaults.FRAMES)
     width, height = parse_size(args.size) if args.size else defaults.size(tiny=args.tiny)
     preset = get_preset(args.preset)
-    painting = preset.animation(
-        frames=frames, steps=args.steps, strength=args.strength, guidance=args.guidance,
-        controlnet_scale=args.controlnet_scale, negative_prompt=args.negative_prompt, width=width, height=height,
-        seed=args.seed, seed_policy=args.seed_policy, scheduler=args.scheduler, color_match=args.color_match,
-        color_mode=args.color_mode, **schedule_values(args),
-    ).with_seed()
+    painting = preset.animation(frames=frames, width=width, height=height, **painting_values(args)).with_seed()
     motion = preset.motion(interpolate=args.interpolate, blend=args.blend, flow=args.flow, cadence=args.cadence, loop=args.loop)
     planner = planner_settings(args, painting.seed)
     job = AnimationJob(
