@@ -249,6 +249,18 @@ def add_flag(group: argparse._ArgumentGroup, s: Setting, *, preset_values: str |
 JOBS_FIELDS = tuple(s.name for s in _LIST if s.jobs)
 
 
+def as_number(name: str, value: Any, from_csv: bool) -> float:
+    """A jobs-file number (a CSV cell arrives as text)."""
+    if from_csv and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(name, f"{value!r} is not a number", f"write e.g. \"{name}\": 0.5")
+    return float(value)
+
+
 def coerce(name: str, value: Any, from_csv: bool) -> Any:
     """A jobs-file value of setting `name` as its kind (CSV cells arrive as text); a wrong kind is one clear line."""
     from .per_frame import number_or_schedule
@@ -260,14 +272,7 @@ def coerce(name: str, value: Any, from_csv: bool) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise InputError(name, f"{value!r} is not an integer", f"write e.g. \"{name}\": 8")
     elif kind == "float":
-        if from_csv and isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise InputError(name, f"{value!r} is not a number", f"write e.g. \"{name}\": 0.5")
-        return float(value)
+        return as_number(name, value, from_csv)
     elif kind in ("text", "choice") and not isinstance(value, str):
         raise InputError(name, f"{value!r} is not text", f"write \"{name}\" as a string")
     elif kind in ("schedule", "amount"):

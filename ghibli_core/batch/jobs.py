@@ -125,14 +125,7 @@ def _coerce(field: str, value: Any, from_csv: bool) -> Any:
     if field in registry.SETTINGS:
         return registry.coerce(field, value, from_csv)
     if field == "fps":
-        if from_csv and isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InputError(field, f"{value!r} is not a number", f"write e.g. \"{field}\": 16")
-        return float(value)
+        return registry.as_number(field, value, from_csv)
     if field in TEXT_FIELDS and not isinstance(value, str):
         raise InputError(field, f"{value!r} is not text", f"write \"{field}\" as a string")
     return value
