@@ -107,10 +107,20 @@ class PaintRequest:
 
 @dataclass
 class Painted:
-    """A painted frame and its final latents (before decoding, scaled as the UNet sees them)."""
+    """A painted frame as the pipeline decoded it (`pixels`: [3, H, W] in 0..1, on the painting device, where later
+    device-side stages may take it) and its final latents (before decoding, scaled as the UNet sees them). `image` is
+    the PIL edge, made on first use exactly as diffusers makes its PIL output."""
 
-    image: Image.Image
+    pixels: torch.Tensor
     latents: torch.Tensor | None = None
+    _image: Image.Image | None = field(default=None, init=False, repr=False)
+
+    @property
+    def image(self) -> Image.Image:
+        if self._image is None:
+            array = self.pixels.detach().cpu().permute(1, 2, 0).float().numpy()
+            self._image = Image.fromarray((array * 255).round().astype("uint8"))
+        return self._image
 
 
 def make_scheduler(config: dict[str, Any], name: str) -> Any:
@@ -241,8 +251,8 @@ class Painter:
             )
             if r.init is None:
                 with reuse or nullcontext():
-                    image = pipe(**common).images[0]
-                return Painted(image, last.get("latents"))
+                    pixels = pipe(**common, output_type="pt").images[0]
+                return Painted(pixels, last.get("latents"))
             init = r.init
             if r.start is not None and isinstance(init, Image.Image):
                 # encodes the init exactly as the pipeline would (same generator draw) and hands back its latents
@@ -251,10 +261,10 @@ class Painter:
                                                     share=r.start.share)
             one = len(r.controls) == 1
             with reuse or nullcontext():
-                image = pipe(
+                pixels = pipe(
                     image=init, strength=r.strength,
                     control_image=r.controls[0].image if one else [c.image for c in r.controls],
                     controlnet_conditioning_scale=r.controls[0].scale if one else [c.scale for c in r.controls],
-                    **common,
+                    output_type="pt", **common,
                 ).images[0]
-        return Painted(image, last.get("latents"))
+        return Painted(pixels, last.get("latents"))

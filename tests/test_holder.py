@@ -15,7 +15,7 @@ from PIL import Image
 from ghibli_core.models.holder import HELD, release_models, source_numel, tensor_bytes, weights_bytes
 from ghibli_core.models.pipelines import HeldPipelines
 from ghibli_core.models.lora import LoraSpec
-from ghibli_core.plan.local import load_chat_pipeline
+from ghibli_core.plan.local import held_chat_pipeline
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_release_frees_every_held_model_and_a_kept_handle_loads_them_again(tiny,
     pipes = lora.get()
     assert pipes.loras == lora.loras and handle.get().loras == ()
     assert handle.get() is handle.get()  # loaded once
-    chat = load_chat_pipeline(str(tiny.chat_dir), "cpu")
+    chat = held_chat_pipeline(str(tiny.chat_dir), "cpu")
     held = HELD.summary()
     assert len(held["held"]) == 3 and held["bytes"] > 0
     assert {label.split(":")[0] for label in held["held"]} == {"pipelines", "depth", "chat"}

@@ -69,10 +69,23 @@ def test_txt2img_and_controlnet_img2img_share_every_weight(pipes):
     assert len({p.untyped_storage().data_ptr() for p in params.values()}) == len(params)
 
 
-def test_depth_estimator_is_loaded_once_until_released(tiny, pipes):
-    first = load_depth_estimator(pipes.depth.source, pipes.device, pipes.dtype)
-    assert load_depth_estimator(pipes.depth.source, pipes.device, pipes.dtype) is first
-    assert load_pipelines(tiny.model_settings(), progress=False).depth is first
+def test_loading_keeps_nothing_and_the_holder_keeps_the_depth_estimator_once(tiny, pipes):
+    from ghibli_core.models.depth import held_depth_estimator
+    from ghibli_core.models.holder import HELD, release_models
+    from ghibli_core.models.pipelines import HeldPipelines
+
+    release_models()
+    try:
+        assert load_depth_estimator(pipes.depth.source, pipes.device, pipes.dtype) is not pipes.depth
+        load_pipelines(tiny.model_settings(), progress=False)
+        assert HELD.keys() == []  # loading has no side effect: only the holder keeps
+        first = held_depth_estimator(pipes.depth.source, pipes.device, pipes.dtype)
+        assert held_depth_estimator(pipes.depth.source, pipes.device, pipes.dtype) is first
+        held = HeldPipelines.of(tiny.model_settings().resolve())
+        assert held.get().depth is first and held.get() is held.get()
+        assert held.release() and len(HELD.keys()) == 1  # the pipelines go; the shared depth estimator stays
+    finally:
+        release_models()
 
 
 def test_depth_map_is_rgb_same_size_and_uses_full_range(pipes):

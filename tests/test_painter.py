@@ -70,6 +70,9 @@ def test_one_request_in_one_frame_and_its_latents_out(pipes):
     request = PaintRequest(index=0, conditioning=Conditioning("a red hill"), seed=4, steps=4, guidance=1.0, width=64, height=64)
     first = painter.paint(request)
     assert first.image.size == (64, 64) and first.latents.shape == (1, 4, 8, 8)
+    # the frame stays a tensor on the painting device until a PIL edge asks for it
+    assert first.pixels.shape == (3, 64, 64) and first.pixels.device.type == pipes.device.type
+    assert np.array_equal(np.asarray(first.image), (first.pixels.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8))
     depth = pipes.depth(first.image)
     nxt = painter.paint(PaintRequest(index=1, conditioning=Conditioning("a red hill"), seed=4, steps=4, guidance=1.0, width=64,
                                      height=64, init=first.image, strength=0.5, controls=(Control(depth, 0.8),)))

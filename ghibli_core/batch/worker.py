@@ -1,14 +1,13 @@
 """Rendering one job, the same way in the local loop and in a Ray actor: models loaded once and kept."""
 from __future__ import annotations
 
-import gc
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..job import GENERATOR, AnimationJob, run_job
-from ..models.pipelines import GhibliPipelines, ModelSettings
+from ..models.pipelines import GhibliPipelines, HeldPipelines, ModelSettings
 from ..plan import Plan, PlannerSettings
 from .jobs import Job
 
@@ -36,41 +35,31 @@ class BatchContext:
 
 
 class PipelineCache:
-    """The loaded models of the last base used; a job with another base replaces them (one set in memory).
-    LoRAs switch as adapters on the shared weights, without a reload."""
+    """A worker's models, asked of the engine's one holder: the last base used stays held; a job with another base
+    releases it first (one set in memory; the shared depth estimator stays). LoRAs switch as adapters on the shared
+    weights, without a reload."""
 
     def __init__(self) -> None:
-        self.key: ModelSettings | None = None
-        self.pipes: GhibliPipelines | None = None
+        self.held: HeldPipelines | None = None
         self.loads = 0
         self.failed: dict[ModelSettings, Exception] = {}
 
     def get(self, settings: ModelSettings) -> GhibliPipelines:
-        from ..models.pipelines import load_pipelines
-
         key = settings.replace(loras=())
         if key in self.failed:  # a base that failed to load fails its other jobs at once, with the same error
             raise self.failed[key]
-        if key != self.key:
-            self.key = self.pipes = None
-            gc.collect()
-            _empty_gpu_cache()
-            try:
-                self.pipes = load_pipelines(key, progress=False)
-            except Exception as exc:
-                self.failed[key] = exc
-                raise
-            self.key, self.loads = key, self.loads + 1
-        handle = self.pipes.with_loras(settings.loras)
-        handle.activate_loras()
-        return handle
-
-
-def _empty_gpu_cache() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+        handle = HeldPipelines.of(key.resolve())
+        if self.held is not None and self.held.key != handle.key:
+            self.held.release()
+            self.held = None
+        try:
+            if self.held is None:
+                handle.get()
+                self.held, self.loads = handle, self.loads + 1
+        except Exception as exc:
+            self.failed[key] = exc
+            raise
+        return self.held.get().with_loras(settings.loras)
 
 
 def animation_job(job: Job, ctx: BatchContext, target: Path) -> AnimationJob:

@@ -55,8 +55,13 @@ class DepthEstimator:
 
 
 def load_depth_estimator(source: ModelSource, device: torch.device, dtype: torch.dtype, allow_pickle: bool = False) -> DepthEstimator:
-    """One estimator per (model, device, dtype), held until `release_models()`: later calls reuse the loaded weights.
-    Safetensors weights only unless `allow_pickle`."""
+    """The depth estimator, loaded now (safetensors weights only unless `allow_pickle`); nothing is kept."""
+    return DepthEstimator(source, device, dtype, allow_pickle)
+
+
+def held_depth_estimator(source: ModelSource, device: torch.device, dtype: torch.dtype, allow_pickle: bool = False) -> DepthEstimator:
+    """One estimator per (model, device, dtype) in the engine's holder, until `release_models()`: every held pipeline set
+    that names it shares it."""
     key = ("depth", source.location, str(device), str(dtype), allow_pickle)
-    return HELD.get(key, lambda: DepthEstimator(source, device, dtype, allow_pickle), label=f"depth: {source.name} ({device})")
+    return HELD.get(key, lambda: load_depth_estimator(source, device, dtype, allow_pickle), label=f"depth: {source.name} ({device})")
 

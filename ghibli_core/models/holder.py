@@ -1,6 +1,7 @@
-"""Every model the engine keeps loaded between runs, in one place a host can release.
+"""Every model the engine keeps loaded between runs, in one place a host can release: the one cache layer.
 
-The depth estimator, the local chat model and pipelines asked for through `pipelines.HeldPipelines` live in `HELD`,
+Loading functions load and return; only the holder keeps. Pipelines asked for through `pipelines.HeldPipelines` (the
+CLI's batch, ComfyUI's loader) and the depth estimator they share, and the planner's local chat model, live in `HELD`,
 keyed by what they were loaded from. `release_models()` drops them all (a host calls it when the user frees memory: ComfyUI's
 *Unload Models*); a `HeldPipelines` handle that outlives a release loads its models again on first use, so a graph
 cached by the host still runs. `weights_bytes` sizes a load from the files' own headers, before any weight is read.
@@ -40,6 +41,17 @@ class ModelHolder:
                 self._models[key] = load()
                 self._labels[key] = label or str(key)
             return self._models[key]
+
+    def drop(self, key: Hashable) -> bool:
+        """Let the model held under `key` go (the others stay); whether one was held."""
+        with self._lock:
+            found = self._models.pop(key, None) is not None
+            self._labels.pop(key, None)
+        if found:
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        return found
 
     def keys(self) -> list[Hashable]:
         with self._lock:

@@ -19,7 +19,7 @@ from ..device import DTYPES, resolve_device, resolve_dtype
 from ..errors import InputError, ModelLoadError, check_choice
 from ..files import file_identity
 from .configs import CONTROLNET_CONFIG_DIR, SD15_CONFIG_DIR, read_json
-from .depth import DepthEstimator, load_depth_estimator
+from .depth import DepthEstimator, held_depth_estimator, load_depth_estimator
 from .holder import HELD
 from .lora import AdapterGate, LoraSpec, check_lora_file, use_loras
 from .sources import ModelSource, hub_offline, resolve_source
@@ -267,20 +267,23 @@ def _loading_bars(show: bool):
             mod.enable_progress_bar() if enabled else mod.disable_progress_bar()
 
 
-def load_pipelines(settings: ModelSettings | ResolvedModels, *, progress: bool = True) -> GhibliPipelines:
-    """Load base, ControlNet, depth model and LoRAs once; return pipelines that share them."""
+def load_pipelines(settings: ModelSettings | ResolvedModels, *, progress: bool = True,
+                   depth: DepthEstimator | None = None) -> GhibliPipelines:
+    """Load base, ControlNet, depth model (unless `depth` is given) and LoRAs; return pipelines that share them. Nothing
+    is kept: `HeldPipelines` keeps them for the hosts that reuse them."""
     with _loading_bars(progress):
-        return _load_pipelines(settings, progress)
+        return _load_pipelines(settings, progress, depth)
 
 
-def _load_pipelines(settings: ModelSettings | ResolvedModels, progress: bool) -> GhibliPipelines:
+def _load_pipelines(settings: ModelSettings | ResolvedModels, progress: bool, depth: DepthEstimator | None) -> GhibliPipelines:
     resolved = settings if isinstance(settings, ResolvedModels) else settings.resolve()
     s = resolved.settings
     txt2img = _load_base(resolved.base, single_file_config(resolved.base, s.base_config), resolved.dtype, s.allow_pickle)
     controlnet = _load_controlnet(
         resolved.controlnet, single_file_config(resolved.controlnet, s.controlnet_config), resolved.dtype, s.allow_pickle
     )
-    depth = load_depth_estimator(resolved.depth, resolved.device, resolved.dtype, s.allow_pickle)
+    if depth is None:
+        depth = load_depth_estimator(resolved.depth, resolved.device, resolved.dtype, s.allow_pickle)
     if resolved.tiny_vae is not None:  # before assembling, so img2img shares it and the speed options apply to it
         with quiet("diffusers.configuration_utils"), quiet("diffusers.models.modeling_utils"):  # config and cast notes
             tiny = load_tiny_vae(resolved.tiny_vae, resolved.dtype, allow_pickle=s.allow_pickle)
@@ -333,13 +336,28 @@ class HeldPipelines:
         sources = (resolved.base, resolved.controlnet, resolved.depth) + ((resolved.tiny_vae,) if resolved.tiny_vae else ())
         return cls(resolved, resolved.settings.loras, tuple(file_identity(s.location) for s in sources))
 
+    @property
+    def key(self) -> tuple:
+        """What the holder keeps these pipelines under."""
+        return ("pipelines", self.resolved, self.identity)
+
     def get(self) -> GhibliPipelines:
-        """The loaded pipelines (loading them if no one has, or they were released), painting with this handle's LoRAs."""
+        """The loaded pipelines (loading them if no one has, or they were released), painting with this handle's LoRAs;
+        the depth estimator is the held one (shared with every other held set that names it)."""
         r = self.resolved
-        base = HELD.get(("pipelines", r, self.identity), lambda: load_pipelines(r, progress=False),
+
+        def load() -> GhibliPipelines:
+            depth = held_depth_estimator(r.depth, r.device, r.dtype, r.settings.allow_pickle)
+            return load_pipelines(r, progress=False, depth=depth)
+
+        base = HELD.get(self.key, load,
                         label=f"pipelines: {r.base.name} + {r.controlnet.name}"
                               f"{' + ' + r.tiny_vae.name if r.tiny_vae else ''} ({r.device}, {str(r.dtype).removeprefix('torch.')})")
         return base if self.loras == base.loras else base.with_loras(self.loras)
+
+    def release(self) -> bool:
+        """Let these pipelines go (the shared depth estimator stays held); whether they were held."""
+        return HELD.drop(self.key)
 
     def with_loras(self, loras: tuple[LoraSpec, ...] | list[LoraSpec]) -> "HeldPipelines":
         """A handle painting with `loras` over the same held weights (each file checked against the model now)."""

@@ -9,18 +9,24 @@ from .llm import LLMPlanner
 
 
 def load_chat_pipeline(location: str, device: str, allow_pickle: bool = False):
-    """A text-generation pipeline, loaded once per (model, device) and held until `release_models()`; safetensors weights
-    only unless `allow_pickle`."""
+    """A text-generation pipeline, loaded now (safetensors weights only unless `allow_pickle`); nothing is kept."""
     from transformers import pipeline
 
     from ..device import resolve_device, resolve_dtype
-    from ..models.holder import HELD
     from ..models.sources import safe_load_kwargs
 
     dev = resolve_device(device)
-    return HELD.get(("chat", location, str(dev), allow_pickle),
-                    lambda: pipeline("text-generation", model=location, device=dev, dtype=resolve_dtype("auto", dev),
-                                     model_kwargs=safe_load_kwargs(allow_pickle)),
+    return pipeline("text-generation", model=location, device=dev, dtype=resolve_dtype("auto", dev),
+                    model_kwargs=safe_load_kwargs(allow_pickle))
+
+
+def held_chat_pipeline(location: str, device: str, allow_pickle: bool = False):
+    """The chat pipeline in the engine's holder, once per (model, device), until `release_models()`."""
+    from ..device import resolve_device
+    from ..models.holder import HELD
+
+    dev = resolve_device(device)
+    return HELD.get(("chat", location, str(dev), allow_pickle), lambda: load_chat_pipeline(location, device, allow_pickle),
                     label=f"chat: {Path(location).name} ({dev})")
 
 
@@ -50,7 +56,7 @@ class TransformersPlanner(LLMPlanner):
         import transformers
 
         try:
-            generator = load_chat_pipeline(self._source.location, self.settings.device, self.settings.allow_pickle)
+            generator = held_chat_pipeline(self._source.location, self.settings.device, self.settings.allow_pickle)
         except (OSError, ValueError) as exc:
             raise PlanFault(f"could not load the model ({type(exc).__name__}: {first_line(exc, 120)})") from exc
         if not getattr(generator.tokenizer, "chat_template", None):
