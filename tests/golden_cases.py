@@ -1,8 +1,9 @@
 """The cases whose frames must stay the same across refactors (tests/test_golden_frames.py): every preset, with and
 without the camera, a scheduled chain, an init image and prompt travel, on the tiny models at 64x64.
 
-`python tests/golden_cases.py OUT.npz` records them with the current code (run before a change that must not change
-frames, commit the file, and the test compares)."""
+`python tests/golden_cases.py OUT.npz` records them with the code it imports (run it against the engine before a change
+that must not change frames, commit the file, and the test compares). fp32 on the CPU, so the recording does not depend
+on whether a CPU has bf16 hardware (`auto` would pick bf16 there); the CPU's kernel family is stored beside the frames."""
 from __future__ import annotations
 
 import sys
@@ -51,9 +52,12 @@ def main(out: str) -> None:
     import os
     from pathlib import Path
 
+    import torch
+
     tiny = ensure_tiny(Path(os.environ.get("GHIBLI_TINY_DIR", "/tmp/ghibli-tiny")))
-    pipes = load_pipelines(tiny.model_settings(), progress=False)
-    np.savez_compressed(out, **{name: render_case(pipes, name) for name in CASES})
+    pipes = load_pipelines(tiny.model_settings(device="cpu", dtype="fp32"), progress=False)
+    np.savez_compressed(out, cpu_capability=np.array(torch.backends.cpu.get_cpu_capability()),
+                        **{name: render_case(pipes, name) for name in CASES})
 
 
 if __name__ == "__main__":
