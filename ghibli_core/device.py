@@ -5,7 +5,7 @@ import torch
 
 from .errors import InputError, check_choice
 
-DEVICES = ("auto", "cuda", "mps", "cpu")
+from .registry import DEVICES  # noqa: E402 - the one definition
 DTYPES = {"auto": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 

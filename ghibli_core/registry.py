@@ -35,6 +35,10 @@ SCHEDULERS = {
 COLOR_MODES = ("meanstd", "histogram")
 BLEND_METHODS = ("flow", "crossfade")
 FLOW_METHODS = ("dis", "farneback")
+DEVICES = ("auto", "cuda", "mps", "cpu")
+DTYPE_NAMES = ("auto", "fp16", "bf16", "fp32")
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+PLAN_BACKENDS = ("offline", "hf", "openai", "transformers")
 AXES = ("translation_x", "translation_y", "translation_z", "rotation_x", "rotation_y", "rotation_z")
 MAX_INTERPOLATE = 16
 MAX_CADENCE = 16
@@ -52,7 +56,8 @@ class Setting:
     `aliases`: older names still read from jobs files."""
 
     name: str
-    owner: str  # painting (AnimationSettings), motion (MotionSettings), camera (CameraSettings)
+    owner: str  # painting (AnimationSettings), motion (MotionSettings), camera (CameraSettings), models
+    #            (ModelSettings), planner (PlannerSettings)
     kind: str
     help: str
     default: Any = None
@@ -116,7 +121,7 @@ def _num(x: float | None) -> str:
     return "" if x is None else (f"{x:g}" if not float(x).is_integer() or abs(x) < 1e6 else f"{x:.0f}")
 
 
-P, M, C = "painting", "motion", "camera"
+P, M, C, MO, PL = "painting", "motion", "camera", "models", "planner"
 _pv = defaults.preset_value
 _LIST = [
     # painting: AnimationSettings
@@ -130,7 +135,8 @@ _LIST = [
     Setting("negative_prompt", P, "text", "what no frame should show", defaults.NEGATIVE_PROMPT),
     Setting("width", P, "int", "frame width, a multiple of 8 (SD1.5 is trained at 512)", defaults.SIZE, 64, 2048, unit="px", flag=None),
     Setting("height", P, "int", "frame height, a multiple of 8", defaults.SIZE, 64, 2048, unit="px", flag=None),
-    Setting("seed", P, "int", "noise seed (none: a random one, recorded in the file)", None, 0, MAX_SEED),
+    Setting("seed", P, "int", "noise seed (none: a random one, recorded in the file; the planner is seeded with it)", None,
+            0, MAX_SEED, shared_with=(PL,)),
     Setting("seed_policy", P, "choice", "fixed: every frame uses the seed (steadiest); incrementing: frame k uses seed + k",
             defaults.SEED_POLICY, choices=SEED_POLICIES, what="policy"),
     Setting("scheduler", P, "choice", "sampler (default: the model's own)", _pv("scheduler"), choices=tuple(SCHEDULERS),
@@ -185,6 +191,50 @@ _LIST = [
     Setting("near", C, "float", "scene depth of the nearest point", defaults.CAMERA_NEAR, 0.0, 1e6, lo_open=True, unit="scene units"),
     Setting("far", C, "float", "scene depth of the farthest point", defaults.CAMERA_FAR, 0.0, 1e6, lo_open=True, unit="scene units"),
 ]
+_LIST += [
+    # models: ModelSettings (the ComfyUI loader lists files instead of taking paths: its widgets are its own)
+    Setting("base", MO, "text", "SD1.5 base: hub id, diffusers folder or .safetensors checkpoint", defaults.BASE_MODEL,
+            flag="model", widget="ckpt_name", jobs=False),
+    Setting("controlnet", MO, "text", "depth ControlNet: hub id, folder or .safetensors file", defaults.CONTROLNET,
+            widget="controlnet_name", jobs=False),
+    Setting("depth_model", MO, "text", "transformers depth model: hub id or folder", defaults.DEPTH_MODEL, jobs=False),
+    Setting("device", MO, "choice", "where the models run: auto = cuda > mps > cpu (in ComfyUI: its own device)", "auto",
+            choices=DEVICES, jobs=False, what="device", shared_with=(PL,)),
+    Setting("dtype", MO, "choice", "precision: auto = fp16 on a GPU; on the CPU bf16 where it has bf16 hardware (AMX, "
+            "AVX512-BF16), else fp32 (in ComfyUI: the precision ComfyUI picks)", "auto", choices=DTYPE_NAMES, jobs=False,
+            what="dtype"),
+    Setting("allow_pickle", MO, "bool", "allow .ckpt/.pt/.bin weights, for every model (pickle can run code: only for "
+            "files you trust)", False, widget=None, jobs=False, shared_with=(PL,)),
+    Setting("base_config", MO, "text", "diffusers config folder for a single-file base that is not standard SD1.5", None,
+            flag="model-config", widget=None, jobs=False),
+    Setting("controlnet_config", MO, "text", "config folder for a single-file ControlNet that is not standard SD1.5", None,
+            widget=None, jobs=False),
+    Setting("channels_last", MO, "bool", "NHWC memory layout for every model (default: all on CUDA; on the CPU the VAE, "
+            "and the UNet and ControlNet in bf16, where each measured faster)", None, widget=None, jobs=False),
+    Setting("compile", MO, "choice", "torch.compile the UNet and ControlNet (GPU; the first frame pays the compile time)",
+            "off", choices=COMPILE_MODES, jobs=False, what="mode"),
+    Setting("vae_tiling", MO, "bool", "decode in tiles: large sizes in less memory", False, jobs=False),
+    Setting("vae_slicing", MO, "bool", "decode batched images one at a time (less peak memory)", False, widget=None,
+            jobs=False),
+    Setting("tiny_vae", MO, "text", "encode and decode with a tiny autoencoder (TAESD) instead of the model's VAE: fast "
+            "drafts, softer detail", None, jobs=False),
+    # planner: PlannerSettings
+    Setting("backend", PL, "choice", "who writes the frame prompts: offline rules, hf (HF Inference, $HF_TOKEN), openai "
+            "(any OpenAI-compatible server, $OPENAI_API_KEY), transformers (a local chat model)", "offline",
+            choices=PLAN_BACKENDS, jobs=False, what="plan backend"),
+    Setting("model", PL, "text", "chat model id or folder (empty: the backend's default)", None, flag="plan-model", jobs=False),
+    Setting("base_url", PL, "text", "server URL for openai (e.g. Ollama http://127.0.0.1:11434/v1) or hf (your endpoint)",
+            None, jobs=False),
+    Setting("provider", PL, "text", "hf only: the Inference Provider (default auto)", None, widget=None, jobs=False),
+    Setting("temperature", PL, "float", "sampling temperature", defaults.TEMPERATURE, 0.0, 2.0, jobs=False),
+    Setting("timeout", PL, "float", "seconds per request before the offline plan is used", defaults.PLAN_TIMEOUT, 0.1, 3600.0,
+            flag="plan-timeout", widget=None, jobs=False, unit="s"),
+    Setting("max_retries", PL, "int", "retries of a failed request", 3, 0, 10, flag=None, widget=None, jobs=False),
+    Setting("max_wait", PL, "float", "longest wait between retries", 30.0, 0.0, 3600.0, flag=None, widget=None, jobs=False,
+            unit="s"),
+    Setting("fallback", PL, "bool", "if the backend cannot run (no key, no package), plan offline with a warning instead "
+            "of stopping", False, flag="plan-fallback", jobs=False),
+]
 SETTINGS: dict[str, Setting] = {s.name: s for s in _LIST}
 #: Old names still read (jobs files, plans): old -> current.
 ALIASES = {alias: s.name for s in _LIST for alias in s.aliases}
@@ -218,7 +268,7 @@ def help_text(s: Setting, preset_values: str | None = None) -> str:
         extra.append(s.range_text())
     if preset_values:
         extra.append(f"preset: {preset_values}")
-    elif s.default is not None and s.kind not in ("text",) and s.name != "loop":
+    elif s.default is not None and s.kind not in ("text", "bool"):
         extra.append(f"default {s.default:g}" if isinstance(s.default, float) else f"default {s.default}")
     return s.help + (f" ({'; '.join(extra)})" if extra else "")
 
@@ -239,8 +289,9 @@ def add_flag(group: argparse._ArgumentGroup, s: Setting, *, preset_values: str |
         kw.update(action="store_true", default=None)
     else:
         kw["default"] = None if (s.preset or s.kind in ("schedule", "amount")) else s.default
+    extra_names = tuple(overrides.pop("option_strings", ()))  # other spellings a command also takes (`plan --model`)
     kw.update(overrides)
-    names = [s.cli_flag] + [f"--{a.replace('_', '-')}" for a in s.aliases]
+    names = [*extra_names, s.cli_flag] + [f"--{a.replace('_', '-')}" for a in s.aliases]
     group.add_argument(*names, **kw)
 
 
@@ -292,7 +343,7 @@ def coerce(name: str, value: Any, from_csv: bool) -> Any:
 def markdown_table() -> str:
     """docs/settings.md's tables: every setting, where it is set, its default, range and meaning."""
     out = []
-    for owner, title in ((P, "Painting"), (M, "Motion"), (C, "Camera")):
+    for owner, title in ((P, "Painting"), (M, "Motion"), (C, "Camera"), (MO, "Models"), (PL, "Planning")):
         out += [f"### {title}", "", "| setting | command line | ComfyUI widget | default | range / choices | meaning |",
                 "|---|---|---|---|---|---|"]
         for s in of(owner):
@@ -300,7 +351,8 @@ def markdown_table() -> str:
             if s.kind == "text" and s.default:
                 default = "see `--help`"
             cli = f"`{s.cli_flag}`" if s.cli_flag else ("`--size`" if s.name in ("width", "height") else
-                                                         "`--frames`" if s.name == "frames" else "(blend)")
+                                                         "`--frames`" if s.name == "frames" else
+                                                         "(blend)" if s.owner == M else "(Python)")
             widget = f"`{s.widget_name}`" if s.widget_name else ""
             unit = f" {s.unit}" if s.unit else ""
             out.append(f"| `{s.name}` | {cli} | {widget} | {default} | {s.range_text()}{unit} | {s.help.replace('|', '/')} |")

@@ -20,7 +20,9 @@ from ghibli_core.errors import InputError
 from ghibli_core.presets import DEFAULT_PRESET, PRESETS
 
 REPO = Path(__file__).resolve().parent.parent
-OWNERS = {"painting": AnimationSettings, "motion": MotionSettings, "camera": CameraSettings}
+from ghibli_core.plan import PlannerSettings  # noqa: E402
+
+OWNERS = {"painting": AnimationSettings, "motion": MotionSettings, "camera": CameraSettings, "planner": PlannerSettings}
 
 
 def _expected_default(s: registry.Setting):
@@ -75,31 +77,60 @@ def _parser(command: str):
 
 
 def test_every_flag_of_the_main_command_is_the_tables():
-    actions = {a.dest: a for a in _parser("main")._actions}
-    options = {o for a in _parser("main")._actions for o in a.option_strings}
+    parser = _parser("main")
+    by_option = {o: a for a in parser._actions for o in a.option_strings}
     for s in registry.SETTINGS.values():
         if s.cli_flag is None:
             continue
-        assert s.cli_flag in options, f"{s.name}: no {s.cli_flag} on the main command"
-        action = actions[s.name]
+        assert s.cli_flag in by_option, f"{s.name}: no {s.cli_flag} on the main command"
+        action = by_option[s.cli_flag]
         if s.name == "loop":
             assert action.option_strings == ["--no-loop"] and action.default is True
             continue
         if s.kind == "choice":
             assert list(action.choices) == list(s.choices), s.name
-        if s.owner == "camera":
-            expected = None if s.kind in ("schedule", "text") else s.default
+        if s.owner == "camera" or s.owner == "models" and s.kind == "text":
+            expected = None if s.kind in ("schedule", "text") else s.default  # no model flag: the table's default model
+        elif s.kind == "bool":
+            expected = None if s.owner == "painting" else (s.default or (None if s.default is None else False))
         else:
-            expected = None if (s.preset or s.kind in ("schedule", "amount", "bool")) else s.default
+            expected = None if (s.preset or s.kind in ("schedule", "amount")) else s.default
         assert action.default == expected, (s.name, action.default, expected)
         if s.kind in ("int", "float"):
             assert action.type is (int if s.kind == "int" else float), s.name
             assert s.range_text() in action.help or s.owner == "camera", (s.name, action.help)
+        if s.owner == "models" and s.kind == "text" and s.default:
+            assert str(s.default) in action.help, s.name  # the default model is named in the help
     for flag in ("--frames", "--size", "--color-match"):  # the beats, the size, the old name of colour coherence
-        assert flag in options
+        assert flag in by_option
     blend = {a.dest: a for a in _parser("blend")._actions}
     assert blend["color_match"].default == registry.SETTINGS["color_match"].default
     assert list(blend["color_mode"].choices) == list(registry.SETTINGS["color_mode"].choices)
+    plan = {o for a in _parser("plan")._actions for o in a.option_strings}
+    assert {"--model", "--plan-model", "--backend", "--temperature"} <= plan
+
+
+def test_model_and_planner_settings_are_checked_by_the_table():
+    from ghibli_core.models.pipelines import ModelSettings
+    from ghibli_core.plan import PlannerSettings
+
+    models, planner = ModelSettings(), PlannerSettings()
+    for s in registry.of("models"):
+        assert getattr(models, s.name) == s.default, s.name
+    for s in registry.of("planner"):
+        if s.owner == "planner":
+            assert getattr(planner, s.name) == s.default, s.name
+    assert {f for f in ModelSettings.__dataclass_fields__} - {"loras"} == {s.name for s in registry.of("models")}
+    assert {f for f in PlannerSettings.__dataclass_fields__} == {s.name for s in registry.of("planner")}
+    with pytest.raises(InputError, match="^dtype: unknown dtype 'fp8'"):
+        ModelSettings(dtype="fp8")
+    with pytest.raises(InputError, match="^compile: unknown mode 'fastest'"):
+        ModelSettings(compile="fastest")
+    with pytest.raises(InputError, match="^backend: unknown plan backend 'x'"):
+        PlannerSettings(backend="x")
+    with pytest.raises(InputError, match="^temperature: 3.0 is out of range"):
+        PlannerSettings(temperature=3.0)
+    assert ModelSettings(device="cuda:1").device == "cuda:1"  # an indexed device is resolve_device's to check
 
 
 def test_the_old_flag_name_sets_the_renamed_setting(tiny_env, tmp_path):

@@ -7,12 +7,10 @@ import sys
 from pathlib import Path
 
 from .. import defaults, registry
-from ..device import DEVICES, DTYPES
 from ..errors import InputError
 from ..models.lora import LoraSpec
 from ..models.pipelines import ModelSettings
-from ..models.speed import COMPILE_MODES
-from ..plan.llm import BACKEND_NAMES, PlannerSettings
+from ..plan.llm import PlannerSettings
 from ..presets import DEFAULT_PRESET, PRESETS
 
 PROG = "ghibli-anim"
@@ -34,24 +32,20 @@ def _parent() -> argparse.ArgumentParser:
 # --- planning ---------------------------------------------------------------------------------------------------
 
 def planner_flags(*, main: bool) -> argparse.ArgumentParser:
-    """The planner flags: the main command and `batch` (where the chat model is --plan-model, and a plan file may
-    be given) and `plan` (where --model also names the chat model)."""
+    """The planner flags, from the settings table: the main command and `batch` (where the chat model is --plan-model,
+    and a plan file may be given) and `plan` (where --model also names the chat model)."""
     p = _parent()
-    d = PlannerSettings()
+    S = registry.SETTINGS
     g = p.add_argument_group("planning (LLM backends; keys only from the environment)")
-    g.add_argument("--backend", default=d.backend, choices=BACKEND_NAMES,
-                   help="who writes the frame prompts: offline rules (default), hf (HF Inference, $HF_TOKEN), "
-                        "openai (any OpenAI-compatible server, $OPENAI_API_KEY), transformers (a local chat model)")
-    names = ["--plan-model"] if main else ["--model", "--plan-model"]
-    g.add_argument(*names, dest="plan_model", metavar="MODEL",
-                   help="chat model id or folder (defaults: " + ", ".join(f"{k} {v}" for k, v in defaults.PLAN_MODELS.items()) + ")")
-    g.add_argument("--base-url", help="server URL for openai (e.g. Ollama http://127.0.0.1:11434/v1) or hf (your endpoint)")
-    g.add_argument("--provider", help="hf only: Inference Provider (default auto)")
-    g.add_argument("--temperature", type=float, default=d.temperature, help=f"sampling temperature (default {d.temperature:g})")
-    g.add_argument("--plan-timeout", type=float, default=d.timeout,
-                   help=f"seconds per request before the offline plan is used (default {d.timeout:g})")
-    g.add_argument("--plan-fallback", action="store_true",
-                   help="if the backend cannot run (no key, no package), plan offline with a warning instead of stopping")
+    registry.add_flag(g, S["backend"])
+    registry.add_flag(g, S["model"], dest="plan_model", metavar="MODEL",
+                      help="chat model id or folder (defaults: " + ", ".join(f"{k} {v}" for k, v in defaults.PLAN_MODELS.items()) + ")",
+                      **({} if main else {"option_strings": ("--model",)}))
+    registry.add_flag(g, S["base_url"], metavar="URL")
+    registry.add_flag(g, S["provider"], metavar="NAME")
+    registry.add_flag(g, S["temperature"])
+    registry.add_flag(g, S["timeout"], dest="plan_timeout")
+    registry.add_flag(g, S["fallback"], dest="plan_fallback", default=False)
     if main:
         g.add_argument("--plan-file", help="use this plan (JSON from `plan --json -o`, or one prompt per line) instead of planning")
     return p
@@ -68,33 +62,30 @@ def planner_settings(args: argparse.Namespace, seed: int | None) -> PlannerSetti
 # --- models -----------------------------------------------------------------------------------------------------
 
 def model_flags(*, lora: bool = True) -> argparse.ArgumentParser:
-    """The model flags (the main command; `batch` without --lora, which it takes as a row default)."""
+    """The model flags (the main command; `batch` without --lora, which it takes as a row default), from the settings
+    table; a model flag left out means the table's default model."""
     p = _parent()
     g = p.add_argument_group("models")
-    g.add_argument("--model", help=f"SD1.5 base: hub id, diffusers folder or .safetensors (default {defaults.BASE_MODEL})")
-    g.add_argument("--controlnet", help=f"depth ControlNet: hub id, folder or file (default {defaults.CONTROLNET})")
-    g.add_argument("--depth-model", help=f"transformers depth model: hub id or folder (default {defaults.DEPTH_MODEL})")
+    S = registry.SETTINGS
+    for name in ("base", "controlnet", "depth_model"):
+        registry.add_flag(g, S[name], dest=name if name != "base" else "model", default=None, metavar="MODEL",
+                          help=f"{S[name].help} (default {S[name].default})")
     if lora:
         g.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]",
                        help="style LoRA (diffusers or kohya .safetensors); repeat for several")
-    g.add_argument("--model-config", help="diffusers config folder for a single-file --model that is not standard SD1.5")
-    g.add_argument("--controlnet-config", help="config folder for a single-file --controlnet that is not standard SD1.5")
-    g.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.pt/.bin files (pickle can run code: only for files you trust)")
+    registry.add_flag(g, S["base_config"], dest="model_config", metavar="FOLDER")
+    registry.add_flag(g, S["controlnet_config"], metavar="FOLDER")
+    registry.add_flag(g, S["allow_pickle"], default=False)
     g.add_argument("--tiny", action="store_true", help="use tiny random-weight models (offline demo/tests; built on first use)")
     g.add_argument("--tiny-dir", help="where --tiny keeps its models (default $GHIBLI_TINY_DIR or ~/.cache/ghibli-anim)")
-    g.add_argument("--device", default="auto", choices=DEVICES, help="auto = cuda > mps > cpu")
-    g.add_argument("--dtype", default="auto", choices=list(DTYPES),
-                   help="auto = fp16 on GPU; on CPU bf16 where it has bf16 hardware (AMX, AVX512-BF16), else fp32")
-    g.add_argument("--compile", default="off", choices=COMPILE_MODES,
-                   help="torch.compile the UNet and ControlNet (GPU; the first frame pays the compile time; default off)")
-    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                   help="NHWC memory layout for every model (default: all on CUDA; on the CPU the VAE, and the UNet and "
-                        "ControlNet in bf16, where each measured faster)")
-    g.add_argument("--vae-tiling", action="store_true", help="decode in tiles: large sizes in less memory")
-    g.add_argument("--vae-slicing", action="store_true", help="decode batched images one at a time (less peak memory)")
-    g.add_argument("--tiny-vae", metavar="TAESD",
-                   help="encode and decode with a tiny autoencoder instead of the model's VAE: fast drafts, softer detail "
-                        "(madebyollin/taesd, its folder, or ComfyUI's models/vae_approx/taesd_decoder.safetensors)")
+    for name in ("device", "dtype", "compile"):
+        registry.add_flag(g, S[name])
+    registry.add_flag(g, S["channels_last"], action=argparse.BooleanOptionalAction)
+    registry.add_flag(g, S["vae_tiling"], default=False)
+    registry.add_flag(g, S["vae_slicing"], default=False)
+    registry.add_flag(g, S["tiny_vae"], metavar="TAESD",
+                      help=S["tiny_vae"].help + " (madebyollin/taesd, its folder, or ComfyUI's "
+                                                 "models/vae_approx/taesd_decoder.safetensors)")
     return p
 
 

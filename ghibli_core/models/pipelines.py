@@ -14,16 +14,16 @@ from typing import Any, Iterator
 
 import torch
 
-from .. import defaults
-from ..device import DTYPES, resolve_device, resolve_dtype
-from ..errors import InputError, ModelLoadError, check_choice
+from .. import defaults, registry
+from ..device import resolve_device, resolve_dtype
+from ..errors import InputError, ModelLoadError
 from ..files import file_identity
 from .configs import CONTROLNET_CONFIG_DIR, SD15_CONFIG_DIR, read_json
 from .depth import DepthEstimator, held_depth_estimator, load_depth_estimator
 from .holder import HELD
 from .lora import AdapterGate, LoraSpec, check_lora_file, use_loras
 from .sources import ModelSource, hub_offline, resolve_source
-from .speed import COMPILE_MODES, apply_speedups
+from .speed import apply_speedups
 from .tiny_vae import check_fits, load_tiny_vae
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,7 @@ class ModelSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loras", tuple(self.loras))
-        check_choice("dtype", self.dtype, DTYPES, "dtype")
-        check_choice("compile", self.compile, COMPILE_MODES, "mode")
+        registry.check_all(self, "models", skip=("device",))  # a device may name its index (cuda:1): resolve_device checks it
         for cfg, name in ((self.base_config, "base-config"), (self.controlnet_config, "controlnet-config")):
             if cfg is not None and not Path(cfg, "config.json" if name == "controlnet-config" else "model_index.json").is_file():
                 raise InputError(name, f"{cfg} is not a diffusers config folder", "point it at a folder with model_index.json / config.json")

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 #: torch.compile modes users can pick ("default" compiles fastest; "max-autotune" runs fastest on a GPU).
-COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+from ..registry import COMPILE_MODES  # noqa: E402 - the one definition
 
 
 def use_sdpa(*models: Any) -> None:

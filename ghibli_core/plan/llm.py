@@ -5,8 +5,8 @@ import logging
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit, urlunsplit
 
-from .. import defaults
-from ..errors import InputError, check_choice, check_range, first_line
+from .. import defaults, registry
+from ..errors import InputError, first_line
 from .base import Plan, check_frame_count, clean_idea
 from .faults import PlanFault, RetryPolicy, call_with_retries, known_secrets, redact
 from .normalize import normalize_reply
@@ -15,7 +15,7 @@ from .prompt import build_messages, max_reply_tokens, response_format
 
 log = logging.getLogger(__name__)
 
-BACKEND_NAMES = ("offline", "hf", "openai", "transformers")
+from ..registry import PLAN_BACKENDS as BACKEND_NAMES  # noqa: E402 - the one definition
 
 
 @dataclass(frozen=True)
@@ -26,9 +26,9 @@ class PlannerSettings:
     model: str | None = None
     base_url: str | None = None
     provider: str | None = None  # hf only: an Inference Provider name, e.g. "together"; default "auto"
-    temperature: float = 0.7
+    temperature: float = defaults.TEMPERATURE
     seed: int | None = None
-    timeout: float = 60.0
+    timeout: float = defaults.PLAN_TIMEOUT
     max_retries: int = 3
     max_wait: float = 30.0
     fallback: bool = False  # a missing key or package: warn and plan offline instead of refusing
@@ -36,11 +36,7 @@ class PlannerSettings:
     allow_pickle: bool = False  # transformers only: load a model with pickle weights only (they can run code)
 
     def __post_init__(self) -> None:
-        check_choice("backend", self.backend, BACKEND_NAMES, "plan backend")
-        check_range("temperature", self.temperature, 0.0, 2.0)
-        check_range("timeout", self.timeout, 0.1, 3600.0)
-        check_range("max-wait", self.max_wait, 0.0, 3600.0)
-        check_range("max-retries", self.max_retries, 0, 10, integer=True)
+        registry.check_all(self, "planner", skip=("device",))  # a device may name its index (cuda:1): resolve_device checks it
         if self.base_url is not None:
             parts = urlsplit(self.base_url.strip())
             if parts.scheme not in ("http", "https") or not parts.netloc:
