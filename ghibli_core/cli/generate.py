@@ -5,7 +5,7 @@ import argparse
 import sys
 import time
 
-from .. import __version__, defaults
+from .. import __version__, defaults, registry
 from ..animate import parse_size
 from ..device import dtype_note, peak_memory_mb
 from ..errors import InputError
@@ -54,7 +54,8 @@ def build_parser(subcommands: tuple[str, ...] = ()) -> argparse.ArgumentParser:
     )
     p.add_argument("prompt", nargs="?", help="the idea, e.g. 'a serene forest at dawn' (optional with --plan-file)")
     p.add_argument("-o", "--output", required=True, help=f"output file ({', '.join(FORMATS)})")
-    p.add_argument("--frames", type=int, default=None, help=f"number of frames (default {defaults.FRAMES}, or the plan file's count)")
+    p.add_argument("--frames", type=int, default=None, metavar="BEATS",
+                   help=f"{registry.SETTINGS['frames'].help} (default {defaults.FRAMES}, or the plan file's count)")
     o = p.add_argument_group("output")
     o.add_argument("--fps", type=float, default=None, help="frames per second (default 8 x (interpolate + 1), at most 50)")
     o.add_argument("--metrics", action="store_true", help="print the full quality table (a one-line summary is always printed)")
