@@ -1,0 +1,86 @@
+"""Clips the tests make: a scene moving by a known amount each frame, written with PyAV in a real container and codec,
+optionally with a tone as sound (before or after the video stream), at odd or variable frame rates."""
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ghibli_core.blend.scenes import texture
+
+
+def moving_frames(count: int, width: int = 96, height: int = 64, step: int = 2, seed: int = 1) -> list[np.ndarray]:
+    """A painted-looking texture sliding `step` px right per frame (frame k shows the texture shifted by k * step)."""
+    tex = texture(max(width, height) + count * step + 8, seed)
+    return [np.ascontiguousarray(tex[4:4 + height, 4 + k * step:4 + k * step + width]) for k in range(count)]
+
+
+def tone(seconds: float, rate: int, channels: int = 2, hz: float = 440.0) -> np.ndarray:
+    t = np.arange(int(round(seconds * rate))) / rate
+    wave = (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+    return np.stack([wave] * channels)
+
+
+CODECS = {".mp4": ("libx264", "yuv420p", "aac", 44100), ".mov": ("libx264", "yuv420p", "aac", 48000),
+          ".mkv": ("libx264", "yuv420p", "aac", 44100), ".webm": ("libvpx-vp9", "yuv420p", "libopus", 48000),
+          ".avi": ("mjpeg", "yuvj420p", "pcm_s16le", 44100)}
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: float | Fraction, *, sound: bool = False, sound_first: bool = False,
+               times: list[float] | None = None) -> Path:
+    """`frames` as a video at `fps` (or at explicit `times`, seconds: a variable frame rate), with a 440 Hz tone as
+    sound when asked (its stream added before the video's with `sound_first`)."""
+    import av
+
+    codec, pix_fmt, audio_codec, rate = CODECS[path.suffix.lower()]
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        audio = None
+        if sound and sound_first:
+            audio = out.add_stream(audio_codec, rate=rate, layout="stereo")
+        video = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+        video.width, video.height, video.pix_fmt = w, h, pix_fmt
+        if times is not None:
+            video.codec_context.time_base = Fraction(1, 1000)
+        if sound and not sound_first:
+            audio = out.add_stream(audio_codec, rate=rate, layout="stereo")
+        for k, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            if times is not None:
+                frame.pts, frame.time_base = int(round(times[k] * 1000)), Fraction(1, 1000)
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        if audio is not None:
+            seconds = (times[-1] + 1 / float(fps)) if times is not None else len(frames) / float(fps)
+            samples = tone(seconds, rate)
+            fmt = "s16" if audio_codec == "pcm_s16le" else "fltp"
+            chunk = 1024
+            for i in range(0, samples.shape[1], chunk):
+                part = samples[:, i:i + chunk]
+                data = (part.T.reshape(1, -1) * 32767).astype(np.int16) if fmt == "s16" else np.ascontiguousarray(part)
+                frame = av.AudioFrame.from_ndarray(data, format=fmt, layout="stereo")
+                frame.sample_rate, frame.pts = rate, i
+                for packet in audio.encode(frame):
+                    out.mux(packet)
+            for packet in audio.encode():
+                out.mux(packet)
+    return path
+
+
+def write_sound(path: Path, seconds: float = 1.0, rate: int = 44100) -> Path:
+    """A WAV file holding only a tone."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=rate, layout="stereo")
+        data = (tone(seconds, rate).T.reshape(1, -1) * 32767).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(data, format="s16", layout="stereo")
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
