@@ -75,9 +75,14 @@ class Finisher:
         self.metrics.add(frames)
         self.frames += images
 
-    def close(self, metadata: Mapping[str, Any], *, camera: CameraCheck | None = None) -> Finished:
-        """The loop seam and camera fidelity measured, `metadata` completed with the figures, every file written."""
+    def close(self, metadata: Mapping[str, Any], *, camera: CameraCheck | None = None,
+              extra_metrics: Mapping[str, Any] | None = None, seam: bool = True) -> Finished:
+        """The loop seam (unless the job does not loop: `seam` False) and camera fidelity measured, the job type's own
+        figures (`extra_metrics`) added, `metadata` completed with them, every file written."""
         metrics = self.metrics.result()
+        if not seam:
+            metrics.pop("loop_seam")
+        metrics.update(extra_metrics or {})
         if camera is not None:
             metrics.update(camera_fidelity(camera.pairs, camera.fov, self.flow, self.flows) or {})
         full = {**metadata, "metrics": stored_metrics(metrics)}

@@ -145,6 +145,17 @@ class AnimationJob:
         }
 
 
+def pipelines_for(models: ModelSettings | None, pipes: GhibliPipelines | None, progress: bool) -> GhibliPipelines:
+    """The pipelines a job paints with: the ones given, else loaded from its model settings."""
+    if pipes is not None:
+        return pipes
+    if models is None:
+        raise InputError("models", "none given", "pass loaded pipelines or ModelSettings")
+    from .models.pipelines import load_pipelines
+
+    return load_pipelines(models.resolve(), progress=progress)
+
+
 @dataclass
 class Rendered:
     """A job's frames painted, before the finishing step: the plan used, the animation, and the file's metadata (all
@@ -194,12 +205,7 @@ def render_job(
     """Plan (unless `plan` is given) and paint `job`; `pipes` are loaded models (loaded from `job.models` when None).
     `on_output` receives the output frames as they are made (the finishing step measures them on arrival)."""
     plan = plan if plan is not None else job.make_plan()
-    if pipes is None:
-        if job.models is None:
-            raise InputError("models", "none given", "pass loaded pipelines or ModelSettings")
-        from .models.pipelines import load_pipelines
-
-        pipes = load_pipelines(job.models.resolve(), progress=progress)
+    pipes = pipelines_for(job.models, pipes, progress)
     started = time.perf_counter()
     animation = render_animation(pipes, plan.frames, job.painting, job.motion, init_image=job._init, on_progress=on_progress,
                                  on_frame=on_frame, on_output=on_output, should_cancel=should_cancel, progress=progress,

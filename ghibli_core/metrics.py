@@ -208,8 +208,9 @@ def camera_fidelity(pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np
 
 
 def summary_line(metrics: dict[str, Any]) -> str:
-    line = (f"flicker {metrics['flicker']:.4f}, warp error {metrics['warp_error']:.5f}, "
-            f"loop seam {metrics['loop_seam']:.5f}, colour drift {metrics['color_drift']:.2f} dE, "
+    seam = f"loop seam {metrics['loop_seam']:.5f}, " if "loop_seam" in metrics else ""  # a clip that does not loop has none
+    line = (f"flicker {metrics['flicker']:.4f}, warp error {metrics['warp_error']:.5f}, {seam}"
+            f"colour drift {metrics['color_drift']:.2f} dE, "
             f"sharpness x{metrics['sharpness_drift']:.2f}, contrast x{metrics['contrast_drift']:.2f}")
     if "camera_fidelity" in metrics:
         line += f", camera fidelity {metrics['camera_fidelity']:.2f}"
@@ -222,12 +223,15 @@ def table(metrics: dict[str, Any]) -> str:
         ("frames", f"{metrics['frames']}", ""),
         ("flicker", f"{metrics['flicker']:.5f}", "1.0 = no change between frames (VBench)"),
         ("warp error", f"{metrics['warp_error']:.6f}", "flow-masked MSE frame to frame, lower is smoother"),
-        ("loop seam", f"{metrics['loop_seam']:.6f}", "the same, last frame to first"),
+        *([("loop seam", f"{metrics['loop_seam']:.6f}", "the same, last frame to first")] if "loop_seam" in metrics else []),
         ("colour drift", f"{metrics['color_drift']:.3f}", "max Delta E of mean LAB colour from frame 1"),
         ("sharpness", f"x{metrics['sharpness_drift']:.3f}", "last frame's Laplacian variance over the first's (1 = held)"),
         ("contrast", f"x{metrics['contrast_drift']:.3f}", "last frame's RMS contrast over the first's"),
         ("saturation", f"x{metrics['saturation_drift']:.3f}", "last frame's mean saturation over the first's"),
     ]
+    if "temporal_warp_error" in metrics:
+        rows.append(("temporal warp error", f"{metrics['temporal_warp_error']:.6f}",
+                     f"output frame to frame carried by the source's motion (the source's own: {metrics['source_warp_error']:.6f})"))
     if "camera_fidelity" in metrics:
         rows.append(("camera fidelity", f"{metrics['camera_fidelity']:.3f}",
                      f"1 = moves as the camera path says (median flow error {metrics['camera_flow_error_px']:.2f} px "

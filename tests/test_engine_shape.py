@@ -121,7 +121,7 @@ def test_the_idea_to_file_path_exists_once():
     assert _callers("run_job") == {"ghibli_core/cli/generate.py", "ghibli_core/batch/worker.py", "bench/bench_animate.py"}
     # one finishing step for every job type: only it writes an animation file
     assert _callers("finish") == {"ghibli_core/cli/blend.py", "ghibli_core/cli/move.py", "nodes/save.py"}
-    assert _callers("Finisher") == {"ghibli_core/job.py", "ghibli_core/finish.py"}
+    assert _callers("Finisher") == {"ghibli_core/job.py", "ghibli_core/video/job.py", "ghibli_core/finish.py"}
     assert _callers("save_animation") == {"ghibli_core/finish.py"}
     assert not (ENGINE / "cli.py").exists() and all((ENGINE / "cli" / f"{m}.py").is_file() for m, _ in SUBCOMMANDS.values())
 

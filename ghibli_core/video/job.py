@@ -1,0 +1,138 @@
+"""A clip repainted in the Ghibli style, from the clip to the file: the video job type beside `job.AnimationJob`,
+finished by the same finishing step (finish.py).
+
+    job = VideoJob(clip="walk.mp4", prompt="a quiet street", painting=get_preset("balanced").animation(seed=7),
+                   models=ensure_tiny().model_settings(), output="walk-ghibli.mp4")      # the clip is probed here
+    result = run_video_job(job)
+
+Everything is checked when the job is built (the clip probed, the window, sizes, the output), so bad input fails before
+any model loads.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .. import defaults
+from ..animate import AnimationSettings
+from ..blend.flow import FlowCache
+from ..errors import InputError
+from ..export import check_frames_dir, check_output_path
+from ..finish import Finisher, Outputs
+from ..job import GENERATOR, pipelines_for
+from ..models.pipelines import GhibliPipelines, ModelSettings
+from ..painter import CancelCheck, ProgressCallback
+from ..presets import DEFAULT_PRESET
+from .clip import ClipInfo, ClipSettings, probe
+from .motion import source_warp_error
+from .repaint import Keyframe, KeyframeSettings, RepaintLog, repaint
+
+
+def styled(prompt: str) -> str:
+    """The user's prompt with the style words every frame carries (unless it names the style itself)."""
+    text = " ".join(prompt.split())
+    return text if defaults.STYLE_TAG.lower() in text.lower() else f"{text}, {defaults.STYLE_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """One clip to repaint. `prompt` says what the scene becomes; without it `idea` is planned into one (the planner's
+    first beat). `painting` holds the keyframes' values (its size is the clip's output size)."""
+
+    clip: str | Path
+    prompt: str | None = None
+    idea: str | None = None
+    clip_settings: ClipSettings = field(default_factory=ClipSettings)
+    painting: AnimationSettings = field(default_factory=AnimationSettings)
+    keys: KeyframeSettings = field(default_factory=KeyframeSettings)
+    models: ModelSettings | None = None
+    preset: str = DEFAULT_PRESET
+    output: str | Path | None = None
+    frames_dir: str | Path | None = None
+    metrics_file: bool = True
+    loop: bool = False
+    generator: str = f"{GENERATOR} video"
+    extra_metadata: Mapping[str, Any] = field(default_factory=dict)
+    _info: ClipInfo | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not (self.prompt and self.prompt.strip()) and not (self.idea and self.idea.strip()):
+            raise InputError("prompt", "is empty", 'say what the clip becomes, e.g. --prompt "a quiet street at dusk"')
+        if self.output is not None:
+            self._set("output", check_output_path(self.output))
+        if self.frames_dir is not None:
+            self._set("frames_dir", check_frames_dir(self.frames_dir))
+        self._set("painting", self.painting.with_seed())
+        self._set("_info", probe(self.clip, self.clip_settings))  # the clip checked now, before any model loads
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+
+    @property
+    def info(self) -> ClipInfo:
+        assert self._info is not None
+        return self._info
+
+    def replace(self, **changes: Any) -> "VideoJob":
+        return dataclasses.replace(self, **changes)
+
+    def make_prompt(self) -> str:
+        if self.prompt and self.prompt.strip():
+            return styled(self.prompt)
+        from ..plan import make_plan
+
+        return make_plan(self.idea, 1).frames[0]
+
+    def outputs(self) -> Outputs:
+        return Outputs(fps=self.info.fps, output=self.output, frames_dir=self.frames_dir, metrics_file=self.metrics_file)
+
+
+@dataclass
+class VideoResult:
+    job: VideoJob
+    prompt: str
+    log: RepaintLog
+    metrics: dict[str, Any]
+    metadata: dict[str, Any]
+    seconds: float
+    frames: list
+
+
+def run_video_job(job: VideoJob, pipes: GhibliPipelines | None = None, *, on_progress: ProgressCallback | None = None,
+                  on_keyframe: Callable[[Keyframe], None] | None = None, should_cancel: CancelCheck | None = None,
+                  progress: bool = True) -> VideoResult:
+    """Repaint `job.clip` and write it with its metadata and figures (through the one finishing step)."""
+    prompt = job.make_prompt()
+    pipes = pipelines_for(job.models, pipes, progress)
+    info = job.info
+    started = time.perf_counter()
+    finisher = Finisher(job.outputs(), flows=FlowCache())
+    log = RepaintLog()
+    temporal, source_own = [], []
+    prev: tuple[np.ndarray, np.ndarray] | None = None
+    for pairs in repaint(pipes, info, prompt, job.painting, job.keys, flows=finisher.flows, log=log, on_progress=on_progress,
+                         on_keyframe=on_keyframe, should_cancel=should_cancel):
+        for src, out in pairs:  # temporal consistency with the source's motion, beside the source's own
+            if prev is not None:
+                temporal.append(source_warp_error(prev[1], out, prev[0], src, finisher.flows))
+                source_own.append(source_warp_error(prev[0], src, prev[0], src, finisher.flows))
+            prev = (src, out)
+        finisher.add([out for _, out in pairs])
+    clip_figures = {
+        "temporal_warp_error": round(float(np.mean(temporal)) if temporal else 0.0, 6),
+        "source_warp_error": round(float(np.mean(source_own)) if source_own else 0.0, 6),
+        "keyframes": len(log.keyframes), "unet_steps_per_frame": round(log.steps / max(info.frames, 1), 3),
+    }
+    metadata = {
+        "generator": job.generator, **job.extra_metadata, "prompt": prompt, "idea": job.idea, "source": info.summary(),
+        "seed": job.painting.seed, "preset": job.preset, "settings": job.painting.replace(width=info.size[0], height=info.size[1]).to_dict(),
+        "keyframe_settings": job.keys.to_dict(), "keyframes": log.keyframes, "cuts": log.cuts, "carried": log.carried,
+        "fps": info.fps, "models": pipes.model_names(), "loop": job.loop,
+    }
+    done = finisher.close(metadata, extra_metrics=clip_figures, seam=job.loop)
+    return VideoResult(job, prompt, log, done.metrics, done.metadata, time.perf_counter() - started, done.frames)

@@ -1,0 +1,160 @@
+"""Repainting a clip: keyframes painted through the one painter, every other frame carried from the painted keyframes
+around it along the source's motion (Rerender-A-Video / FRESCO's shape; WarpFusion's fusion for the keyframes).
+
+    for frames in repaint(pipes, info, "a Ghibli street at dusk", AnimationSettings(...), KeyframeSettings()):
+        write(frames)   # output frames as soon as both keyframes around them are painted
+
+Keyframes are chosen on the source as it streams past: a new one when the picture has changed enough since the last
+(the share of pixels the flow cannot follow passes `threshold`) within [`min_interval`, `max_interval`] frames, and at
+every scene cut (which also drops the carried picture). A keyframe is img2img from *its source frame*, under the depth
+ControlNet fed the source frame's depth, starting from the previous painted keyframe carried to it by the source's
+flow and blended into the source (`flow_blend`) where the flow is consistent; the pixels it cannot carry evolve from
+the first step (the painter's per-pixel start). Its colours are held to the first painted keyframe. Memory holds one
+keyframe interval of frames, whatever the clip's length.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+from PIL import Image
+
+from ..animate import AnimationSettings
+from ..blend.color import match_color
+from ..blend.flow import FlowCache
+from ..errors import Cancelled, check_range
+from ..models.pipelines import GhibliPipelines
+from ..painter import CancelCheck, Conditioning, Control, PaintRequest, Painter, ProgressCallback, RunPipelines, StartMask
+from .clip import ClipFrame, ClipInfo, read_clip
+from .motion import CUT_CONSISTENT, carry, change, propagate
+
+
+@dataclass(frozen=True)
+class KeyframeSettings:
+    """Which source frames are painted, and how the last painted keyframe is carried into the next."""
+
+    min_interval: int = 3
+    max_interval: int = 12
+    #: a new keyframe once this share of pixels cannot be followed from the last one (and min_interval has passed)
+    threshold: float = 0.25
+    #: the carried painting's share of a keyframe's start where the flow is consistent (the rest: the source frame)
+    flow_blend: float = 0.9
+
+    def __post_init__(self) -> None:
+        check_range("keyframe-min", self.min_interval, 1, 100, integer=True)
+        check_range("keyframe-max", self.max_interval, 1, 1000, integer=True)
+        if self.max_interval < self.min_interval:
+            from ..errors import InputError
+
+            raise InputError("keyframe-max", f"{self.max_interval} is below keyframe-min {self.min_interval}",
+                             "give keyframe-max >= keyframe-min")
+        check_range("keyframe-threshold", self.threshold, 0.0, 1.0)
+        check_range("flow-blend", self.flow_blend, 0.0, 1.0)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Keyframe:
+    index: int
+    source: np.ndarray
+    painted: np.ndarray
+    cut: bool = False  # a scene cut starts here: nothing was carried into it
+    carried_share: float = 0.0
+
+
+@dataclass
+class RepaintLog:
+    """What the repaint did, for metadata and the run line."""
+
+    keyframes: list[int] = field(default_factory=list)
+    cuts: list[int] = field(default_factory=list)
+    carried: list[float] = field(default_factory=list)
+    steps: int = 0  # UNet steps run
+
+
+def repaint(pipes: GhibliPipelines, info: ClipInfo, prompt: str, settings: AnimationSettings, keys: KeyframeSettings,
+            *, flows: FlowCache | None = None, log: RepaintLog | None = None, on_progress: ProgressCallback | None = None,
+            on_keyframe: Callable[[Keyframe], None] | None = None, should_cancel: CancelCheck | None = None,
+            frames: Iterator[ClipFrame] | None = None) -> Iterator[list[tuple[np.ndarray, np.ndarray]]]:
+    """Yield (source frame, output frame) pairs (HxWx3 uint8 at `info.size`, one per clip frame, in order) in runs, as
+    each keyframe interval is finished. `settings` paints the keyframes (its width/height are ignored: the clip's)."""
+    flows = flows if flows is not None else FlowCache()
+    log = log if log is not None else RepaintLog()
+    settings = settings.with_seed()
+    painter = Painter(RunPipelines(pipes, settings.scheduler), on_progress=on_progress, should_cancel=should_cancel)
+    values = settings.values(0)
+    conditioning = Conditioning(prompt, settings.negative_prompt)
+    first_painted: np.ndarray | None = None
+    last: Keyframe | None = None
+    pending: list[ClipFrame] = []  # source frames after the last keyframe, not yet output
+    previous: ClipFrame | None = None
+
+    def paint_key(frame: ClipFrame, cut: bool) -> Keyframe:
+        nonlocal first_painted
+        if should_cancel is not None and should_cancel():
+            raise Cancelled(f"cancelled before frame {frame.index + 1} of {info.frames}")
+        src = frame.image
+        depth = pipes.depth(Image.fromarray(src))
+        init, start, share = src, None, 0.0
+        seed = settings.seed if settings.seed_policy == "fixed" else settings.seed + len(log.keyframes)
+        if last is not None and not cut:
+            carried = carry(last.painted, last.source, src, flows)
+            blend = keys.flow_blend * carried.image.astype(np.float32) + (1 - keys.flow_blend) * src.astype(np.float32)
+            init = np.where(carried.valid[..., None], blend, src).round().astype(np.uint8)
+            start, share = StartMask(~carried.valid, settings.reveal_boost, seed ^ 0x5EED), carried.share
+        request = PaintRequest(index=frame.index, conditioning=conditioning, seed=seed, steps=settings.steps,
+                               guidance=values.guidance, width=info.size[0], height=info.size[1], init=Image.fromarray(init),
+                               strength=values.strength, controls=(Control(depth, values.controlnet_scale),), start=start,
+                               reuse=settings.reuse)
+        painted = np.asarray(painter.paint(request, progress_frame=frame.index, total_frames=info.frames).image.convert("RGB"))
+        if first_painted is None:
+            first_painted = painted
+        elif settings.color_coherence > 0:
+            painted = match_color(painted, first_painted, settings.color_coherence, settings.color_mode)
+        log.keyframes.append(frame.index)
+        log.carried.append(round(share, 4))
+        log.steps += request.denoising_steps
+        if cut:
+            log.cuts.append(frame.index)
+        key = Keyframe(frame.index, src, painted, cut, share)
+        if on_keyframe is not None:
+            on_keyframe(key)
+        return key
+
+    def close_interval(next_key: Keyframe | None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The last keyframe and the frames after it (up to the next keyframe), carried from both sides."""
+        assert last is not None
+        out = [(last.source, last.painted)]
+        span = (next_key.index - last.index) if next_key is not None else None
+        for f in pending:
+            if next_key is not None and not next_key.cut:
+                alpha = (f.index - last.index) / span
+                out.append((f.image, propagate(f.image, (last.painted, last.source), (next_key.painted, next_key.source),
+                                               alpha, flows)))
+            else:  # after the last keyframe, or before a cut: only the keyframe of its own scene
+                out.append((f.image, propagate(f.image, (last.painted, last.source), None, 0.0, flows)))
+        return out
+
+    for frame in (frames if frames is not None else read_clip(info)):
+        if last is None:
+            last = paint_key(frame, cut=False)
+            previous = frame
+            continue
+        cut = previous is not None and 1.0 - change(previous.image, frame.image, flows)[0] < CUT_CONSISTENT
+        interval = frame.index - last.index
+        due = cut or interval >= keys.max_interval
+        if not due and interval >= keys.min_interval:
+            due = change(last.source, frame.image, flows)[0] > keys.threshold
+        if due:
+            key = paint_key(frame, cut)
+            yield close_interval(key)
+            last, pending = key, []
+        else:
+            pending.append(frame)
+        previous = frame
+    if last is not None:
+        yield close_interval(None)

@@ -1,0 +1,108 @@
+"""A clip repainted on the tiny models: frame count, rate and duration kept; keyframes chosen on the source and every
+other frame carried from the painted keyframes around it (never a copy of the source or of a keyframe); more
+temporally consistent with the source's motion than painting frame by frame; a scene cut starts afresh; bad input
+refused in one line before any model loads; the command end to end."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ghibli_core.cli import main
+from ghibli_core.export import read_metadata
+from ghibli_core.presets import get_preset
+from ghibli_core.video import ClipSettings
+from ghibli_core.video.job import VideoJob, run_video_job
+from ghibli_core.video.repaint import KeyframeSettings
+
+import clips
+
+PAINT = dict(seed=3, steps=6)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return clips.write_clip(tmp_path_factory.mktemp("clip") / "walk.mp4", clips.moving_frames(16, 64, 64), 8, sound=True)
+
+
+def _job(clip, **kw):
+    keys = kw.pop("keys", KeyframeSettings())
+    return VideoJob(clip=clip, prompt="a quiet street", painting=get_preset("balanced").animation(**PAINT), keys=keys, **kw)
+
+
+def test_keyframes_are_painted_and_every_other_frame_carried_from_them(pipes, clip):
+    painted = {}
+    result = run_video_job(_job(clip), pipes, on_keyframe=lambda k: painted.setdefault(k.index, k), progress=False)
+    frames = [np.asarray(f) for f in result.frames]
+    sources = [f.image for f in __import__("ghibli_core.video", fromlist=["read_clip"]).read_clip(result.job.info)]
+    assert len(frames) == 16 and result.metrics["frames"] == 16
+    keys = result.log.keyframes
+    assert keys[0] == 0 and 1 < len(keys) < 16 and sorted(painted) == keys
+    assert all(b - a <= KeyframeSettings().max_interval for a, b in zip(keys, keys[1:]))
+    for i, frame in enumerate(frames):
+        assert not np.array_equal(frame, sources[i])  # no raw source frame reaches the output
+        if i in painted:
+            assert np.array_equal(frame, painted[i].painted)
+        else:
+            assert not any(np.array_equal(frame, k.painted) for k in painted.values())
+    # carried keyframes start from the previous one along the flow: most pixels of a slow pan can be followed
+    assert result.log.carried[0] == 0.0 and max(result.log.carried[1:]) > 0.3
+    assert result.metrics["unet_steps_per_frame"] < get_preset("balanced").steps_per_output_frame() * 1.5
+
+
+def test_more_consistent_with_the_sources_motion_than_painting_frame_by_frame(pipes, clip):
+    ours = run_video_job(_job(clip), pipes, progress=False).metrics
+    # every frame a keyframe, nothing carried: frame-by-frame img2img of the source
+    naive = run_video_job(_job(clip, keys=KeyframeSettings(1, 1, 0.0, 0.0)), pipes, progress=False).metrics
+    assert naive["keyframes"] == 16 and ours["keyframes"] < naive["keyframes"]
+    assert ours["temporal_warp_error"] < naive["temporal_warp_error"], (ours["temporal_warp_error"], naive["temporal_warp_error"])
+    assert ours["source_warp_error"] == naive["source_warp_error"]  # the same source, measured the same way
+
+
+def test_a_scene_cut_starts_a_new_keyframe_and_drops_the_carried_picture(pipes, tmp_path):
+    a, b = clips.moving_frames(6, 64, 64, seed=1), clips.moving_frames(6, 64, 64, seed=9)
+    path = clips.write_clip(tmp_path / "cut.mp4", a + b, 8)
+    result = run_video_job(_job(path, keys=KeyframeSettings(2, 12, 0.9, 0.9)), pipes, progress=False)
+    assert 6 in result.log.cuts and 6 in result.log.keyframes
+    assert result.log.carried[result.log.keyframes.index(6)] == 0.0
+
+
+def test_the_command_writes_the_clip_with_its_rate_duration_and_metadata(tiny_env, clip, tmp_path, capsys):
+    import av
+
+    out = tmp_path / "walk-ghibli.mp4"
+    assert main(["video", "--tiny", str(clip), "--prompt", "a quiet street", "-o", str(out), "--quiet", "--seed", "3",
+                 "--steps", "6", "--metrics"]) == 0
+    printed = capsys.readouterr()
+    assert "16 frames, 8.000 fps" in printed.out and "temporal warp error" in printed.out
+    assert "64x64 -> 64x64, long side capped at 768" in printed.err
+    with av.open(str(out)) as c:
+        stream = c.streams.video[0]
+        assert stream.frames == 16 and float(stream.average_rate) == 8.0
+        assert abs(float(stream.duration * stream.time_base) - 2.0) < 1e-6  # 16 frames at 8 fps, as the clip
+    meta = read_metadata(out)
+    assert meta["source"]["source"] == "walk.mp4" and meta["source"]["frames"] == 16 and meta["keyframes"][0] == 0
+    assert meta["settings"]["width"] == 64 and meta["seed"] == 3 and "Studio Ghibli" in meta["prompt"]
+    assert "loop_seam" not in meta["metrics"] and meta["metrics"]["temporal_warp_error"] > 0
+    assert (tmp_path / "walk-ghibli.metrics.json").is_file()
+
+
+@pytest.mark.parametrize("args,match", [
+    (["{missing}", "--prompt", "x"], r"^clip: no file at "),
+    (["{sound}", "--prompt", "x"], r"^clip: tone\.wav holds only sound"),
+    (["{clip}", "--prompt", "x", "--start", "9"], r"^start: 9 s is past the end of walk\.mp4"),
+    (["{clip}", "--prompt", "x", "--size", "100x64"], r"^width: 100 is not a multiple of 8"),
+    (["{clip}", "--prompt", "x", "--every-nth", "0"], r"^every-nth: 0 is out of range"),
+    (["{clip}", "--prompt", "x", "--idea", "y"], r"^prompt: and --idea were both given"),
+    (["{clip}"], r"^prompt: is empty"),
+    (["{clip}", "--prompt", "x", "--keyframe-min", "5", "--keyframe-max", "2"], r"^keyframe-max: 2 is below keyframe-min 5"),
+])
+def test_bad_input_is_refused_in_one_line_before_any_model_loads(tiny_env, clip, tmp_path, capsys, no_model_loads, args, match):
+    sound = clips.write_sound(tmp_path / "tone.wav")
+    argv = [a.format(missing=tmp_path / "none.mp4", sound=sound, clip=clip) for a in args]
+    out = tmp_path / "out.mp4"
+    assert main(["video", "--tiny", *argv, "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len([line for line in err if "error:" in line]) == 1 and not out.exists()
+    import re
+
+    assert re.search(match, err[-1].split("error: ", 1)[1]), err[-1]
