@@ -6,6 +6,8 @@ flushed, then renamed over the target; on any error (or Ctrl-C) the temporary fi
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import os
 from fractions import Fraction
@@ -19,6 +21,9 @@ from .embedded import (METADATA_KEY, container_tags, ours_json, png_info, read_e
                        sanitize_metadata, sidecar_graph, sidecar_path, webp_exif, xmp_packet)
 from .errors import InputError, check_range
 from .files import atomic_path
+
+if TYPE_CHECKING:
+    from .sound import Sound
 
 FPS_RANGE = (0.1, 100.0)
 #: Output formats, chosen by the file's extension (.png: animated PNG).
@@ -163,45 +168,57 @@ def _even_rgb(frame: Image.Image, even: tuple[int, int]) -> np.ndarray:
 
 
 def _write_video(frames: Sequence[Image.Image], path: Path, *, fps: float, container_format: str, codec: str,
-                 codec_options: dict[str, str], tags: dict[str, str], container_options: dict[str, str] | None = None) -> Path:
-    """Encode `frames` with PyAV's bundled FFmpeg (yuv420p, odd sizes padded to even), `tags` as container metadata."""
+                 codec_options: dict[str, str], tags: dict[str, str], container_options: dict[str, str] | None = None,
+                 sound: "Sound | None" = None) -> Path:
+    """Encode `frames` with PyAV's bundled FFmpeg (yuv420p, odd sizes padded to even), `tags` as container metadata, and
+    `sound` (fitted to the frames' exact duration) interleaved with them, starting with the first frame."""
     import av
+
+    from .sound import SOUND_CODECS, SoundEncoder
 
     _check_frames(frames)
     width, height = frames[0].size
     even = (width + width % 2, height + height % 2)
+    rate = Fraction(check_fps(fps)).limit_denominator(1001)
     with atomic_path(path) as tmp:
         with av.open(str(tmp), mode="w", format=container_format, options=container_options or {}) as container:
             for key, value in tags.items():
                 container.metadata[key] = value
-            stream = container.add_stream(codec, rate=Fraction(check_fps(fps)).limit_denominator(1001))
+            stream = container.add_stream(codec, rate=rate)
             stream.width, stream.height = even
             stream.pix_fmt = "yuv420p"
             stream.options = codec_options
-            for frame in frames:
+            audio = None
+            if sound is not None:
+                audio = SoundEncoder(container, sound.fitted(len(frames) / float(rate)), *SOUND_CODECS[path.suffix.lower()])
+            for k, frame in enumerate(frames):
                 for packet in stream.encode(av.VideoFrame.from_ndarray(_even_rgb(frame, even), format="rgb24")):
                     container.mux(packet)
+                if audio is not None:
+                    audio.until((k + 1) / float(rate))  # the sound that plays during this frame, beside it
             for packet in stream.encode():
                 container.mux(packet)
+            if audio is not None:
+                audio.close()
     return path
 
 
 def write_mp4(frames: Sequence[Image.Image], path: Path, *, fps: float, metadata: dict[str, Any] | None = None,
-              comfy: Comfy = None, crf: int = 18) -> Path:
+              comfy: Comfy = None, crf: int = 18, sound: "Sound | None" = None) -> Path:
     """H.264 MP4 that plays everywhere; tags as `udta/meta` keys (FFmpeg's `use_metadata_tags`), which ComfyUI's
     front end reads on drop, and the index at the front (`faststart`) so browsers play it while it loads."""
     return _write_video(frames, path, fps=fps, container_format="mp4", codec="libx264",
                         codec_options={"crf": str(crf), "preset": "medium"},
                         container_options={"movflags": "use_metadata_tags+faststart"},
-                        tags=container_tags(metadata, comfy, upper=False))
+                        tags=container_tags(metadata, comfy, upper=False), sound=sound)
 
 
 def write_webm(frames: Sequence[Image.Image], path: Path, *, fps: float, metadata: dict[str, Any] | None = None,
-               comfy: Comfy = None, crf: int = 32) -> Path:
+               comfy: Comfy = None, crf: int = 32, sound: "Sound | None" = None) -> Path:
     """VP9 WebM in constant-quality mode; tags as Matroska SimpleTags (`WORKFLOW`, `PROMPT`, `COMMENT`)."""
     return _write_video(frames, path, fps=fps, container_format="webm", codec="libvpx-vp9",
                         codec_options={"crf": str(crf), "b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"},
-                        tags=container_tags(metadata, comfy, upper=True))
+                        tags=container_tags(metadata, comfy, upper=True), sound=sound)
 
 
 def write_png_frames(frames: Sequence[Image.Image], folder: Path, *, metadata: dict[str, Any] | None = None, prefix: str = "frame") -> list[Path]:
@@ -223,8 +240,13 @@ def save_animation(frames: Sequence[Image.Image], path: str | os.PathLike, *, fp
                    metadata: dict[str, Any] | None = None, comfy: Comfy = None, **options: Any) -> Path:
     """Write `frames` to `path`, the format chosen by its extension (options go to that writer).
 
-    `comfy`: ComfyUI's entries ({"prompt": ..., "workflow": ...}), embedded where its front end reads them."""
+    `comfy`: ComfyUI's entries ({"prompt": ..., "workflow": ...}), embedded where its front end reads them. `sound`
+    (MP4 and WebM only) is written beside the frames, fitted to their exact duration."""
     out = check_output_path(path)
+    if options.get("sound") is not None and out.suffix.lower() not in (".mp4", ".webm"):
+        raise InputError("audio", f"a {out.suffix.lower()[1:].upper()} file cannot carry sound", "write .mp4 or .webm for an animation with sound")
+    if "sound" in options and options["sound"] is None:
+        options.pop("sound")
     return WRITERS[out.suffix.lower()](frames, out, fps=fps, metadata=metadata, comfy=comfy, **options)
 
 

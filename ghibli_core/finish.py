@@ -21,6 +21,7 @@ from PIL import Image
 from .blend.flow import FlowCache
 from .export import Comfy, metrics_path, save_animation, write_json, write_png_frames
 from .metrics import MetricsStream, camera_fidelity, stored_metrics
+from .sound import Sound
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class Outputs:
     workflow_sidecar: bool = False
     comfy: Comfy = None
     embed: bool = True
+    #: sound written beside the frames (MP4 / WebM), fitted to their exact duration
+    sound: "Sound | None" = None
 
     def writes(self) -> bool:
         return self.output is not None or self.frames_dir is not None
@@ -106,6 +109,8 @@ def write_outputs(images: list[Image.Image], metadata: dict[str, Any], metrics: 
         options: dict[str, Any] = {}
         if Path(o.output).suffix.lower() == ".gif":
             options = {"dither": o.dither, **({"workflow_sidecar": True} if o.workflow_sidecar else {})}
+        if o.sound is not None:
+            options["sound"] = o.sound
         paths.append(save_animation(images, o.output, fps=o.fps, metadata=embedded, comfy=o.comfy if o.embed else None,
                                     **options))
         if o.metrics_file:

@@ -28,9 +28,9 @@ CODECS = {".mp4": ("libx264", "yuv420p", "aac", 44100), ".mov": ("libx264", "yuv
 
 
 def write_clip(path: Path, frames: list[np.ndarray], fps: float | Fraction, *, sound: bool = False, sound_first: bool = False,
-               times: list[float] | None = None) -> Path:
+               times: list[float] | None = None, click: float | None = None) -> Path:
     """`frames` as a video at `fps` (or at explicit `times`, seconds: a variable frame rate), with a 440 Hz tone as
-    sound when asked (its stream added before the video's with `sound_first`)."""
+    sound when asked (its stream added before the video's with `sound_first`), or silence with one click at `click` s."""
     import av
 
     codec, pix_fmt, audio_codec, rate = CODECS[path.suffix.lower()]
@@ -56,6 +56,9 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: float | Fraction, *, s
         if audio is not None:
             seconds = (times[-1] + 1 / float(fps)) if times is not None else len(frames) / float(fps)
             samples = tone(seconds, rate)
+            if click is not None:
+                samples = np.zeros_like(samples)
+                samples[:, int(round(click * rate))] = 0.9
             fmt = "s16" if audio_codec == "pcm_s16le" else "fltp"
             chunk = 1024
             for i in range(0, samples.shape[1], chunk):

@@ -106,3 +106,29 @@ def test_bad_input_is_refused_in_one_line_before_any_model_loads(tiny_env, clip,
     import re
 
     assert re.search(match, err[-1].split("error: ", 1)[1]), err[-1]
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".webm"])
+def test_the_clips_own_sound_comes_back_in_sync_over_the_window(pipes, tmp_path, ext):
+    import av
+
+    from ghibli_core.sound import read_sound
+
+    path = clips.write_clip(tmp_path / "clicked.mkv", clips.moving_frames(24, 64, 64), 8, sound=True, click=1.5)
+    out = tmp_path / f"out{ext}"
+    job = _job(path, clip_settings=ClipSettings(start=1.0, duration=2.0), output=out)
+    result = run_video_job(job, pipes, progress=False)
+    assert result.metrics["frames"] == 16 and result.sound is not None and result.metadata["sound"]["seconds"] == 2.0
+    with av.open(str(out)) as c:
+        video, audio = c.streams.video[0], c.streams.audio[0]
+        assert audio.start_time == 0 and video.start_time == 0
+        if ext == ".mp4":
+            assert audio.duration * audio.time_base == video.duration * video.time_base == 2
+    back = read_sound(out)
+    assert abs(np.argmax(np.abs(back.samples[0])) / back.rate - 0.5) < 0.005  # the click 1.5 s in the clip: 0.5 s in
+
+
+def test_a_format_without_sound_drops_it_and_says_so(pipes, clip, tmp_path):
+    job = _job(clip, output=tmp_path / "out.gif")
+    assert job.sound_dropped
+    assert run_video_job(job, pipes, progress=False).metadata["sound"] == "dropped: the format cannot carry it"

@@ -105,11 +105,11 @@ def run_video(argv: Sequence[str]) -> int:
           f"{info.size[0]}x{info.size[1]}{capped}", file=sys.stderr)
     for line in info.warnings:
         warn(line)
-    if info.audio is not None:
-        warn(f"the clip's sound ({info.audio.codec}) is not carried into the output yet")
+    if job.sound_dropped:
+        warn(f"the clip's sound is dropped: {str(job.output or 'a frames folder')} cannot carry sound (write .mp4 or .webm to keep it)")
     started, warned = time.perf_counter(), len(info.warnings)
     result = run_video_job(job, progress=not args.quiet)
-    for line in info.warnings[warned:]:  # what decoding met on the way (packets skipped)
+    for line in info.warnings[warned:] + list(result.sound.warnings if result.sound else ()):  # packets skipped on the way
         warn(line)
     m = result.metrics
     where = ", ".join(str(x) for x in (job.output, job.frames_dir) if x)

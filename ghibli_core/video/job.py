@@ -28,6 +28,7 @@ from ..job import GENERATOR, pipelines_for
 from ..models.pipelines import GhibliPipelines, ModelSettings
 from ..painter import CancelCheck, ProgressCallback
 from ..presets import DEFAULT_PRESET
+from ..sound import Sound
 from .clip import ClipInfo, ClipSettings, probe
 from .motion import source_warp_error
 from .repaint import Keyframe, KeyframeSettings, RepaintLog, repaint
@@ -88,8 +89,25 @@ class VideoJob:
 
         return make_plan(self.idea, 1).frames[0]
 
-    def outputs(self) -> Outputs:
-        return Outputs(fps=self.info.fps, output=self.output, frames_dir=self.frames_dir, metrics_file=self.metrics_file)
+    def sound(self) -> "Sound | None":
+        """The clip's own sound over the frames' window (to the sample, starting with the first frame), when the output
+        can carry it; None when the clip has none or the output cannot (`sound_dropped` says so)."""
+        from ..sound import SOUND_FORMATS, read_sound
+
+        if self.info.audio is None or self.output is None or Path(self.output).suffix.lower() not in SOUND_FORMATS:
+            return None
+        return read_sound(self.info.path, start=self.info.times[0], duration=self.info.frames / self.info.fps, input_name="clip")
+
+    @property
+    def sound_dropped(self) -> bool:
+        """The clip has sound that this job's output cannot carry (GIF, WebP, PNG, or frames only)."""
+        from ..sound import SOUND_FORMATS
+
+        return self.info.audio is not None and (self.output is None or Path(self.output).suffix.lower() not in SOUND_FORMATS)
+
+    def outputs(self, sound: "Sound | None" = None) -> Outputs:
+        return Outputs(fps=self.info.fps, output=self.output, frames_dir=self.frames_dir, metrics_file=self.metrics_file,
+                       sound=sound)
 
 
 @dataclass
@@ -101,6 +119,7 @@ class VideoResult:
     metadata: dict[str, Any]
     seconds: float
     frames: list
+    sound: "Sound | None" = None
 
 
 def run_video_job(job: VideoJob, pipes: GhibliPipelines | None = None, *, on_progress: ProgressCallback | None = None,
@@ -111,7 +130,8 @@ def run_video_job(job: VideoJob, pipes: GhibliPipelines | None = None, *, on_pro
     pipes = pipelines_for(job.models, pipes, progress)
     info = job.info
     started = time.perf_counter()
-    finisher = Finisher(job.outputs(), flows=FlowCache())
+    sound = job.sound()  # read before painting: a damaged sound track fails or warns now, not after the work
+    finisher = Finisher(job.outputs(sound), flows=FlowCache())
     log = RepaintLog()
     temporal, source_own = [], []
     prev: tuple[np.ndarray, np.ndarray] | None = None
@@ -133,6 +153,7 @@ def run_video_job(job: VideoJob, pipes: GhibliPipelines | None = None, *, on_pro
         "seed": job.painting.seed, "preset": job.preset, "settings": job.painting.replace(width=info.size[0], height=info.size[1]).to_dict(),
         "keyframe_settings": job.keys.to_dict(), "keyframes": log.keyframes, "cuts": log.cuts, "carried": log.carried,
         "fps": info.fps, "models": pipes.model_names(), "loop": job.loop,
+        "sound": sound.summary() if sound is not None else ("dropped: the format cannot carry it" if job.sound_dropped else None),
     }
     done = finisher.close(metadata, extra_metrics=clip_figures, seam=job.loop)
-    return VideoResult(job, prompt, log, done.metrics, done.metadata, time.perf_counter() - started, done.frames)
+    return VideoResult(job, prompt, log, done.metrics, done.metadata, time.perf_counter() - started, done.frames, sound)
