@@ -73,17 +73,21 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: float | Fraction, *, s
     return path
 
 
-def write_sound(path: Path, seconds: float = 1.0, rate: int = 44100) -> Path:
-    """A WAV file holding only a tone."""
+def write_wav(path: Path, samples: np.ndarray, rate: int, layout: str = "stereo") -> Path:
+    """float samples (channels, n) as a 16-bit WAV file."""
     import av
 
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("pcm_s16le", rate=rate, layout="stereo")
-        data = (tone(seconds, rate).T.reshape(1, -1) * 32767).astype(np.int16)
-        frame = av.AudioFrame.from_ndarray(data, format="s16", layout="stereo")
+        stream = out.add_stream("pcm_s16le", rate=rate, layout=layout)
+        frame = av.AudioFrame.from_ndarray((samples.T.reshape(1, -1) * 32767).astype(np.int16), format="s16", layout=layout)
         frame.sample_rate = rate
         for packet in stream.encode(frame):
             out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+def write_sound(path: Path, seconds: float = 1.0, rate: int = 44100) -> Path:
+    """A WAV file holding only a tone."""
+    return write_wav(path, tone(seconds, rate), rate)

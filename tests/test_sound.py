@@ -14,18 +14,6 @@ from ghibli_core.sound import Sound, read_sound
 import clips
 
 
-def _wav(path, samples: np.ndarray, rate: int, layout: str):
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("pcm_s16le", rate=rate, layout=layout)
-        frame = av.AudioFrame.from_ndarray((samples.T.reshape(1, -1) * 32767).astype(np.int16), format="s16", layout=layout)
-        frame.sample_rate = rate
-        for packet in stream.encode(frame):
-            out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
-
-
 def _peak_hz(samples: np.ndarray, rate: int) -> float:
     spectrum = np.abs(np.fft.rfft(samples[0]))
     return float(np.fft.rfftfreq(samples.shape[1], 1 / rate)[np.argmax(spectrum)])
@@ -48,10 +36,10 @@ def test_sound_is_read_from_a_video_to_the_sample(tmp_path, ext):
 def test_mono_stays_mono_and_5_1_is_down_mixed_to_stereo(tmp_path):
     rate = 8000
     t = np.arange(rate) / rate
-    mono = read_sound(_wav(tmp_path / "m.wav", (0.5 * np.sin(2 * np.pi * 200 * t))[None].astype(np.float32), rate, "mono"))
+    mono = read_sound(clips.write_wav(tmp_path / "m.wav", (0.5 * np.sin(2 * np.pi * 200 * t))[None].astype(np.float32), rate, "mono"))
     assert mono.channels == 1 and mono.samples.shape == (1, rate)
     six = np.stack([np.sin(2 * np.pi * (100 + 50 * c) * t) * 0.2 for c in range(6)]).astype(np.float32)
-    surround = read_sound(_wav(tmp_path / "s.wav", six, rate, "5.1"))
+    surround = read_sound(clips.write_wav(tmp_path / "s.wav", six, rate, "5.1"))
     assert surround.channels == 2 and surround.samples.shape == (2, rate) and np.abs(surround.samples).max() <= 1.0
 
 
@@ -59,7 +47,7 @@ def test_a_window_starts_on_the_sample_a_click_tells(tmp_path):
     rate = 44100
     click = np.zeros((2, 3 * rate), np.float32)
     click[:, int(1.25 * rate)] = 0.9  # a click at 1.25 s
-    path = _wav(tmp_path / "click.wav", click, rate, "stereo")
+    path = clips.write_wav(tmp_path / "click.wav", click, rate, "stereo")
     part = read_sound(path, start=1.0, duration=1.0)
     assert int(np.argmax(np.abs(part.samples[0]))) == int(0.25 * rate)
 
