@@ -298,7 +298,7 @@ def run_preset(pipes, name: str, prompts: list[str], size: int, count_step, came
                        motion=preset.motion(), plan=Plan(IDEA, list(prompts), "bench"), preset=name,
                        camera=CameraSettings(camera) if camera else None)
     result = run_job(job, pipes, on_progress=count_step, progress=False)
-    return [np.asarray(f) for f in result.frames]
+    return [np.asarray(f) for f in result.output_frames]
 
 
 # --- main ------------------------------------------------------------------------------------------------------

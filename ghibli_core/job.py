@@ -186,8 +186,8 @@ class JobResult:
     finish_seconds: float
 
     @property
-    def frames(self) -> list[Image.Image]:
-        return self.animation.frames
+    def output_frames(self) -> list[Image.Image]:
+        return self.animation.output_frames
 
 
 def render_job(

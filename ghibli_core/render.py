@@ -29,10 +29,11 @@ __all__ = ["Animation", "default_fps", "denoising_steps", "render_animation"]  #
 
 @dataclass
 class Animation:
-    """The output frames, and the painted frames they were made from (with their depth maps). With a camera, its
-    settings, the path it took and how the loop closes."""
+    """The output frames (the planned beats' painted frames, cadence fill and in-betweens, in playing order), and the
+    painted frames they were made from (with their depth maps). With a camera, its settings, the path it took and how
+    the loop closes. (`AnimationSettings.frames` counts planned beats; these are what plays.)"""
 
-    frames: list[Image.Image]
+    output_frames: list[Image.Image]
     painted: list[Frame] = field(default_factory=list)
     keyframes: list[int] = field(default_factory=list)
     camera: CameraSettings | None = None
@@ -41,7 +42,7 @@ class Animation:
 
     def schedule(self) -> dict[str, Any]:
         """What was painted and what was interpolated, for metadata."""
-        out = {"painted": len(self.painted), "keyframes": self.keyframes, "output_frames": len(self.frames),
+        out = {"painted": len(self.painted), "keyframes": self.keyframes, "output_frames": len(self.output_frames),
                "conditioning": [f.conditioning for f in self.painted], "coherence": [f.coherence for f in self.painted]}
         if self.camera is not None:
             out["revealed"] = [round(float(f.revealed.mean()), 4) if f.revealed is not None else 0.0 for f in self.painted]
@@ -139,4 +140,4 @@ def render_animation(
         closure = None if not motion.loop else ("the camera path returns to its start" if path.closes()
                                                  else "the seam in-betweens bring the camera back to its start")
         return Animation(frames, painted, keys, camera, path, closure)
-    return Animation(frames=frames, painted=painted, keyframes=keys)
+    return Animation(output_frames=frames, painted=painted, keyframes=keys)

@@ -128,7 +128,7 @@ class GhibliSequentialImg2Img(io.ComfyNode):
             host.raise_if_cancelled(exc)
         animation = run.animation
         depth = [f.control for f in animation.painted if f.control is not None] or [pipes.depth(animation.painted[0].image)]
-        return io.NodeOutput(to_image_batch(animation.frames), to_image_batch([d.convert("RGB") for d in depth]), run)
+        return io.NodeOutput(to_image_batch(animation.output_frames), to_image_batch([d.convert("RGB") for d in depth]), run)
 
 
 NODES = [GhibliSequentialImg2Img]

@@ -43,7 +43,7 @@ def render_case(pipes: Any, name: str) -> np.ndarray:
     camera = CameraSettings(move=Move.parse(case["camera"])) if "camera" in case else None
     anim = render_animation(pipes, PLAN, settings, preset.motion(), init_image=init_image() if case.get("init") else None,
                             progress=False, camera=camera)
-    return np.stack([np.asarray(f.convert("RGB")) for f in anim.frames])
+    return np.stack([np.asarray(f.convert("RGB")) for f in anim.output_frames])
 
 
 def main(out: str) -> None:

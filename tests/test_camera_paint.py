@@ -67,7 +67,7 @@ def test_keyframes_start_from_the_moved_previous_frame_under_its_moved_depth(pip
     assert np.array_equal(np.asarray(moved.image), np.asarray(second.moved))
     assert np.array_equal(np.asarray(second.control), np.asarray(control_image(moved.depth)))
     assert not np.array_equal(np.asarray(second.moved), np.asarray(first.image))
-    assert len(result.frames) == 8  # 4 planned, a loop, one in-between each
+    assert len(result.output_frames) == 8  # 4 planned, a loop, one in-between each
 
 
 @pytest.mark.parametrize("move,closure", [("push-in:0.5", "seam"), ("sway", "returns")])

@@ -30,11 +30,11 @@ def tiny_settings(**kw):
 def test_cadence_paints_only_keyframes_and_keeps_the_count(pipes):
     anim = render_animation(pipes, PLAN, tiny_settings(), MotionSettings(cadence=4, interpolate=1), progress=False)
     assert anim.keyframes == [0, 4] and [f.index for f in anim.painted] == [0, 4]
-    assert len(anim.frames) == 16  # 8 frames, loop closed, one in-between each
-    assert np.array_equal(np.asarray(anim.frames[0]), np.asarray(anim.painted[0].image))
-    assert np.array_equal(np.asarray(anim.frames[8]), np.asarray(anim.painted[1].image))  # frame 4 -> output 8
+    assert len(anim.output_frames) == 16  # 8 frames, loop closed, one in-between each
+    assert np.array_equal(np.asarray(anim.output_frames[0]), np.asarray(anim.painted[0].image))
+    assert np.array_equal(np.asarray(anim.output_frames[8]), np.asarray(anim.painted[1].image))  # frame 4 -> output 8
     opened = render_animation(pipes, PLAN, tiny_settings(), MotionSettings(cadence=4, loop=False), progress=False)
-    assert opened.keyframes == [0, 4, 7] and len(opened.frames) == 8
+    assert opened.keyframes == [0, 4, 7] and len(opened.output_frames) == 8
 
 
 def test_progress_counts_painted_frames(pipes):

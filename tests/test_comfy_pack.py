@@ -128,7 +128,7 @@ def test_lora_handles_share_weights_and_switch_without_reloading(tiny):
     plan = ["a forest, Studio Ghibli style", "the forest at noon, Studio Ghibli style"]
 
     def paint(handle):
-        return [np.asarray(f) for f in render_animation(handle, plan, settings, progress=False).frames]
+        return [np.asarray(f) for f in render_animation(handle, plan, settings, progress=False).output_frames]
 
     plain = paint(pipes)
     styled_handle = pipes.with_loras([LoraSpec(str(tiny.lora), 1.0)])

@@ -172,12 +172,12 @@ def test_run_job_writes_the_file_its_metrics_and_frames_with_the_metadata_built_
     for key in ("generator", "prompt", "plan", "plan_backend", "plan_model", "plan_warnings", "plan_settings", "seed", "preset",
                 "settings", "motion", "schedule", "fps", "models", "init_image", "metrics"):
         assert key in meta, key
-    assert meta["seed"] == 4 and meta["preset"] == "fast" and meta["schedule"]["output_frames"] == len(result.frames) == 4
+    assert meta["seed"] == 4 and meta["preset"] == "fast" and meta["schedule"]["output_frames"] == len(result.output_frames) == 4
     assert json.loads((tmp_path / "a.metrics.json").read_text())["output"] == "a.webp"
     assert len(list((tmp_path / "frames").glob("frame_*.png"))) == 4
     # no output: frames only (the benchmark's use)
     quiet = run_job(job.replace(output=None, frames_dir=None), pipes, progress=False)
-    assert len(quiet.frames) == 4 and sorted(p.name for p in tmp_path.iterdir()) == ["a.metrics.json", "a.webp", "frames"]
+    assert len(quiet.output_frames) == 4 and sorted(p.name for p in tmp_path.iterdir()) == ["a.metrics.json", "a.webp", "frames"]
 
 
 # --- make-tiny never deletes what it did not write -----------------------------------------------------------------

@@ -78,7 +78,7 @@ def test_cli_preset_fast_paints_every_fourth_frame(tmp_path, run_cli):
 def test_render_without_motion_uses_the_default_preset_schedule(pipes, recorder):
     rec = recorder
     anim = render_animation(pipes, [f"a hill, frame {i}" for i in range(8)], AnimationSettings(frames=8, steps=4, **TINY), progress=False)
-    assert anim.keyframes == [0, 2, 4, 6] and len(anim.frames) == 16
+    assert anim.keyframes == [0, 2, 4, 6] and len(anim.output_frames) == 16
     assert rec.unet_calls == denoising_steps(AnimationSettings(frames=8, steps=4, **TINY)) == 4 + 3 * 1
 
 

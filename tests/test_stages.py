@@ -108,7 +108,7 @@ def test_output_frames_are_handed_on_while_later_keyframes_are_still_to_paint(pi
                             on_output=lambda frames: events.append(f"out {len(frames)}"), progress=False)
     # keyframes 0, 2, 4: the span 0..2 (4 output frames) is out before keyframe 4 is painted
     assert events[:4] == ["key 0", "out 4", "key 2", "out 4"] and events[4] == "key 4"
-    assert sum(int(e.split()[1]) for e in events if e.startswith("out")) == len(anim.frames) == 12
+    assert sum(int(e.split()[1]) for e in events if e.startswith("out")) == len(anim.output_frames) == 12
 
 
 def test_every_job_type_finishes_through_one_step(tmp_path):

@@ -32,7 +32,7 @@ def _job(clip, **kw):
 def test_keyframes_are_painted_and_every_other_frame_carried_from_them(pipes, clip):
     painted = {}
     result = run_video_job(_job(clip), pipes, on_keyframe=lambda k: painted.setdefault(k.index, k), progress=False)
-    frames = [np.asarray(f) for f in result.frames]
+    frames = [np.asarray(f) for f in result.output_frames]
     sources = [f.image for f in __import__("ghibli_core.video", fromlist=["read_clip"]).read_clip(result.job.info)]
     assert len(frames) == 16 and result.metrics["frames"] == 16
     keys = result.log.keyframes

@@ -80,7 +80,7 @@ def render_row(job: Job, ctx: BatchContext, cache: PipelineCache, target: Path) 
     plan = work.make_plan()
     result = run_job(work, cache.get(work.models), plan=plan, progress=False)
     summary = {k: result.metrics[k] for k in SUMMARY_METRICS if k in result.metrics}
-    return {"frames": len(result.frames), "painted": len(result.animation.painted), "seconds": time.perf_counter() - started,
+    return {"frames": len(result.output_frames), "painted": len(result.animation.painted), "seconds": time.perf_counter() - started,
             "metrics": summary, "warnings": plan.warnings}
 
 

@@ -115,7 +115,7 @@ def run_generate(args: argparse.Namespace) -> int:
     pipes = load_pipelines(resolved, progress=not args.quiet)
     loaded = time.perf_counter()
     result = run_job(job, pipes, plan=plan, progress=not args.quiet)
-    print(f"wrote {job.output} ({len(result.frames)} frames from {len(result.animation.painted)} painted, "
+    print(f"wrote {job.output} ({len(result.output_frames)} frames from {len(result.animation.painted)} painted, "
           f"{settings.width}x{settings.height}, {job.fps:g} fps, seed {settings.seed}; load {loaded - started:.1f}s, "
           f"paint {result.paint_seconds:.1f}s, finish {result.finish_seconds:.1f}s, peak memory {peak_memory_mb(resolved.device):.0f} MB)")
     print_metrics(result.metrics, args.metrics)

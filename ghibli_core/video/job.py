@@ -118,7 +118,7 @@ class VideoResult:
     metrics: dict[str, Any]
     metadata: dict[str, Any]
     seconds: float
-    frames: list
+    output_frames: list
     sound: "Sound | None" = None
 
 
