@@ -232,6 +232,8 @@ def table(metrics: dict[str, Any]) -> str:
     if "temporal_warp_error" in metrics:
         rows.append(("temporal warp error", f"{metrics['temporal_warp_error']:.6f}",
                      f"output frame to frame carried by the source's motion (the source's own: {metrics['source_warp_error']:.6f})"))
+    if "structure_fidelity" in metrics:
+        rows.append(("structure fidelity", f"{metrics['structure_fidelity']:.4f}", "correlation of the output's edges with the source's (1 = the same)"))
     if "camera_fidelity" in metrics:
         rows.append(("camera fidelity", f"{metrics['camera_fidelity']:.3f}",
                      f"1 = moves as the camera path says (median flow error {metrics['camera_flow_error_px']:.2f} px "

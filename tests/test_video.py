@@ -132,3 +132,23 @@ def test_a_format_without_sound_drops_it_and_says_so(pipes, clip, tmp_path):
     job = _job(clip, output=tmp_path / "out.gif")
     assert job.sound_dropped
     assert run_video_job(job, pipes, progress=False).metadata["sound"] == "dropped: the format cannot carry it"
+
+
+def test_any_stylised_clip_is_scored_against_its_source(tmp_path, capsys, no_model_loads):
+    from ghibli_core.errors import InputError
+    from ghibli_core.video.score import score_files
+
+    frames = clips.moving_frames(16, 64, 64)
+    source = clips.write_clip(tmp_path / "src.mp4", frames, 8)
+    same = clips.write_clip(tmp_path / "same.webm", frames, 8)  # the source itself, re-encoded
+    shuffled = clips.write_clip(tmp_path / "shuffled.mp4", [frames[i] for i in np.random.default_rng(0).permutation(16)], 8)
+    faithful, jumbled = score_files(same, source), score_files(shuffled, source)
+    assert faithful["structure_fidelity"] > 0.9 and faithful["temporal_warp_error"] < 3 * faithful["source_warp_error"] + 1e-3
+    assert jumbled["temporal_warp_error"] > 5 * faithful["temporal_warp_error"]
+    assert jumbled["source_warp_error"] == faithful["source_warp_error"]  # the same source, measured the same way
+    with pytest.raises(InputError, match=r"^metrics-only: src\.mp4 has 16 frames, the source's window 8"):
+        score_files(source, same, ClipSettings(duration=1.0))
+    assert main(["video", str(source), "--metrics-only", str(same)]) == 0
+    printed = capsys.readouterr().out
+    assert "structure fidelity" in printed and "temporal warp error" in printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["same.webm", "shuffled.mp4", "src.mp4"]  # nothing written

@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "temporally consistent, streamed.")
     p.add_argument("clip", help="the video (MP4, MOV, WebM, MKV, AVI, or an animated GIF/WebP)")
     p.add_argument("-o", "--output", help=f"the repainted clip ({', '.join(FORMATS)})")
+    p.add_argument("--metrics-only", metavar="STYLISED", help="paint nothing: score STYLISED (any tool's stylised version "
+                   "of the clip's window) against the clip, print the figures and exit")
     what = p.add_argument_group("what it becomes (one of)")
     what.add_argument("--prompt", help="the scene in words; the Ghibli style words are added")
     what.add_argument("--idea", help="an idea for the planner to turn into the prompt")
@@ -71,10 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def job_from_args(args: argparse.Namespace):
     """Every flag checked and the clip probed, before any model loads."""
-    from ..animate import parse_size
     from ..errors import InputError
     from ..presets import get_preset
-    from ..video import ClipSettings
     from ..video.job import VideoJob
     from ..video.repaint import KeyframeSettings
 
@@ -82,14 +82,32 @@ def job_from_args(args: argparse.Namespace):
         raise InputError("output", "nowhere to write the result", "pass -o OUT.mp4|.webm|.gif|.webp|.png and/or --frames-dir DIR")
     if args.prompt and args.idea:
         raise InputError("prompt", "and --idea were both given", "give one: the scene in words, or an idea to plan")
-    width, height = (parse_size(args.size) if args.size else (args.width, args.height))
-    clip = ClipSettings(start=args.start, duration=args.duration, every_nth=args.every_nth, max_frames=args.max_frames,
-                        fps=args.fps, width=width, height=height, max_side=args.max_side)
+    clip = clip_settings(args)
     keys = KeyframeSettings(args.keyframe_min, args.keyframe_max, args.keyframe_threshold, args.flow_blend)
     preset = get_preset(args.preset)
     painting = preset.animation(frames=1, **{n: getattr(args, n) for n in PAINT_FLAGS})
     return VideoJob(clip=args.clip, prompt=args.prompt, idea=args.idea, clip_settings=clip, painting=painting, keys=keys,
                     models=model_settings(args), preset=preset.name, output=args.output, frames_dir=args.frames_dir)
+
+
+def clip_settings(args: argparse.Namespace):
+    from ..animate import parse_size
+    from ..video import ClipSettings
+
+    width, height = (parse_size(args.size) if args.size else (args.width, args.height))
+    return ClipSettings(start=args.start, duration=args.duration, every_nth=args.every_nth, max_frames=args.max_frames,
+                        fps=args.fps, width=width, height=height, max_side=args.max_side)
+
+
+def score_only(args: argparse.Namespace) -> int:
+    """`--metrics-only STYLISED`: the clip figures of any stylised clip against its source; nothing is written."""
+    from ..metrics import table
+    from ..video.score import score_files
+
+    m = score_files(args.metrics_only, args.clip, clip_settings(args))
+    print(f"{m['stylised']} against {m['source']['source']} ({m['frames']} frames at {m['source']['fps']:g} fps):")
+    print(table(m))
+    return 0
 
 
 def run_video(argv: Sequence[str]) -> int:
@@ -98,6 +116,8 @@ def run_video(argv: Sequence[str]) -> int:
     from ..video.job import run_video_job
 
     args = build_parser().parse_args(argv)
+    if args.metrics_only:
+        return score_only(args)
     job = job_from_args(args)
     info = job.info
     capped = "" if (args.size or args.width or args.height) else f", long side capped at {args.max_side}"
@@ -117,7 +137,7 @@ def run_video(argv: Sequence[str]) -> int:
           f"{m['unet_steps_per_frame']:.2f} UNet steps per frame; {time.perf_counter() - started:.1f}s, "
           f"peak memory {peak_memory_mb():.0f} MB)")
     print(f"temporal warp error {m['temporal_warp_error']:.5f} (the source's own {m['source_warp_error']:.5f}), "
-          f"flicker {m['flicker']:.4f}, colour drift {m['color_drift']:.2f} dE")
+          f"structure fidelity {m['structure_fidelity']:.3f}, flicker {m['flicker']:.4f}, colour drift {m['color_drift']:.2f} dE")
     if args.metrics:
         print(table(m))
     return 0

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import numpy as np
-
 from .. import defaults
 from ..animate import AnimationSettings
 from ..blend.flow import FlowCache
@@ -30,7 +28,7 @@ from ..painter import CancelCheck, ProgressCallback
 from ..presets import DEFAULT_PRESET
 from ..sound import Sound
 from .clip import ClipInfo, ClipSettings, probe
-from .motion import source_warp_error
+from .score import ClipScore
 from .repaint import Keyframe, KeyframeSettings, RepaintLog, repaint
 
 
@@ -133,21 +131,14 @@ def run_video_job(job: VideoJob, pipes: GhibliPipelines | None = None, *, on_pro
     sound = job.sound()  # read before painting: a damaged sound track fails or warns now, not after the work
     finisher = Finisher(job.outputs(sound), flows=FlowCache())
     log = RepaintLog()
-    temporal, source_own = [], []
-    prev: tuple[np.ndarray, np.ndarray] | None = None
+    score = ClipScore(flows=finisher.flows)  # temporal consistency with the source's motion, structure fidelity
     for pairs in repaint(pipes, info, prompt, job.painting, job.keys, flows=finisher.flows, log=log, on_progress=on_progress,
                          on_keyframe=on_keyframe, should_cancel=should_cancel):
-        for src, out in pairs:  # temporal consistency with the source's motion, beside the source's own
-            if prev is not None:
-                temporal.append(source_warp_error(prev[1], out, prev[0], src, finisher.flows))
-                source_own.append(source_warp_error(prev[0], src, prev[0], src, finisher.flows))
-            prev = (src, out)
+        for src, out in pairs:
+            score.add(src, out)
         finisher.add([out for _, out in pairs])
-    clip_figures = {
-        "temporal_warp_error": round(float(np.mean(temporal)) if temporal else 0.0, 6),
-        "source_warp_error": round(float(np.mean(source_own)) if source_own else 0.0, 6),
-        "keyframes": len(log.keyframes), "unet_steps_per_frame": round(log.steps / max(info.frames, 1), 3),
-    }
+    clip_figures = {**score.result(), "keyframes": len(log.keyframes),
+                    "unet_steps_per_frame": round(log.steps / max(info.frames, 1), 3)}
     metadata = {
         "generator": job.generator, **job.extra_metadata, "prompt": prompt, "idea": job.idea, "source": info.summary(),
         "seed": job.painting.seed, "preset": job.preset, "settings": job.painting.replace(width=info.size[0], height=info.size[1]).to_dict(),
