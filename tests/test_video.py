@@ -152,3 +152,38 @@ def test_any_stylised_clip_is_scored_against_its_source(tmp_path, capsys, no_mod
     printed = capsys.readouterr().out
     assert "structure fidelity" in printed and "temporal warp error" in printed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["same.webm", "shuffled.mp4", "src.mp4"]  # nothing written
+
+
+def test_an_interrupted_repaint_resumes_from_its_last_keyframe_and_writes_the_same_file(pipes, clip, tmp_path):
+    from ghibli_core.errors import Cancelled
+
+    whole = run_video_job(_job(clip, output=tmp_path / "whole.webp"), pipes, progress=False)
+    assert not (tmp_path / "whole.work").exists()  # removed after success
+    job = _job(clip, output=tmp_path / "cut.webp")
+    painted = []
+    with pytest.raises(Cancelled):  # Ctrl-C after two keyframes: no output, the keyframes kept
+        run_video_job(job, pipes, on_keyframe=painted.append,
+                      should_cancel=lambda: len(painted) >= 2, progress=False)
+    assert not (tmp_path / "cut.webp").exists() and len(list((tmp_path / "cut.work").glob("key_*.png"))) == 2
+    again = run_video_job(job, pipes, progress=False)
+    assert again.metrics["resumed_keyframes"] == 2 and again.log.keyframes == whole.log.keyframes
+    assert again.log.steps < whole.log.steps  # the saved keyframes were not painted again
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(again.output_frames, whole.output_frames))
+    assert not (tmp_path / "cut.work").exists()
+    # a changed setting starts over (the folder is ours: emptied and reused)
+    job2 = _job(clip, output=tmp_path / "other.webp", keep_work=True)
+    run_video_job(job2, pipes, progress=False)
+    changed = VideoJob(clip=clip, prompt="a quiet street", painting=get_preset("balanced").animation(seed=4, steps=6),
+                       output=tmp_path / "other.webp", keep_work=True)
+    assert run_video_job(changed, pipes, progress=False).metrics["resumed_keyframes"] == 0
+
+
+def test_a_work_folder_this_tool_did_not_make_is_never_touched(clip, tmp_path, no_model_loads):
+    from ghibli_core.errors import InputError
+
+    mine = tmp_path / "out.work"
+    mine.mkdir()
+    (mine / "holiday.png").write_bytes(b"a user's file")
+    with pytest.raises(InputError, match=r"^work-dir: .*out\.work exists and is not a work folder of this tool"):
+        _job(clip, output=tmp_path / "out.mp4")
+    assert (mine / "holiday.png").read_bytes() == b"a user's file"

@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the carried painting's share of a keyframe's start where the flow holds (default %(default)s)")
     o = p.add_argument_group("output")
     o.add_argument("--frames-dir", help="also write every frame as a numbered PNG into this folder")
+    o.add_argument("--work-dir", help="where painted keyframes are kept as they finish, so a rerun resumes after the last "
+                   "(default: beside the output, NAME.work; removed after success)")
+    o.add_argument("--keep-work", action="store_true", help="keep the work folder after success")
     o.add_argument("--metrics", action="store_true", help="print the full quality table")
     o.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
@@ -87,7 +90,8 @@ def job_from_args(args: argparse.Namespace):
     preset = get_preset(args.preset)
     painting = preset.animation(frames=1, **{n: getattr(args, n) for n in PAINT_FLAGS})
     return VideoJob(clip=args.clip, prompt=args.prompt, idea=args.idea, clip_settings=clip, painting=painting, keys=keys,
-                    models=model_settings(args), preset=preset.name, output=args.output, frames_dir=args.frames_dir)
+                    models=model_settings(args), preset=preset.name, output=args.output, frames_dir=args.frames_dir,
+                    work_dir=args.work_dir, keep_work=args.keep_work)
 
 
 def clip_settings(args: argparse.Namespace):
@@ -133,7 +137,8 @@ def run_video(argv: Sequence[str]) -> int:
         warn(line)
     m = result.metrics
     where = ", ".join(str(x) for x in (job.output, job.frames_dir) if x)
-    print(f"wrote {where} ({m['frames']} frames, {info.fps:.3f} fps, {len(result.log.keyframes)} keyframes painted, "
+    resumed = f" ({m['resumed_keyframes']} resumed from {job.work_dir})" if m.get("resumed_keyframes") else ""
+    print(f"wrote {where} ({m['frames']} frames, {info.fps:.3f} fps, {len(result.log.keyframes)} keyframes painted{resumed}, "
           f"{m['unet_steps_per_frame']:.2f} UNet steps per frame; {time.perf_counter() - started:.1f}s, "
           f"peak memory {peak_memory_mb():.0f} MB)")
     print(f"temporal warp error {m['temporal_warp_error']:.5f} (the source's own {m['source_warp_error']:.5f}), "

@@ -11,16 +11,19 @@ any model loads.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .. import defaults
+from .. import __version__, defaults
 from ..animate import AnimationSettings
 from ..blend.flow import FlowCache
 from ..errors import InputError
 from ..export import check_frames_dir, check_output_path
+from ..files import file_identity
 from ..finish import Finisher, Outputs
 from ..job import GENERATOR, pipelines_for
 from ..models.pipelines import GhibliPipelines, ModelSettings
@@ -30,6 +33,7 @@ from ..sound import Sound
 from .clip import ClipInfo, ClipSettings, probe
 from .score import ClipScore
 from .repaint import Keyframe, KeyframeSettings, RepaintLog, repaint
+from .work import WorkFolder
 
 
 def styled(prompt: str) -> str:
@@ -55,6 +59,10 @@ class VideoJob:
     frames_dir: str | Path | None = None
     metrics_file: bool = True
     loop: bool = False
+    #: where painted keyframes are saved as they finish (default: beside the output, NAME.work), so a rerun resumes;
+    #: removed after success unless `keep_work`
+    work_dir: str | Path | None = None
+    keep_work: bool = False
     generator: str = f"{GENERATOR} video"
     extra_metadata: Mapping[str, Any] = field(default_factory=dict)
     _info: ClipInfo | None = field(default=None, init=False, repr=False, compare=False)
@@ -68,6 +76,12 @@ class VideoJob:
             self._set("frames_dir", check_frames_dir(self.frames_dir))
         self._set("painting", self.painting.with_seed())
         self._set("_info", probe(self.clip, self.clip_settings))  # the clip checked now, before any model loads
+        if self.work_dir is None and (self.output is not None or self.frames_dir is not None):
+            where = Path(self.output if self.output is not None else self.frames_dir)
+            self._set("work_dir", where.with_name(where.stem + ".work"))
+        if self.work_dir is not None:
+            self._set("work_dir", Path(self.work_dir).expanduser())
+            WorkFolder(self.work_dir, "").check()  # never a folder this tool did not make
 
     def _set(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
@@ -103,6 +117,13 @@ class VideoJob:
 
         return self.info.audio is not None and (self.output is None or Path(self.output).suffix.lower() not in SOUND_FORMATS)
 
+    def fingerprint(self, pipes: GhibliPipelines, prompt: str) -> str:
+        """Changes whenever a keyframe would: the clip file, its window, the prompt, every setting, the models."""
+        body = {"clip": list(file_identity(self.info.path)), "window": dataclasses.asdict(self.clip_settings),
+                "prompt": prompt, "painting": self.painting.to_dict(), "keys": self.keys.to_dict(),
+                "models": repr(pipes.resolved), "loras": [(s.path, s.weight) for s in pipes.loras], "version": __version__}
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
     def outputs(self, sound: "Sound | None" = None) -> Outputs:
         return Outputs(fps=self.info.fps, output=self.output, frames_dir=self.frames_dir, metrics_file=self.metrics_file,
                        sound=sound)
@@ -131,13 +152,16 @@ def run_video_job(job: VideoJob, pipes: GhibliPipelines | None = None, *, on_pro
     sound = job.sound()  # read before painting: a damaged sound track fails or warns now, not after the work
     finisher = Finisher(job.outputs(sound), flows=FlowCache())
     log = RepaintLog()
+    work = WorkFolder(job.work_dir, job.fingerprint(pipes, prompt)) if job.work_dir is not None else None
+    if work is not None:
+        work.open()
     score = ClipScore(flows=finisher.flows)  # temporal consistency with the source's motion, structure fidelity
     for pairs in repaint(pipes, info, prompt, job.painting, job.keys, flows=finisher.flows, log=log, on_progress=on_progress,
-                         on_keyframe=on_keyframe, should_cancel=should_cancel):
+                         on_keyframe=on_keyframe, should_cancel=should_cancel, work=work):
         for src, out in pairs:
             score.add(src, out)
         finisher.add([out for _, out in pairs])
-    clip_figures = {**score.result(), "keyframes": len(log.keyframes),
+    clip_figures = {**score.result(), "keyframes": len(log.keyframes), "resumed_keyframes": work.resumed if work else 0,
                     "unet_steps_per_frame": round(log.steps / max(info.frames, 1), 3)}
     metadata = {
         "generator": job.generator, **job.extra_metadata, "prompt": prompt, "idea": job.idea, "source": info.summary(),
@@ -147,4 +171,6 @@ def run_video_job(job: VideoJob, pipes: GhibliPipelines | None = None, *, on_pro
         "sound": sound.summary() if sound is not None else ("dropped: the format cannot carry it" if job.sound_dropped else None),
     }
     done = finisher.close(metadata, extra_metrics=clip_figures, seam=job.loop)
+    if work is not None and not job.keep_work:
+        work.remove()
     return VideoResult(job, prompt, log, done.metrics, done.metadata, time.perf_counter() - started, done.frames, sound)

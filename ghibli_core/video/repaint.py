@@ -29,6 +29,7 @@ from ..models.pipelines import GhibliPipelines
 from ..painter import CancelCheck, Conditioning, Control, PaintRequest, Painter, ProgressCallback, RunPipelines, StartMask
 from .clip import ClipFrame, ClipInfo, read_clip
 from .motion import CUT_CONSISTENT, carry, change, propagate
+from .work import WorkFolder
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,11 @@ class RepaintLog:
 def repaint(pipes: GhibliPipelines, info: ClipInfo, prompt: str, settings: AnimationSettings, keys: KeyframeSettings,
             *, flows: FlowCache | None = None, log: RepaintLog | None = None, on_progress: ProgressCallback | None = None,
             on_keyframe: Callable[[Keyframe], None] | None = None, should_cancel: CancelCheck | None = None,
-            frames: Iterator[ClipFrame] | None = None) -> Iterator[list[tuple[np.ndarray, np.ndarray]]]:
+            frames: Iterator[ClipFrame] | None = None, work: WorkFolder | None = None) -> Iterator[list[tuple[np.ndarray, np.ndarray]]]:
     """Yield (source frame, output frame) pairs (HxWx3 uint8 at `info.size`, one per clip frame, in order) in runs, as
-    each keyframe interval is finished. `settings` paints the keyframes (its width/height are ignored: the clip's)."""
+    each keyframe interval is finished. `settings` paints the keyframes (its width/height are ignored: the clip's). With a
+    `work` folder, each painted keyframe is saved as it finishes, and one saved by an earlier run of the same job is
+    taken instead of painted again (the same keyframes are chosen: the choice depends on the source only)."""
     flows = flows if flows is not None else FlowCache()
     log = log if log is not None else RepaintLog()
     settings = settings.with_seed()
@@ -98,7 +101,6 @@ def repaint(pipes: GhibliPipelines, info: ClipInfo, prompt: str, settings: Anima
         if should_cancel is not None and should_cancel():
             raise Cancelled(f"cancelled before frame {frame.index + 1} of {info.frames}")
         src = frame.image
-        depth = pipes.depth(Image.fromarray(src))
         init, start, share = src, None, 0.0
         seed = settings.seed if settings.seed_policy == "fixed" else settings.seed + len(log.keyframes)
         if last is not None and not cut:
@@ -106,18 +108,22 @@ def repaint(pipes: GhibliPipelines, info: ClipInfo, prompt: str, settings: Anima
             blend = keys.flow_blend * carried.image.astype(np.float32) + (1 - keys.flow_blend) * src.astype(np.float32)
             init = np.where(carried.valid[..., None], blend, src).round().astype(np.uint8)
             start, share = StartMask(~carried.valid, settings.reveal_boost, seed ^ 0x5EED), carried.share
-        request = PaintRequest(index=frame.index, conditioning=conditioning, seed=seed, steps=settings.steps,
-                               guidance=values.guidance, width=info.size[0], height=info.size[1], init=Image.fromarray(init),
-                               strength=values.strength, controls=(Control(depth, values.controlnet_scale),), start=start,
-                               reuse=settings.reuse)
-        painted = np.asarray(painter.paint(request, progress_frame=frame.index, total_frames=info.frames).image.convert("RGB"))
+        painted = work.saved(frame.index) if work is not None else None
+        if painted is None:
+            request = PaintRequest(index=frame.index, conditioning=conditioning, seed=seed, steps=settings.steps,
+                                   guidance=values.guidance, width=info.size[0], height=info.size[1], init=Image.fromarray(init),
+                                   strength=values.strength, start=start, reuse=settings.reuse,
+                                   controls=(Control(pipes.depth(Image.fromarray(src)), values.controlnet_scale),))
+            painted = np.asarray(painter.paint(request, progress_frame=frame.index, total_frames=info.frames).image.convert("RGB"))
+            if first_painted is not None and settings.color_coherence > 0:
+                painted = match_color(painted, first_painted, settings.color_coherence, settings.color_mode)
+            if work is not None:
+                work.save(frame.index, painted)
+            log.steps += request.denoising_steps
         if first_painted is None:
             first_painted = painted
-        elif settings.color_coherence > 0:
-            painted = match_color(painted, first_painted, settings.color_coherence, settings.color_mode)
         log.keyframes.append(frame.index)
         log.carried.append(round(share, 4))
-        log.steps += request.denoising_steps
         if cut:
             log.cuts.append(frame.index)
         key = Keyframe(frame.index, src, painted, cut, share)
