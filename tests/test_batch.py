@@ -134,3 +134,48 @@ def test_resume_recognises_a_finished_file_in_every_format(tmp_path, ext):
     assert verify_output(out, "other") == "made by another job or settings"
     out.write_bytes(out.read_bytes()[: len(out.read_bytes()) // 2])
     assert verify_output(out, "abc") is not None  # a truncated file is rendered again
+
+
+def test_a_clip_row_repaints_its_clip_beside_animation_rows_and_resumes(tmp_path, tiny, capsys, jobs_files):
+    import av
+    import clips
+
+    clips.write_clip(tmp_path / "walk.mp4", clips.moving_frames(12, 64, 64), 8, sound=True)
+    rows = [{"video": "walk.mp4", "prompt": "a quiet street", "output": "walk.mp4", "seed": 2, "steps": 6, "start": 0.25,
+             "preset": "fast"}, *jobs_files.rows(1)]
+    jobs_file = jobs_files.write(tmp_path / "jobs.jsonl", rows)
+    clip_job = load_jobs(jobs_file)[0]
+    assert clip_job.video == str(tmp_path / "walk.mp4") and clip_job.frames == 10 and clip_job.fps == 8.0
+    out = tmp_path / "out"
+    assert main(["batch", str(jobs_file), "--tiny", "--out-dir", str(out), "-q"]) == 0
+    summary = json.loads((out / "batch-summary.json").read_text())
+    clip_row = summary["jobs"][0]
+    assert clip_row["status"] == "done" and clip_row["frames"] == 10 and "temporal_warp_error" in clip_row["metrics"]
+    with av.open(str(out / "walk.mp4")) as c:
+        assert c.streams.video[0].frames == 10 and len(c.streams.audio) == 1  # the clip's own sound over its window
+    assert verify_output(out / "walk.mp4", jobs_files.ctx(tiny, out).fingerprint(clip_job)) is None
+    capsys.readouterr()
+    assert main(["batch", str(jobs_file), "--tiny", "--out-dir", str(out), "-q", "--resume"]) == 0
+    assert json.loads((out / "batch-summary.json").read_text())["counts"]["skipped"] == 2
+
+
+def test_bad_clip_rows_are_listed_with_their_lines_before_any_render(tmp_path, tiny, jobs_files):
+    import clips
+
+    clips.write_clip(tmp_path / "walk.mp4", clips.moving_frames(4, 64, 64), 8)
+    clips.write_sound(tmp_path / "tone.wav")
+    jobs_file = jobs_files.write(tmp_path / "jobs.jsonl", [
+        {"video": "missing.mp4", "prompt": "x"},
+        {"video": "tone.wav", "prompt": "x"},
+        {"video": "walk.mp4", "prompt": "x", "start": 30},
+        {"video": "walk.mp4", "prompt": "x", "frames": 3},
+        {"video": "walk.mp4"},
+        {"prompt": "an animation", "start": 1},
+    ])
+    with pytest.raises(JobsFileError) as err:
+        load_jobs(jobs_file)
+    problems = err.value.problems
+    assert [p.split(":")[0] for p in problems] == [f"line {n}" for n in range(1, 7)]
+    for text, expected in zip(problems, ("clip: no file at", "holds only sound", "start: 30 s is past the end",
+                                         "frames: does not apply to a clip row", "prompt: is missing", "start: is for a clip row")):
+        assert expected in text, text

@@ -37,8 +37,10 @@ from ..presets import PRESETS, get_preset
 from ..schedule import default_fps
 
 #: The job's own fields (the rest are settings, from the one table).
-TEXT_FIELDS = ("id", "prompt", "preset", "size", "output", "model")
-FIELDS = ("plan", "loras", "fps", *TEXT_FIELDS, *registry.JOBS_FIELDS)
+TEXT_FIELDS = ("id", "prompt", "preset", "size", "output", "model", "video")
+#: A clip row's window (`video`: the clip to repaint; `fps` then resamples it)
+CLIP_FIELDS = ("start", "duration", "every_nth", "max_frames")
+FIELDS = ("plan", "loras", "fps", *TEXT_FIELDS, *CLIP_FIELDS, *registry.JOBS_FIELDS)
 CAMERA_FIELDS = tuple(s.name for s in registry.of("camera"))
 #: painting values a row may set over its preset (frames, seed and the size are the job's), and motion values
 PAINT_OVERRIDES = tuple(s.name for s in registry.of("painting") if s.jobs and s.owner == "painting"
@@ -68,6 +70,18 @@ class Job:
     camera: tuple[tuple[str, Any], ...] = ()
     #: the moves of the row's own plan (objects or a `camera` list), one per frame; () when it names none
     plan_camera: tuple[str, ...] = ()
+    #: a clip row: the clip to repaint (absolute path) and its window (ClipSettings values); `idea` is then its prompt
+    video: str | None = None
+    clip: tuple[tuple[str, Any], ...] = ()
+
+    def clip_settings(self):
+        from ..video import ClipSettings
+
+        return ClipSettings(**dict(self.clip))
+
+    def video_painting(self) -> AnimationSettings:
+        """A clip row's keyframe painting (its size is the clip's)."""
+        return get_preset(self.preset).animation(frames=1, seed=self.seed, **dict(self.paint))
 
     def camera_settings(self) -> CameraSettings | None:
         """The row's camera (None: the plan directs it): `camera` is the named move, the axes its schedules; a row
@@ -87,6 +101,11 @@ class Job:
         data = asdict(self)
         data["loras"] = [{"path": s.path, "weight": s.weight} for s in self.loras]
         data["paint"], data["motion_overrides"], data["camera"] = dict(self.paint), dict(self.motion_overrides), dict(self.camera)
+        data["clip"] = dict(self.clip)
+        if self.video:
+            from ..files import file_identity
+
+            data["video"] = list(file_identity(self.video))  # a clip replaced under the same name is another job
         return data
 
     def fingerprint(self, models: dict[str, Any]) -> str:
@@ -124,8 +143,13 @@ def _rows(path: Path) -> list[tuple[int, Any]]:
 def _coerce(field: str, value: Any, from_csv: bool) -> Any:
     if field in registry.SETTINGS:
         return registry.coerce(field, value, from_csv)
-    if field == "fps":
+    if field in ("fps", "start", "duration"):
         return registry.as_number(field, value, from_csv)
+    if field in ("every_nth", "max_frames"):
+        if from_csv and isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(field, f"{value!r} is not an integer", f"write e.g. \"{field}\": 2")
     if field in TEXT_FIELDS and not isinstance(value, str):
         raise InputError(field, f"{value!r} is not text", f"write \"{field}\" as a string")
     return value
@@ -180,6 +204,11 @@ def _job(line: int, row: dict[str, Any], base_dir: Path, defaults: dict[str, Any
         near = difflib.get_close_matches(unknown[0], FIELDS, n=1)
         raise InputError(unknown[0], "is not a job field", f"did you mean {near[0]!r}?" if near else f"use only {', '.join(sorted(FIELDS))}")
     values = {k: _coerce(k, v, from_csv) for k, v in row.items()}
+    if "video" in values:
+        return _clip_job(line, values, base_dir, defaults)
+    stray = [k for k in CLIP_FIELDS if k in values]
+    if stray:
+        raise InputError(stray[0], "is for a clip row", 'add "video": "clip.mp4", or drop it')
     if "prompt" not in values and "plan" not in values:
         raise InputError("prompt", "is missing", 'give "prompt" (an idea to plan) or "plan" (the frame prompts)')
     idea = clean_idea(values["prompt"]) if "prompt" in values else None
@@ -219,6 +248,41 @@ def _job(line: int, row: dict[str, Any], base_dir: Path, defaults: dict[str, Any
     motion_settings = job.motion()
     fps = check_fps(values["fps"]) if "fps" in values else default_fps(motion_settings.interpolate)
     return replace(job, fps=fps)
+
+
+def _clip_job(line: int, values: dict[str, Any], base_dir: Path, defaults: dict[str, Any]) -> Job:
+    """A row with `video`: the clip repainted; checked whole now (the clip probed, the window, the painting values)."""
+    from ..video import ClipSettings, probe
+
+    for field in ("plan", "frames", *CAMERA_FIELDS, *MOTION_OVERRIDES):
+        if field in values:
+            raise InputError(field, "does not apply to a clip row", "a clip's frames, motion and camera come from the clip")
+    if not values.get("prompt", "").strip():
+        raise InputError("prompt", "is missing", 'say what the clip becomes, e.g. "prompt": "a quiet street at dusk"')
+    preset = values.get("preset", defaults.get("preset", DEFAULT_PRESET))
+    check_choice("preset", preset, PRESETS, "preset")
+    width, height = parse_size(values["size"]) if "size" in values else (None, None)
+    width, height = values.get("width", width), values.get("height", height)
+    clip = {k: values[k] for k in CLIP_FIELDS if k in values}
+    clip.update({k: v for k, v in (("fps", values.get("fps")), ("width", width), ("height", height)) if v is not None})
+    video = _resolve(values["video"], base_dir)
+    info = probe(video, ClipSettings(**clip))  # a bad clip or window fails here, before anything renders
+    job_id = values.get("id") or f"{line:04d}-{_slug(Path(video).stem)}"
+    output = values.get("output") or f"{job_id}{defaults.get('format', '.mp4')}"
+    out = Path(output)
+    if out.is_absolute() or ".." in out.parts or not out.name or out.suffix.lower() not in FORMATS:
+        raise InputError("output", f"{output!r} is not a file name inside the output folder with one of {', '.join(FORMATS)}",
+                         "give e.g. walk-ghibli.mp4")
+    loras = _loras(values["loras"], base_dir) if "loras" in values else tuple(defaults.get("loras", ()))
+    model = values.get("model")
+    if model and (base_dir / Path(model).expanduser()).exists():
+        model = _resolve(model, base_dir)
+    paint = tuple((k, values[k]) for k in PAINT_OVERRIDES if k in values)
+    job = Job(line, job_id, clean_idea(values["prompt"]), None, info.frames, values.get("seed", defaults.get("seed", 0)),
+              preset, info.size[0], info.size[1], loras, out.as_posix(), model, info.fps, paint, (), video=video,
+              clip=tuple(sorted(clip.items())))
+    job.video_painting()  # every painting value checked by the dataclass the render uses
+    return job
 
 
 def load_jobs(path: str | Path, defaults: dict[str, Any] | None = None) -> list[Job]:

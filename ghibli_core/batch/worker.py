@@ -76,12 +76,28 @@ def render_row(job: Job, ctx: BatchContext, cache: PipelineCache, target: Path) 
     """Plan, paint, blend and write one job to `target` (atomically); returns its figures."""
     started = time.perf_counter()
     target.parent.mkdir(parents=True, exist_ok=True)
+    if job.video:
+        return _render_clip(job, ctx, cache, target, started)
     work = animation_job(job, ctx, target)
     plan = work.make_plan()
     result = run_job(work, cache.get(work.models), plan=plan, progress=False)
     summary = {k: result.metrics[k] for k in SUMMARY_METRICS if k in result.metrics}
     return {"frames": len(result.output_frames), "painted": len(result.animation.painted), "seconds": time.perf_counter() - started,
             "metrics": summary, "warnings": plan.warnings}
+
+
+def _render_clip(job: Job, ctx: BatchContext, cache: PipelineCache, target: Path, started: float) -> dict[str, Any]:
+    """A clip row: the clip repainted through the video job type (the same finishing step)."""
+    from ..video.job import VideoJob, run_video_job
+
+    models = ctx.model_settings(job)
+    work = VideoJob(clip=job.video, prompt=job.idea, clip_settings=job.clip_settings(), painting=job.video_painting(),
+                    models=models, preset=job.preset, output=target, metrics_file=False, generator=f"{GENERATOR} batch",
+                    extra_metadata={"job": job.id, "job_line": job.line, "job_fingerprint": ctx.fingerprint(job)})
+    result = run_video_job(work, cache.get(models), progress=False)
+    summary = {k: result.metrics[k] for k in (*SUMMARY_METRICS, "temporal_warp_error") if k in result.metrics}
+    return {"frames": result.metrics["frames"], "painted": len(result.log.keyframes), "seconds": time.perf_counter() - started,
+            "metrics": summary, "warnings": []}
 
 
 def decode_all(path: Path) -> int:
@@ -116,7 +132,7 @@ def verify_output(path: Path, fingerprint: str) -> str | None:
         return f"unreadable ({type(exc).__name__})"
     if not meta or meta.get("job_fingerprint") != fingerprint:
         return "made by another job or settings"
-    expected = (meta.get("schedule") or {}).get("output_frames") or 0
+    expected = (meta.get("schedule") or {}).get("output_frames") or (meta.get("source") or {}).get("frames") or 0
     from ..readers import VIDEO_EXTS
 
     if path.suffix.lower() in VIDEO_EXTS:  # a video keeps every frame; its header is up front, so a cut file reads
