@@ -93,11 +93,12 @@ class Finisher:
 
 
 def finish(frames: Sequence[Image.Image | np.ndarray], metadata: Mapping[str, Any], outputs: Outputs, *, flow: str = "dis",
-           camera: CameraCheck | None = None, flows: FlowCache | None = None) -> Finished:
+           camera: CameraCheck | None = None, flows: FlowCache | None = None,
+           extra_metrics: Mapping[str, Any] | None = None) -> Finished:
     """All frames at once through the finishing step."""
     finisher = Finisher(outputs, flow=flow, flows=flows)
     finisher.add(frames)
-    return finisher.close(metadata, camera=camera)
+    return finisher.close(metadata, camera=camera, extra_metrics=extra_metrics)
 
 
 def write_outputs(images: list[Image.Image], metadata: dict[str, Any], metrics: Mapping[str, Any], outputs: Outputs) -> list[Path]:

@@ -167,6 +167,11 @@ class Rendered:
     metadata: dict[str, Any]
     seconds: float
 
+    @property
+    def flow(self) -> str:
+        """The flow method the run's frames are measured with."""
+        return self.job.motion.flow
+
     def camera_check(self) -> CameraCheck | None:
         """What camera fidelity compares, when the animation has a camera."""
         camera = self.animation.camera

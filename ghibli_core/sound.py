@@ -47,6 +47,12 @@ class Sound:
         samples = self.samples[:, :n] if have >= n else np.pad(self.samples, ((0, 0), (0, n - have)))
         return Sound(np.ascontiguousarray(samples, dtype=np.float32), self.rate, self.name, self.warnings)
 
+    def window(self, start: float, seconds: float) -> "Sound":
+        """From `start` for `seconds`, to the sample (silence past the end)."""
+        begin = int(round(start * self.rate))
+        part = Sound(np.ascontiguousarray(self.samples[:, begin:]), self.rate, self.name, self.warnings)
+        return part.fitted(seconds)
+
     def summary(self) -> dict:
         return {"name": self.name, "rate": self.rate, "channels": self.channels, "seconds": round(self.seconds, 6)}
 

@@ -8,7 +8,7 @@ import logging
 
 log = logging.getLogger(__name__)
 
-NODE_MODULES = ("planner", "loaders", "camera", "generate", "blend", "save")
+NODE_MODULES = ("planner", "loaders", "camera", "generate", "video", "blend", "save")
 
 
 def node_classes() -> list[type]:

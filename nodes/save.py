@@ -9,12 +9,15 @@ from comfy_api.latest import io, ui
 
 from pathlib import Path
 
-from ghibli_core.api import finish, FPS_RANGE, Outputs, write_webp
+from ghibli_core.api import InputError, finish, FPS_RANGE, Outputs, write_webp
 
 from . import host, validation
 from .images import to_pil
+from .audio import to_sound
 from .types import CATEGORY, PlanType, Run
 
+#: The figures a clip's run measured against its source (the saver cannot: it has only the output).
+CLIP_FIGURES = ("temporal_warp_error", "source_warp_error", "structure_fidelity", "keyframes", "unet_steps_per_frame")
 #: The format widget's choices and the file extension each writes.
 FORMATS = {"gif": "gif", "webp": "webp", "apng": "png", "mp4": "mp4", "webm": "webm"}
 #: Formats the canvas shows as they are (animated images, and videos as ComfyUI's own video savers return them); a GIF
@@ -66,8 +69,11 @@ class GhibliSaveAnimation(io.ComfyNode):
                                  tooltip="GIF only: also save the workflow as NAME.json beside the GIF (a GIF cannot carry it); "
                                  "drop that file on the canvas to get the workflow back."),
                 Run.Input("run", optional=True,
-                          tooltip="Optional: the run output of Sequential Img2Img. The file then carries what the command line's "
-                          "does: plan, every setting, seed, camera path, models and quality figures."),
+                          tooltip="Optional: the run output of Sequential Img2Img or Ghibli Video Stylize. The file then carries "
+                          "what the command line's does: plan or source, every setting, seed, camera path, models and figures."),
+                io.Audio.Input("audio", optional=True,
+                               tooltip="Optional: sound for an MP4 or WebM (AAC; Opus at 48 kHz), fitted to the frames' exact "
+                               "length and starting with the first frame. GIF, WebP and PNG cannot carry sound."),
             ],
             outputs=[],
             hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
@@ -96,9 +102,10 @@ class GhibliSaveAnimation(io.ComfyNode):
     def _metadata(plan, run, fps: float, frames: int) -> dict:
         """The run's own metadata (as the command line writes it) when connected, else what the plan says."""
         if run is not None:
-            meta = {**run.metadata, "generator": host.GENERATOR, "fps": fps}
-            painted = run.metadata["schedule"]["output_frames"]
-            if frames != painted:  # a node between the painter and here changed the frames (a Frame Blender, say)
+            meta = {k: v for k, v in run.metadata.items() if k != "metrics"}
+            meta.update(generator=host.GENERATOR, fps=fps)
+            made = (run.metadata.get("schedule") or {}).get("output_frames") or (run.metadata.get("source") or {}).get("frames")
+            if frames != made:  # a node between the painter and here changed the frames (a Frame Blender, say)
                 meta["saved_frames"] = frames
             return meta
         return {
@@ -112,16 +119,22 @@ class GhibliSaveAnimation(io.ComfyNode):
 
     @classmethod
     def execute(cls, images, filename_prefix: str, fps: float, format: str, dither: bool = False, plan=None,
-                save_workflow_json: bool = True, run=None) -> io.NodeOutput:
+                save_workflow_json: bool = True, run=None, audio=None) -> io.NodeOutput:
         frames = to_pil(images, "images")
         width, height = frames[0].size
         ext = FORMATS[format]
+        sound = to_sound(audio) if audio is not None else None
+        if sound is not None and ext not in ("mp4", "webm"):
+            raise InputError("audio", f"a {format} file cannot carry sound", "set format to mp4 or webm, or disconnect audio")
         path, name, subfolder = _save_path(filename_prefix.strip(), folder_paths.get_output_directory(), ext, width, height)
         outputs = Outputs(fps=fps, output=Path(path), dither=dither, metrics_file=False, comfy=cls._comfy(),
-                          workflow_sidecar=ext == "gif" and save_workflow_json, embed=host.metadata_enabled())
-        # the one finishing step, as the command line's: measured, metadata completed, written whole or not at all
-        finish(frames, cls._metadata(plan, run, fps, len(frames)), outputs,
-               flow=run.job.motion.flow if run is not None else "dis", camera=run.camera_check() if run is not None else None)
+                          workflow_sidecar=ext == "gif" and save_workflow_json, embed=host.metadata_enabled(), sound=sound)
+        # the one finishing step, as the command line's: measured, metadata completed, written whole or not at all; a
+        # clip's own figures (measured against its source, which only the run saw) are kept beside the saver's
+        clip_figures = {k: v for k, v in (run.metadata.get("metrics") or {}).items()
+                        if k in CLIP_FIGURES} if run is not None else {}
+        finish(frames, cls._metadata(plan, run, fps, len(frames)), outputs, flow=run.flow if run is not None else "dis",
+               camera=run.camera_check() if run is not None else None, extra_metrics=clip_figures)
         saved = ui.SavedResult(name, subfolder, io.FolderType.output)
         preview = saved
         if ext not in PREVIEWABLE:

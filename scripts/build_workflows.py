@@ -24,6 +24,7 @@ WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 UI_NAMES = {
     "ghibli_animation": "Ghibli animation, LLM plan and style LoRA",
     "ghibli_minimal": "Ghibli animation, quick start",
+    "ghibli_video": "Ghibli video, repaint a clip with its sound",
 }
 #: Download hints for the canvas' missing-model dialog (properties.models): the single files it can fetch.
 MODEL_HINTS = {name: hint for name, hint in MODEL_DOWNLOADS.items() if name.endswith(".safetensors")}

@@ -25,7 +25,7 @@ NEAR, FAR = 1.5, 12.0
 MOVES = ("push-in", "pan-left", "truck-right:0.5", "orbit-right:0.5", "sway")
 COLUMNS = (0, 4, 8, 11)
 #: Each canvas workflow's thumbnail: the move it shows.
-THUMBNAIL_MOVES = {"ghibli_animation": "orbit-right:0.4", "ghibli_minimal": "push-in"}
+THUMBNAIL_MOVES = {"ghibli_animation": "orbit-right:0.4", "ghibli_minimal": "push-in", "ghibli_video": "truck-right:0.5"}
 
 
 @functools.lru_cache(maxsize=4)

@@ -193,3 +193,18 @@ def test_denoising_steps_counts_the_progress_ticks(pipes):
     ticks.clear()
     render_animation(pipes, ["a hill"] * 5, settings, motion, init_image=init, on_progress=ticks.append, progress=False)
     assert len(ticks) == denoising_steps(settings, motion, init_image=True) == 3 * 3
+
+
+def test_comfyui_audio_becomes_the_engines_sound_and_back():
+    from nodes.audio import to_audio, to_sound
+
+    wave = torch.linspace(-0.5, 0.5, 2 * 800).reshape(1, 2, 800)
+    sound = to_sound({"waveform": wave, "sample_rate": 8000})
+    assert sound.rate == 8000 and sound.samples.shape == (2, 800) and sound.samples.dtype == np.float32
+    back = to_audio(sound)
+    assert back["sample_rate"] == 8000 and torch.equal(back["waveform"], wave)
+    six = to_sound({"waveform": torch.ones(1, 6, 10) * 0.3, "sample_rate": 48000})
+    assert six.channels == 2  # 5.1 down-mixed to stereo, as for files
+    for bad in (None, {"waveform": torch.zeros(2, 10), "sample_rate": 8000}, {"waveform": torch.zeros(1, 2, 0), "sample_rate": 8000}):
+        with pytest.raises(InputError, match="^audio: "):
+            to_sound(bad)

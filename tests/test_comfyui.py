@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from fractions import Fraction
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -27,7 +29,7 @@ from build_workflows import UI_NAMES, WIDGET_TYPES, input_specs, widget_values  
 
 GHIBLI_NODES = {"GhibliFramePlanner", "GhibliPlanFromText", "GhibliPipelineLoader", "GhibliLoraLoader", "GhibliCamera", "GhibliCameraMove",
                 "GhibliSequentialImg2Img", "GhibliFrameBlender", "GhibliSaveAnimation"}
-API = {name: REPO / "workflows" / "api" / f"{name}.json" for name in ("ghibli_animation", "ghibli_minimal")}
+API = {name: REPO / "workflows" / "api" / f"{name}.json" for name in ("ghibli_animation", "ghibli_minimal", "ghibli_video")}
 UI = {name: REPO / "workflows" / f"{UI_NAMES[name]}.json" for name in API}
 
 pytestmark = pytest.mark.slow  # a real ComfyUI server and a headless browser
@@ -112,6 +114,8 @@ def small(graph: dict, **sampler) -> dict:
             node["inputs"].update({"width": 64, "height": 64, "preset": "custom", "steps": 4, "cadence": 1, **sampler})
         if node["class_type"] == "GhibliFramePlanner":
             node["inputs"]["frames"] = 3
+        if node["class_type"] == "GhibliVideoStylize":
+            node["inputs"].update({"preset": "custom", "steps": 4})
     return graph
 
 
@@ -230,7 +234,8 @@ def test_workflows_match_the_nodes_real_inputs(server, name):
         assert required <= set(node["inputs"]), (node_id, required - set(node["inputs"]))
         for input_name, kind, options, _ in input_specs(spec):
             value = node["inputs"].get(input_name)
-            if kind == "COMBO" and not isinstance(value, list) and value is not None:
+            uploads = any(options.get(f"{what}_upload") for what in ("image", "video", "audio"))  # the user's own file
+            if kind == "COMBO" and not isinstance(value, list) and value is not None and not uploads:
                 assert value in options["options"], (node_id, input_name, value)
     # the canvas file holds the same nodes, widget values in the canvas' order, and the same links
     ui_nodes = {str(n["id"]): n for n in ui["nodes"]}
@@ -288,6 +293,33 @@ def test_api_workflow_makes_a_looping_gif_fetched_from_view(server):
     assert len(entry["outputs"]["7"]["images"]) == 2
     # the plan text is shown on the planner node
     assert entry["outputs"]["1"]["text"][0].count("\n") == 2
+
+
+def test_the_video_workflow_repaints_a_clip_with_its_sound(server):
+    """The shipped video workflow through POST /prompt: ComfyUI's own Load Video and Get Video Components feed Ghibli
+    Video Stylize, whose frames, sound, rate and run reach the saver: an MP4 of the clip's frame count and rate, with
+    the clip's sound as long as the frames (in sync: the click 0.5 s in stays 0.5 s in), and the run's metadata."""
+    import av
+
+    import clips
+    from ghibli_core.sound import read_sound
+
+    (server.base / "input").mkdir(exist_ok=True)
+    clips.write_clip(server.base / "input" / "walk.mp4", clips.moving_frames(12, 64, 64), 8, sound=True, click=0.5)
+    entry = run(server, small(api("ghibli_video")))
+    file, data = saved_animation(server, entry, "5")
+    path = server.output / file["subfolder"] / file["filename"]
+    assert file["filename"].endswith("_.mp4") and path.read_bytes() == data
+    with av.open(str(path)) as c:
+        video, audio = c.streams.video[0], c.streams.audio[0]
+        assert video.frames == 12 and float(video.average_rate) == 8.0 and audio.codec_context.name == "aac"
+        assert audio.duration * audio.time_base == video.duration * video.time_base == Fraction(3, 2)
+    sound = read_sound(path)
+    assert abs(np.argmax(np.abs(sound.samples[0])) / sound.rate - 0.5) < 0.01
+    meta = read_metadata(path)
+    assert meta["source"]["frames"] == 12 and meta["keyframes"][0] == 0 and meta["generator"].endswith("(ComfyUI)")
+    assert meta["metrics"]["frames"] == 12 and "temporal_warp_error" in meta["metrics"] and "loop_seam" in meta["metrics"]
+    assert meta["comfyui_prompt"]["4"]["class_type"] == "GhibliVideoStylize"
 
 
 def test_camera_nodes_move_a_still_and_refuse_bad_schedules_at_queue_time(server):

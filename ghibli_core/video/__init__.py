@@ -2,6 +2,6 @@
 state and the finishing step)."""
 from __future__ import annotations
 
-from .clip import ClipFrame, ClipInfo, ClipSettings, probe, read_clip
+from .clip import ClipFrame, ClipInfo, ClipSettings, InMemoryClip, probe, read_clip
 
-__all__ = ["ClipFrame", "ClipInfo", "ClipSettings", "probe", "read_clip"]
+__all__ = ["ClipFrame", "ClipInfo", "ClipSettings", "InMemoryClip", "probe", "read_clip"]

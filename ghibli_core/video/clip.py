@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -89,6 +89,8 @@ class ClipInfo:
     size: tuple[int, int]
     audio: AudioInfo | None = None
     warnings: list[str] = field(default_factory=list)
+    #: the frames themselves, for a clip held in memory (`InMemoryClip`: a host's IMAGE batch)
+    memory: Sequence[np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def frames(self) -> int:
@@ -101,6 +103,17 @@ class ClipInfo:
                 "frames": self.frames, "fps": round(self.fps, 4), "size": list(self.size),
                 "audio": None if self.audio is None else {"codec": self.audio.codec, "sample_rate": self.audio.sample_rate,
                                                           "channels": self.audio.channels}}
+
+
+@dataclass(frozen=True)
+class InMemoryClip:
+    """A clip already decoded: a host's frames (HxWx3 uint8, one size) at `fps`, with its sound if any (a
+    `sound.Sound`). Read like a file: the same window, rate and size options apply."""
+
+    frames: Sequence[np.ndarray]
+    fps: float
+    name: str = "frames"
+    sound: Any = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +176,8 @@ def probe(path: str | os.PathLike, settings: ClipSettings | None = None) -> Clip
     import av
 
     settings = settings or ClipSettings()
+    if isinstance(path, InMemoryClip):
+        return _probe_memory(path, settings)
     file = Path(path).expanduser()
     if not file.is_file():
         raise InputError("clip", f"no file at {file.resolve()}", "check the path")
@@ -276,6 +291,9 @@ def _schedule(times: list[float], source_fps: float, s: ClipSettings, start: flo
 def read_clip(info: ClipInfo) -> Iterator[ClipFrame]:
     """The output frames, decoded as they are asked for (memory does not grow with the clip's length): each output time
     takes the latest source frame whose time is at or before it (the first frame stands in before the stream's first)."""
+    if info.memory is not None:
+        yield from _select(info, ((k / info.source_fps, (lambda f=f: np.asarray(f))) for k, f in enumerate(info.memory)))
+        return
     if info.stream_index < 0:
         yield from _select(info, _image_frames(info))
         return
@@ -352,6 +370,27 @@ def _probe_image(file: Path, settings: ClipSettings) -> ClipInfo:
     out, fps = _schedule(times, source_fps, settings, settings.start, end)
     return ClipInfo(file, -1, fmt, (width, height), source_fps, len(times), total,
                     (settings.start, min(end, total)), out, fps, output_size(width, height, settings))
+
+
+def _probe_memory(clip: InMemoryClip, settings: ClipSettings) -> ClipInfo:
+    if not clip.frames:
+        raise InputError("images", "there are no frames", "connect a video's frames")
+    check_range("fps", clip.fps, 0.1, 1000.0)
+    shapes = {np.asarray(f).shape for f in clip.frames}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 3:
+        raise InputError("images", f"frames differ in size {sorted(shapes)[:3]}", "give frames of one size")
+    height, width = next(iter(shapes))[:2]
+    starts = [k / clip.fps for k in range(len(clip.frames))]
+    total = len(clip.frames) / clip.fps
+    if settings.start >= total:
+        raise InputError("start", f"{settings.start:g} s is past the end of the {total:.2f} s of frames", f"give a start before {total:.2f}")
+    end = settings.start + settings.duration if settings.duration is not None else math.inf
+    times = [t for t in starts if settings.start - 1e-6 <= t < end]
+    out, fps = _schedule(times, float(clip.fps), settings, settings.start, end)
+    sound = clip.sound
+    audio = AudioInfo("pcm", int(sound.rate), int(sound.channels)) if sound is not None else None
+    return ClipInfo(Path(clip.name), -2, "frames", (width, height), float(clip.fps), len(times), total,
+                    (settings.start, min(end, total)), out, fps, output_size(width, height, settings), audio, memory=clip.frames)
 
 
 def _image_frames(info: ClipInfo) -> Iterator[tuple[float, Callable[[], np.ndarray]]]:

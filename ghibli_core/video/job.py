@@ -30,7 +30,7 @@ from ..models.pipelines import GhibliPipelines, ModelSettings
 from ..painter import CancelCheck, ProgressCallback
 from ..presets import DEFAULT_PRESET
 from ..sound import Sound
-from .clip import ClipInfo, ClipSettings, probe
+from .clip import ClipInfo, ClipSettings, InMemoryClip, probe
 from .score import ClipScore
 from .repaint import Keyframe, KeyframeSettings, RepaintLog, repaint
 from .work import WorkFolder
@@ -47,7 +47,7 @@ class VideoJob:
     """One clip to repaint. `prompt` says what the scene becomes; without it `idea` is planned into one (the planner's
     first beat). `painting` holds the keyframes' values (its size is the clip's output size)."""
 
-    clip: str | Path
+    clip: str | Path | InMemoryClip
     prompt: str | None = None
     idea: str | None = None
     clip_settings: ClipSettings = field(default_factory=ClipSettings)
@@ -76,7 +76,7 @@ class VideoJob:
             self._set("frames_dir", check_frames_dir(self.frames_dir))
         self._set("painting", self.painting.with_seed())
         self._set("_info", probe(self.clip, self.clip_settings))  # the clip checked now, before any model loads
-        if self.work_dir is None and (self.output is not None or self.frames_dir is not None):
+        if self.work_dir is None and (self.output is not None or self.frames_dir is not None) and self.info.memory is None:
             where = Path(self.output if self.output is not None else self.frames_dir)
             self._set("work_dir", where.with_name(where.stem + ".work"))
         if self.work_dir is not None:
@@ -106,15 +106,22 @@ class VideoJob:
         can carry it; None when the clip has none or the output cannot (`sound_dropped` says so)."""
         from ..sound import SOUND_FORMATS, read_sound
 
-        if self.info.audio is None or self.output is None or Path(self.output).suffix.lower() not in SOUND_FORMATS:
+        if self.info.audio is None:
             return None
-        return read_sound(self.info.path, start=self.info.times[0], duration=self.info.frames / self.info.fps, input_name="clip")
+        start, seconds = self.info.times[0], self.info.frames / self.info.fps
+        if isinstance(self.clip, InMemoryClip):  # a host's sound: its window, to the sample (the host may write it)
+            return self.clip.sound.window(start, seconds)
+        if self.output is None or Path(self.output).suffix.lower() not in SOUND_FORMATS:
+            return None
+        return read_sound(self.info.path, start=start, duration=seconds, input_name="clip")
 
     @property
     def sound_dropped(self) -> bool:
         """The clip has sound that this job's output cannot carry (GIF, WebP, PNG, or frames only)."""
         from ..sound import SOUND_FORMATS
 
+        if self.info.memory is not None and self.output is None:
+            return False  # the host's own sound goes back to the host
         return self.info.audio is not None and (self.output is None or Path(self.output).suffix.lower() not in SOUND_FORMATS)
 
     def fingerprint(self, pipes: GhibliPipelines, prompt: str) -> str:
@@ -125,8 +132,11 @@ class VideoJob:
         return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
     def outputs(self, sound: "Sound | None" = None) -> Outputs:
+        from ..sound import SOUND_FORMATS
+
+        carries = self.output is not None and Path(self.output).suffix.lower() in SOUND_FORMATS
         return Outputs(fps=self.info.fps, output=self.output, frames_dir=self.frames_dir, metrics_file=self.metrics_file,
-                       sound=sound)
+                       sound=sound if carries else None)
 
 
 @dataclass
@@ -139,6 +149,12 @@ class VideoResult:
     seconds: float
     output_frames: list
     sound: "Sound | None" = None
+    #: the flow method the figures were measured with (the saver measures its frames the same way)
+    flow: str = "dis"
+
+    def camera_check(self) -> None:
+        """A clip has no camera path to check (the saver asks every run)."""
+        return None
 
 
 def run_video_job(job: VideoJob, pipes: GhibliPipelines | None = None, *, on_progress: ProgressCallback | None = None,

@@ -1,0 +1,31 @@
+"""ComfyUI AUDIO <-> the engine's Sound. No ComfyUI import, so it is testable on its own.
+
+ComfyUI's AUDIO is `{"waveform": float tensor [B, C, T], "sample_rate": int}` (LoadAudio, VHS, GetVideoComponents);
+the engine's Sound is float32 (channels, samples), contiguous. The first item of a batch is the sound.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ghibli_core.api import InputError, Sound
+
+
+def to_sound(audio, input_name: str = "audio") -> Sound:
+    """An AUDIO mapping as a Sound (more than two channels down-mixed to stereo, as the engine does for files)."""
+    try:
+        waveform, rate = audio["waveform"], int(audio["sample_rate"])
+    except (TypeError, KeyError, ValueError) as exc:
+        raise InputError(input_name, "is not an AUDIO (waveform and sample_rate)", "connect LoadAudio or a video's audio") from exc
+    if not isinstance(waveform, torch.Tensor) or waveform.ndim != 3 or waveform.shape[-1] == 0 or rate <= 0:
+        shape = tuple(waveform.shape) if isinstance(waveform, torch.Tensor) else type(waveform).__name__
+        raise InputError(input_name, f"expected a waveform [B, C, T] with samples, got {shape}", "connect LoadAudio or a video's audio")
+    samples = waveform[0].detach().to("cpu", torch.float32).numpy()
+    if samples.shape[0] > 2:
+        rest = samples[2:].mean(0)
+        samples = np.stack([samples[0] + 0.5 * rest, samples[1] + 0.5 * rest]) / 1.5
+    return Sound(np.ascontiguousarray(samples, dtype=np.float32), rate, "audio")
+
+
+def to_audio(sound: Sound) -> dict:
+    return {"waveform": torch.from_numpy(np.ascontiguousarray(sound.samples)).unsqueeze(0), "sample_rate": int(sound.rate)}
