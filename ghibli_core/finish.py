@@ -21,7 +21,7 @@ from PIL import Image
 from .blend.flow import FlowCache
 from .export import Comfy, metrics_path, save_animation, write_json, write_png_frames
 from .metrics import MetricsStream, camera_fidelity, stored_metrics
-from .sound import Sound
+from .sound import SOUND_FORMATS, Sound, write_sidecar
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,10 @@ class Outputs:
     workflow_sidecar: bool = False
     comfy: Comfy = None
     embed: bool = True
-    #: sound written beside the frames (MP4 / WebM), fitted to their exact duration
+    #: sound written beside the frames (MP4 / WebM), fitted to their exact duration; for another format, with
+    #: `sound_sidecar`, beside the file as NAME.m4a
     sound: "Sound | None" = None
+    sound_sidecar: bool = False
 
     def writes(self) -> bool:
         return self.output is not None or self.frames_dir is not None
@@ -110,10 +112,13 @@ def write_outputs(images: list[Image.Image], metadata: dict[str, Any], metrics: 
         options: dict[str, Any] = {}
         if Path(o.output).suffix.lower() == ".gif":
             options = {"dither": o.dither, **({"workflow_sidecar": True} if o.workflow_sidecar else {})}
-        if o.sound is not None:
+        carries = Path(o.output).suffix.lower() in SOUND_FORMATS
+        if o.sound is not None and carries:
             options["sound"] = o.sound
         paths.append(save_animation(images, o.output, fps=o.fps, metadata=embedded, comfy=o.comfy if o.embed else None,
                                     **options))
+        if o.sound is not None and not carries and o.sound_sidecar:
+            paths.append(write_sidecar(o.sound, o.output))
         if o.metrics_file:
             paths.append(write_json({"output": Path(o.output).name, **metrics}, metrics_path(o.output)))
     if o.frames_dir is not None:

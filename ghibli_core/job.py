@@ -32,6 +32,7 @@ from .plan import Plan, PlannerSettings, clean_idea, make_planner
 from .presets import DEFAULT_PRESET, default_motion
 from .render import Animation, render_animation
 from .schedule import default_fps
+from .sound import SOUND_FORMATS, Sound, SoundSettings
 
 GENERATOR = f"ghibli-anim {__version__}"
 
@@ -77,6 +78,8 @@ class AnimationJob:
     dither: bool = False
     generator: str = GENERATOR
     extra_metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: a soundtrack from a file, fitted to the animation's exact length (MP4 / WebM; beside another format on request)
+    sound: SoundSettings | None = None
     _init: Image.Image | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -97,6 +100,8 @@ class AnimationJob:
             self._set("output", check_output_path(self.output))
         if self.frames_dir is not None:
             self._set("frames_dir", check_frames_dir(self.frames_dir))
+        if self.sound is not None:
+            check_sound_output(self.sound, self.output)
         if isinstance(self.init_image, (str, Path)):
             self._set("_init", open_init_image(self.init_image))
         elif self.init_image is not None:
@@ -125,10 +130,15 @@ class AnimationJob:
             return self.plan
         return make_planner(self.planner).plan(self.idea, self.frames)
 
-    def outputs(self) -> Outputs:
-        """Where the finishing step writes this job."""
+    @property
+    def seconds(self) -> float:
+        """How long the animation plays once (its output frames at its rate)."""
+        return self.motion.output_count(self.frames) / self.fps
+
+    def outputs(self, sound: Sound | None = None) -> Outputs:
+        """Where the finishing step writes this job (with its soundtrack, loaded: `SoundSettings.load`)."""
         return Outputs(fps=self.fps, output=self.output, frames_dir=self.frames_dir, dither=self.dither,
-                       metrics_file=self.metrics_file)
+                       metrics_file=self.metrics_file, sound=sound, sound_sidecar=bool(self.sound and self.sound.sidecar))
 
     def metadata(self, plan: Plan, animation: Animation, pipes: GhibliPipelines) -> dict[str, Any]:
         """What the file carries: enough to reproduce the run (plan, seed, every setting, models); the finishing step
@@ -143,6 +153,16 @@ class AnimationJob:
             "schedule": animation.schedule(), "camera": animation.camera_metadata(), "fps": self.fps, "models": pipes.model_names(),
             "init_image": Path(init).name if isinstance(init, (str, Path)) else ("image" if init is not None else None),
         }
+
+
+def check_sound_output(sound: SoundSettings, output: Path | None) -> None:
+    """Before any work: the sound file is readable and long enough to start where asked, and the output can carry
+    sound (MP4, WebM) or the sound goes beside it (`sidecar`)."""
+    sound.check()
+    if output is not None and Path(output).suffix.lower() not in SOUND_FORMATS and not sound.sidecar:
+        kind = Path(output).suffix.lower()[1:].upper()
+        raise InputError("audio", f"a {kind} file cannot carry sound",
+                         "write .mp4 or .webm, or add --audio-sidecar to write the sound beside it as NAME.m4a")
 
 
 def pipelines_for(models: ModelSettings | None, pipes: GhibliPipelines | None, progress: bool) -> GhibliPipelines:
@@ -233,10 +253,12 @@ def run_job(
     `pipes` are loaded models (loaded from `job.models` when None). Writes the animation with its metadata, its
     NAME.metrics.json (`job.metrics_file`) and the PNG frames (`job.frames_dir`), each atomically.
     """
-    finisher = Finisher(job.outputs(), flow=job.motion.flow)
+    sound = job.sound.load(job.seconds) if job.sound is not None else None  # read before painting: fails early
+    finisher = Finisher(job.outputs(sound), flow=job.motion.flow)
     rendered = render_job(job, pipes, plan=plan, on_progress=on_progress, on_frame=on_frame, on_output=finisher.add,
                           should_cancel=should_cancel, progress=progress, flows=finisher.flows)
     closing = time.perf_counter()
-    done = finisher.close(rendered.metadata, camera=rendered.camera_check())
+    metadata = {**rendered.metadata, "sound": job.sound.summary(sound) if sound is not None else None}
+    done = finisher.close(metadata, camera=rendered.camera_check())
     return JobResult(job, rendered.plan, rendered.animation, done.metrics, done.metadata, rendered.seconds,
                      time.perf_counter() - closing)

@@ -57,6 +57,128 @@ class Sound:
         return {"name": self.name, "rate": self.rate, "channels": self.channels, "seconds": round(self.seconds, 6)}
 
 
+FIT_MODES = ("loop", "trim", "stretch")
+#: the loop point's crossfade (equal power), and how far `stretch` may change the speed
+CROSSFADE = 0.25
+MAX_STRETCH = 0.10
+
+
+def _equal_power(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fade-in, fade-out) gains of an equal-power crossfade over n samples: sin^2 + cos^2 = 1 at every sample."""
+    theta = (np.arange(n, dtype=np.float64) + 0.5) / max(n, 1) * (np.pi / 2)
+    return np.sin(theta).astype(np.float32), np.cos(theta).astype(np.float32)
+
+
+def loop_to(sound: "Sound", seconds: float, crossfade: float = CROSSFADE) -> "Sound":
+    """`sound` made exactly `seconds` long so that it loops without a click: repeated as often as needed, each join
+    an equal-power crossfade, and the last `crossfade` seconds past the loop point folded into the head, so the sample
+    after the last is the first (what a looping player plays) and the seam is continuous."""
+    n = int(round(seconds * sound.rate))
+    f = max(1, min(int(round(crossfade * sound.rate)), n // 2, sound.samples.shape[1] // 2))
+    fade_in, fade_out = _equal_power(f)
+    body = sound.samples
+    while body.shape[1] < n + f:  # join another copy with a crossfade until there is enough to fold
+        joined = np.concatenate([body[:, :-f], body[:, -f:] * fade_out + sound.samples[:, :f] * fade_in,
+                                 sound.samples[:, f:]], axis=1)
+        body = joined
+    out = body[:, :n].copy()
+    out[:, :f] = body[:, :f] * fade_in + body[:, n:n + f] * fade_out  # the tail past the loop point fades into the head
+    return Sound(np.ascontiguousarray(out, dtype=np.float32), sound.rate, sound.name, sound.warnings)
+
+
+def stretch_to(sound: "Sound", seconds: float) -> "Sound":
+    """`sound` played a little faster or slower (within 10 %) to last exactly `seconds`, keeping its beat with the
+    frames (the pitch moves with the speed, as on a turntable); its loop point closed as `loop_to` closes it."""
+    n = int(round(seconds * sound.rate))
+    have = sound.samples.shape[1]
+    change = have / max(n, 1) - 1.0
+    if abs(change) > MAX_STRETCH:
+        raise InputError("audio-fit", f"stretch would change the sound's speed by {change:+.0%} (from {have / sound.rate:.2f} s "
+                         f"to {seconds:.2f} s)", "use loop or trim, or a sound within 10 % of the animation's length")
+    positions = np.linspace(0, have - 1, n)
+    out = np.stack([np.interp(positions, np.arange(have), channel) for channel in sound.samples]).astype(np.float32)
+    # and the loop point closed like `loop`'s (the end crossfaded into the start), so the file loops without a click
+    return loop_to(Sound(np.ascontiguousarray(out), sound.rate, sound.name, sound.warnings), seconds)
+
+
+def fit_sound(sound: "Sound", seconds: float, mode: str = "loop", gain_db: float = 0.0) -> "Sound":
+    """`sound` exactly `seconds` long: looped seamlessly, trimmed (or padded with silence), or stretched; `gain_db`
+    louder or softer (clipped to [-1, 1])."""
+    from .errors import check_choice
+
+    check_choice("audio-fit", mode, FIT_MODES, "fit mode")
+    fitted = {"loop": loop_to, "trim": lambda s, t: s.fitted(t), "stretch": stretch_to}[mode](sound, seconds)
+    if gain_db:
+        samples = np.clip(fitted.samples * np.float32(10 ** (gain_db / 20)), -1.0, 1.0)
+        fitted = Sound(np.ascontiguousarray(samples, dtype=np.float32), fitted.rate, fitted.name, fitted.warnings)
+    return fitted
+
+
+@dataclass(frozen=True)
+class SoundSettings:
+    """A soundtrack from a file: where its window starts, how it is fitted to the animation (`loop`: repeated or cut
+    with an equal-power crossfade at the loop point; `trim`; `stretch` within 10 %), its gain, and for formats that
+    cannot carry sound, whether to write it beside the file (NAME.m4a)."""
+
+    path: str
+    fit: str = "loop"
+    start: float = 0.0
+    gain_db: float = 0.0
+    sidecar: bool = False
+
+    def __post_init__(self) -> None:
+        from .errors import check_choice, check_range
+
+        check_choice("audio-fit", self.fit, FIT_MODES, "fit mode")
+        check_range("audio-start", self.start, 0.0, 1e6)
+        check_range("audio-gain", self.gain_db, -60.0, 24.0)
+
+    def check(self) -> float:
+        """The file has sound and the start lies inside it (a header read, no decoding); its length from the start."""
+        import av
+
+        file = Path(self.path).expanduser()
+        if not file.is_file():
+            raise InputError("audio", f"no file at {file.resolve()}", "check the path")
+        try:
+            container = av.open(str(file))
+        except av.FFmpegError as exc:
+            raise InputError("audio", f"{file.name} is not a readable sound file ({type(exc).__name__})", _FIX) from exc
+        with container:
+            if not container.streams.audio:
+                kind = "a video without sound" if container.streams.video else "not a sound file"
+                raise InputError("audio", f"{file.name} is {kind}", _FIX)
+            length = _length(container.streams.audio[0], container)
+        if length is not None and self.start >= length:
+            raise InputError("audio-start", f"{self.start:g} s is past the end of {file.name}'s sound ({length:.2f} s)",
+                             f"give a start before {length:.2f}")
+        return (length - self.start) if length is not None else math.inf
+
+    def load(self, seconds: float) -> "Sound":
+        """The soundtrack for an animation `seconds` long: read from the start (only what the fit needs) and fitted."""
+        needed = {"loop": seconds + CROSSFADE + 1.0, "trim": seconds, "stretch": seconds * (1 + MAX_STRETCH) + 1.0}[self.fit]
+        sound = read_sound(self.path, start=self.start, duration=needed if self.fit != "stretch" else None)
+        return fit_sound(sound, seconds, self.fit, self.gain_db)
+
+    def summary(self, sound: "Sound") -> dict:
+        """For metadata: the file's name (never its path), the fit, and what was written."""
+        return {"name": Path(self.path).name, "fit": self.fit, "start": self.start, "gain_db": self.gain_db, **sound.summary()}
+
+
+def write_sidecar(sound: "Sound", animation: str | Path) -> Path:
+    """The sound beside an animation that cannot carry it, as NAME.m4a (AAC), written whole or not at all."""
+    import av
+
+    from .files import atomic_path
+
+    target = Path(animation).with_suffix(".m4a")
+    with atomic_path(target) as tmp:
+        with av.open(str(tmp), "w", format="ipod") as container:
+            encoder = SoundEncoder(container, sound, "aac", None)
+            encoder.close()
+    return target
+
+
 def _stereo(samples: np.ndarray) -> np.ndarray:
     """Mono and stereo as they are; more channels down-mixed to stereo (front left/right plus half of the rest)."""
     if samples.shape[0] <= 2:

@@ -59,18 +59,23 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: float | Fraction, *, s
             if click is not None:
                 samples = np.zeros_like(samples)
                 samples[:, int(round(click * rate))] = 0.9
-            fmt = "s16" if audio_codec == "pcm_s16le" else "fltp"
-            chunk = 1024
-            for i in range(0, samples.shape[1], chunk):
-                part = samples[:, i:i + chunk]
-                data = (part.T.reshape(1, -1) * 32767).astype(np.int16) if fmt == "s16" else np.ascontiguousarray(part)
-                frame = av.AudioFrame.from_ndarray(data, format=fmt, layout="stereo")
-                frame.sample_rate, frame.pts = rate, i
-                for packet in audio.encode(frame):
-                    out.mux(packet)
-            for packet in audio.encode():
-                out.mux(packet)
+            encode_samples(out, audio, samples, rate, "s16" if audio_codec == "pcm_s16le" else "fltp", 1024)
     return path
+
+
+def encode_samples(out, stream, samples: np.ndarray, rate: int, fmt: str, chunk: int) -> None:
+    """float stereo samples (2, n) encoded into `stream` of the open container `out`, `chunk` samples a frame."""
+    import av
+
+    for i in range(0, samples.shape[1], chunk):
+        part = samples[:, i:i + chunk]
+        data = (part.T.reshape(1, -1) * 32767).astype(np.int16) if fmt == "s16" else np.ascontiguousarray(part)
+        frame = av.AudioFrame.from_ndarray(data, format=fmt, layout="stereo")
+        frame.sample_rate, frame.pts = rate, i
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int, layout: str = "stereo") -> Path:
@@ -91,3 +96,19 @@ def write_wav(path: Path, samples: np.ndarray, rate: int, layout: str = "stereo"
 def write_sound(path: Path, seconds: float = 1.0, rate: int = 44100) -> Path:
     """A WAV file holding only a tone."""
     return write_wav(path, tone(seconds, rate), rate)
+
+
+def write_audio_file(path: Path, seconds: float = 1.0, rate: int = 44100, hz: float = 440.0) -> Path:
+    """A tone in the format the file name says: .flac, .mp3, .ogg/.opus (Opus), .m4a (AAC), .wav."""
+    import av
+
+    codec, fmt, container = {".flac": ("flac", "s16", "flac"), ".mp3": ("libmp3lame", "fltp", "mp3"),
+                             ".ogg": ("libopus", "fltp", "ogg"), ".opus": ("libopus", "fltp", "ogg"),
+                             ".m4a": ("aac", "fltp", "ipod"), ".wav": ("pcm_s16le", "s16", "wav")}[path.suffix.lower()]
+    if codec == "libopus":
+        rate = 48000
+    samples = tone(seconds, rate, hz=hz)
+    with av.open(str(path), "w", format=container) as out:
+        stream = out.add_stream(codec, rate=rate, layout="stereo")
+        encode_samples(out, stream, samples, rate, fmt, 1152 if codec == "libmp3lame" else 960 if codec == "libopus" else 1024)
+    return path

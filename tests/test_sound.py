@@ -89,3 +89,92 @@ def test_a_format_without_sound_refuses_it_in_one_line(tmp_path):
         with pytest.raises(InputError, match=rf"^audio: a {ext[1:].upper()} file cannot carry sound; write \.mp4 or \.webm"):
             save_animation(frames, tmp_path / f"x{ext}", fps=8, sound=sound)
         assert not (tmp_path / f"x{ext}").exists()
+
+
+@pytest.mark.parametrize("ext", [".wav", ".flac", ".mp3", ".ogg", ".m4a"])
+def test_every_sound_format_reads(tmp_path, ext):
+    sound = read_sound(clips.write_audio_file(tmp_path / f"tone{ext}", seconds=1.0))
+    assert sound.channels == 2 and abs(sound.seconds - 1.0) < 0.1 and abs(_peak_hz(sound.samples, sound.rate) - 440) < 5
+
+
+def _seam(samples: np.ndarray) -> tuple[float, float]:
+    """(the jump from the last sample to the first, the largest jump between neighbours inside)."""
+    x = samples[0]
+    return float(abs(x[0] - x[-1])), float(np.abs(np.diff(x)).max())
+
+
+@pytest.mark.parametrize("seconds", [0.55, 2.0, 3.7])  # shorter and longer than the sound
+def test_a_looped_soundtrack_is_exactly_as_long_and_its_loop_point_does_not_click(seconds):
+    from ghibli_core.sound import fit_sound
+
+    rate = 16000
+    t = np.arange(int(1.37 * rate)) / rate  # 1.37 s of 523 Hz: cutting it anywhere would click
+    sound = Sound(np.stack([0.5 * np.sin(2 * np.pi * 523 * t)] * 2).astype(np.float32), rate)
+    for mode in ("loop", "trim"):
+        out = fit_sound(sound, seconds, mode)
+        assert out.samples.shape == (2, int(round(seconds * rate)))
+    looped = fit_sound(sound, seconds, "loop")
+    jump, inside = _seam(looped.samples)
+    assert jump <= inside * 1.01, (jump, inside)  # continuous across the loop point, as inside
+    cut = fit_sound(sound, seconds, "trim").samples[0]
+    if seconds < 1.37:
+        assert abs(cut[0] - cut[-1]) > jump  # a plain cut at that length would not be continuous
+
+
+def test_stretch_keeps_the_beat_within_ten_percent_and_refuses_more():
+    from ghibli_core.sound import fit_sound
+
+    rate = 8000
+    clicks = np.zeros((2, 2 * rate), np.float32)
+    clicks[:, ::rate // 2] = 0.9  # a click every 0.5 s: 2 s of sound
+    stretched = fit_sound(Sound(clicks, rate), 1.9, "stretch")
+    assert stretched.samples.shape[1] == int(1.9 * rate)
+    peaks = np.flatnonzero(stretched.samples[0] > 0.4) / rate
+    assert abs(np.diff(peaks[(peaks > 0.3) & (peaks < 1.5)]).mean() - 0.475) < 0.01  # the beat follows the new length
+    with pytest.raises(InputError, match=r"^audio-fit: stretch would change the sound's speed by \+33%"):
+        fit_sound(Sound(clicks, rate), 1.5, "stretch")
+    with pytest.raises(InputError, match=r"^audio-fit: unknown fit mode 'warp'"):
+        fit_sound(Sound(clicks, rate), 1.5, "warp")
+
+
+def test_the_main_command_writes_a_soundtrack_or_refuses_before_any_model_loads(tiny_env, tmp_path, capsys):
+    from ghibli_core.cli import main
+    from ghibli_core.export import read_metadata
+
+    song = clips.write_audio_file(tmp_path / "song.mp3", seconds=1.3)
+    out = tmp_path / "hill.mp4"
+    assert main(["--tiny", "a windy hill", "--frames", "4", "--audio", str(song), "--audio-gain", "-6", "-o", str(out), "--quiet"]) == 0
+    with av.open(str(out)) as c:
+        video, audio = c.streams.video[0], c.streams.audio[0]
+        assert audio.duration * audio.time_base == video.duration * video.time_base  # exactly as long as the loop
+    meta = read_metadata(out)["sound"]
+    assert meta["name"] == "song.mp3" and meta["fit"] == "loop" and meta["gain_db"] == -6 and "/" not in meta["name"]
+    side = tmp_path / "hill.gif"
+    assert main(["--tiny", "a windy hill", "--frames", "4", "--audio", str(song), "--audio-sidecar", "-o", str(side), "--quiet"]) == 0
+    assert read_sound(side.with_suffix(".m4a")).seconds >= 0.5 - 1e-3  # 8 frames at 16 fps, beside the GIF
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--audio", "{song}", "-o", "{out}.gif"], r"^audio: a GIF file cannot carry sound; write \.mp4 or \.webm, or add --audio-sidecar"),
+    (["--audio", "{missing}", "-o", "{out}.mp4"], r"^audio: no file at "),
+    (["--audio", "{silent}", "-o", "{out}.mp4"], r"^audio: silent\.mp4 is a video without sound"),
+    (["--audio", "{notes}", "-o", "{out}.mp4"], r"^audio: notes\.wav is not a readable sound file"),
+    (["--audio", "{song}", "--audio-start", "9", "-o", "{out}.mp4"], r"^audio-start: 9 s is past the end of song\.wav"),
+    (["--audio", "{song}", "--audio-start", "-1", "-o", "{out}.mp4"], r"^audio-start: -1\.0 is out of range"),
+    (["--audio-gain", "3", "-o", "{out}.mp4"], r"^audio: --audio-gain was given without a sound"),
+])
+def test_bad_sound_input_is_refused_in_one_line_before_any_model_loads(tiny_env, tmp_path, capsys, no_model_loads, args, match):
+    import re
+
+    from ghibli_core.cli import main
+
+    song = clips.write_sound(tmp_path / "song.wav", seconds=1.0)
+    silent = clips.write_clip(tmp_path / "silent.mp4", clips.moving_frames(2, 64, 64), 8)
+    (tmp_path / "notes.wav").write_text("not sound")
+    argv = [a.format(song=song, missing=tmp_path / "none.wav", silent=silent, notes=tmp_path / "notes.wav", out=tmp_path / "o")
+            for a in args]
+    assert main(["--tiny", "a hill", "--frames", "2", *argv, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(match, err.split("error: ", 1)[1]), err
+    assert not list(tmp_path.glob("o.*"))

@@ -10,7 +10,7 @@ from .. import __version__
 from ..blend import MotionSettings
 from ..errors import InputError
 from ..export import FORMATS, check_fps, check_frames_dir, check_output_path
-from .common import PROG, motion_flags, print_metrics
+from .common import PROG, motion_flags, print_metrics, sound_flags, sound_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=f"{PROG} blend", description="Smooth frames made anywhere: optical-flow in-betweens, colour match, loop closure.",
         epilog=f"examples:\n  {PROG} blend frames/ --interpolate 3 --frames-out smooth/\n"
                f"  {PROG} blend input.gif --interpolate 2 --loop --color-match 0.5 -o smooth.webp --metrics",
-        formatter_class=argparse.RawDescriptionHelpFormatter, parents=[motion_flags(generate=False)],
+        formatter_class=argparse.RawDescriptionHelpFormatter, parents=[motion_flags(generate=False), sound_flags()],
     )
     p.add_argument("input", help="a folder of frames (natural order: frame_2 before frame_10), an animated GIF/WebP, or a video")
     p.add_argument("-o", "--output", help=f"animation to write ({', '.join(FORMATS)})")
@@ -45,6 +45,11 @@ def run_blend(argv: Sequence[str]) -> int:
     frames_dir = check_frames_dir(args.frames_out) if args.frames_out else None
     if args.fps is not None:
         check_fps(args.fps)
+    sound = sound_settings(args)
+    if sound is not None:
+        from ..job import check_sound_output
+
+        check_sound_output(sound, output)
     frames, source_fps = load_frames(args.input)
     if len(frames) < 2 and motion.interpolate:
         raise InputError("input", f"{Path(args.input).name} holds one frame", "give at least two frames to interpolate between")
@@ -52,10 +57,11 @@ def run_blend(argv: Sequence[str]) -> int:
     started = time.perf_counter()
     flows = FlowCache()  # the input's pairs: blending and the input's own figures share their flows
     out = blend_frames(frames, motion, flows)
+    track = sound.load(len(out) / fps) if sound is not None else None
     metadata = {"generator": f"{PROG} {__version__}", "source": Path(args.input).name, "source_frames": len(frames),
-                "motion": motion.to_dict(), "fps": fps}
-    metrics = finish(out, metadata, Outputs(fps=fps, output=output, frames_dir=frames_dir, dither=args.dither),
-                     flow=motion.flow, flows=flows).metrics
+                "motion": motion.to_dict(), "fps": fps, "sound": sound.summary(track) if track is not None else None}
+    metrics = finish(out, metadata, Outputs(fps=fps, output=output, frames_dir=frames_dir, dither=args.dither, sound=track,
+                                            sound_sidecar=bool(sound and sound.sidecar)), flow=motion.flow, flows=flows).metrics
     where = ", ".join(str(x) for x in (output, frames_dir) if x)
     print(f"wrote {where} ({len(out)} frames from {len(frames)}, {fps:g} fps; {time.perf_counter() - started:.1f}s)")
     if args.metrics:

@@ -183,6 +183,38 @@ def motion_flags(*, generate: bool) -> argparse.ArgumentParser:
     return p
 
 
+# --- sound ----------------------------------------------------------------------------------------------------------
+
+def sound_flags() -> argparse.ArgumentParser:
+    """A soundtrack from a file (the main command, move, blend, video)."""
+    from ..sound import FIT_MODES
+
+    p = _parent()
+    g = p.add_argument_group("sound (MP4 and WebM carry it; GIF/WebP/PNG with --audio-sidecar)")
+    g.add_argument("--audio", metavar="FILE", help="a soundtrack: any file with sound (WAV, FLAC, MP3, OGG/Opus, M4A, a video's sound)")
+    g.add_argument("--audio-fit", default="loop", choices=FIT_MODES,
+                   help="loop: repeated or cut with an equal-power crossfade at the loop point (default); trim; stretch "
+                        "within 10 %% to keep the beat")
+    g.add_argument("--audio-start", type=float, default=0.0, metavar="SEC", help="start this far into the file (default 0)")
+    g.add_argument("--audio-gain", type=float, default=0.0, metavar="DB", help="louder or softer, in dB (default 0)")
+    g.add_argument("--audio-sidecar", action="store_true",
+                   help="for GIF/WebP/PNG: write the sound beside the file as NAME.m4a, the same length")
+    return p
+
+
+def sound_settings(args: argparse.Namespace):
+    """The sound flags as SoundSettings (None without --audio); the sound flags without --audio are refused."""
+    from ..sound import SoundSettings
+
+    if not args.audio:
+        given = [f for f, v in (("--audio-start", args.audio_start), ("--audio-gain", args.audio_gain)) if v] + \
+                (["--audio-sidecar"] if args.audio_sidecar else [])
+        if given:
+            raise InputError("audio", f"{given[0]} was given without a sound", "add --audio FILE")
+        return None
+    return SoundSettings(args.audio, args.audio_fit, args.audio_start, args.audio_gain, args.audio_sidecar)
+
+
 # --- camera ---------------------------------------------------------------------------------------------------------
 
 def camera_flags() -> argparse.ArgumentParser:

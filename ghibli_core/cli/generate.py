@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from .. import __version__, defaults, registry
 from ..animate import parse_size
@@ -15,7 +16,7 @@ from ..models.lora import LoraSpec
 from ..presets import get_preset
 from ..schedule import denoising_steps
 from .common import PROG, camera_flags, camera_settings, model_flags, model_settings, motion_flags, painting_flags, \
-    painting_values, planner_flags, planner_settings, print_metrics, tiny_models, warn
+    painting_values, planner_flags, planner_settings, print_metrics, sound_flags, sound_settings, tiny_models, warn
 
 EXAMPLES = f"""
 examples:
@@ -50,7 +51,8 @@ def build_parser(subcommands: tuple[str, ...] = ()) -> argparse.ArgumentParser:
         prog=PROG, description="Turn one sentence into a hand-painted, Studio-Ghibli-style looping animation.",
         epilog=EXAMPLES + (f"\nother commands: {', '.join(subcommands)} (see `{PROG} COMMAND --help`)" if subcommands else ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=[planner_flags(main=True), model_flags(), painting_flags(), motion_flags(generate=True), camera_flags()],
+        parents=[planner_flags(main=True), model_flags(), painting_flags(), motion_flags(generate=True), camera_flags(),
+                 sound_flags()],
     )
     p.add_argument("prompt", nargs="?", help="the idea, e.g. 'a serene forest at dawn' (optional with --plan-file)")
     p.add_argument("-o", "--output", required=True, help=f"output file ({', '.join(FORMATS)})")
@@ -86,7 +88,7 @@ def job_from_args(args: argparse.Namespace) -> AnimationJob:
     job = AnimationJob(
         painting=painting, motion=motion, camera=camera_settings(args), idea=idea, plan=file_plan, planner=planner,
         preset=preset.name, output=args.output,
-        fps=args.fps, init_image=args.init_image, frames_dir=args.frames_dir, dither=args.dither,
+        fps=args.fps, init_image=args.init_image, frames_dir=args.frames_dir, dither=args.dither, sound=sound_settings(args),
     )
     loras = tuple(LoraSpec.parse(x) for x in args.lora)
     models = model_settings(args, loras)
@@ -118,5 +120,10 @@ def run_generate(args: argparse.Namespace) -> int:
     print(f"wrote {job.output} ({len(result.output_frames)} frames from {len(result.animation.painted)} painted, "
           f"{settings.width}x{settings.height}, {job.fps:g} fps, seed {settings.seed}; load {loaded - started:.1f}s, "
           f"paint {result.paint_seconds:.1f}s, finish {result.finish_seconds:.1f}s, peak memory {peak_memory_mb(resolved.device):.0f} MB)")
+    sound = result.metadata.get("sound")
+    if sound:
+        where = "beside it as " + str(Path(job.output).with_suffix(".m4a").name) if job.sound.sidecar and \
+            Path(job.output).suffix.lower() not in (".mp4", ".webm") else "in it"
+        print(f"sound: {sound['name']} ({sound['fit']}, {sound['seconds']:.3f} s at {sound['rate']} Hz) {where}")
     print_metrics(result.metrics, args.metrics)
     return 0

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from .. import __version__, defaults
 from ..export import FORMATS
-from .common import PROG, camera_flags, camera_settings, print_metrics
+from .common import PROG, camera_flags, camera_settings, print_metrics, sound_flags, sound_settings
 
 EXAMPLES = f"""
 frame 0 is the image itself, frame k the view after k steps of the camera.
@@ -27,7 +27,7 @@ depth files: .npy (float z-depth, one value per pixel, in the units the translat
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=f"{PROG} move", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[camera_flags()],
+        prog=f"{PROG} move", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[camera_flags(), sound_flags()],
         description="Move a camera through one still image using its depth (given, or estimated): occlusion-aware 3D "
         "warps, revealed areas painted in from their surroundings.",
     )
@@ -71,6 +71,11 @@ def run_move(argv: Sequence[str]) -> int:
     frames_dir = check_frames_dir(args.frames_out) if args.frames_out else None
     masks_dir = check_frames_dir(args.masks_out) if args.masks_out else None
     fps = check_fps(args.fps)
+    sound = sound_settings(args)
+    if sound is not None:
+        from ..job import check_sound_output
+
+        check_sound_output(sound, output)
     if args.depth_scale is not None:
         check_range("depth-scale", args.depth_scale, 0.0, 1e6, lo_open=True)
     image = open_init_image(args.image, "image")
@@ -92,7 +97,10 @@ def run_move(argv: Sequence[str]) -> int:
     metadata = {"generator": f"{PROG} {__version__} move", "source": Path(args.image).name, "depth": depth_source,
                 "camera": camera.to_dict(), "camera_path": path.to_list(), "frames": len(result.frames), "fps": fps,
                 "revealed": [round(float(m.mean()), 5) for m in result.masks]}
-    done = finish(result.frames, metadata, Outputs(fps=fps, output=output, frames_dir=frames_dir))
+    track = sound.load(len(result.frames) / fps) if sound is not None else None
+    metadata["sound"] = sound.summary(track) if track is not None else None
+    done = finish(result.frames, metadata, Outputs(fps=fps, output=output, frames_dir=frames_dir, sound=track,
+                                                   sound_sidecar=bool(sound and sound.sidecar)))
     frames, metrics = done.frames, done.metrics
     if masks_dir is not None:
         masks = [Image.fromarray((m * 255).astype(np.uint8)) for m in result.masks]

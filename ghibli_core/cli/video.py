@@ -8,7 +8,7 @@ from typing import Sequence
 
 from .. import registry
 from ..export import FORMATS
-from .common import PROG, model_flags, model_settings, preset_values, warn
+from .common import PROG, model_flags, model_settings, preset_values, sound_flags, sound_settings, warn
 
 EXAMPLES = f"""
 examples:
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..video.repaint import KeyframeSettings
 
     p = argparse.ArgumentParser(prog=f"{PROG} video", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                parents=[model_flags()], description="Repaint a clip in the Ghibli style, in sync, "
+                                parents=[model_flags(), sound_flags()], description="Repaint a clip in the Ghibli style, in sync, "
                                 "temporally consistent, streamed.")
     p.add_argument("clip", help="the video (MP4, MOV, WebM, MKV, AVI, or an animated GIF/WebP)")
     p.add_argument("-o", "--output", help=f"the repainted clip ({', '.join(FORMATS)})")
@@ -91,7 +91,7 @@ def job_from_args(args: argparse.Namespace):
     painting = preset.animation(frames=1, **{n: getattr(args, n) for n in PAINT_FLAGS})
     return VideoJob(clip=args.clip, prompt=args.prompt, idea=args.idea, clip_settings=clip, painting=painting, keys=keys,
                     models=model_settings(args), preset=preset.name, output=args.output, frames_dir=args.frames_dir,
-                    work_dir=args.work_dir, keep_work=args.keep_work)
+                    work_dir=args.work_dir, keep_work=args.keep_work, soundtrack=sound_settings(args))
 
 
 def clip_settings(args: argparse.Namespace):

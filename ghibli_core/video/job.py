@@ -29,7 +29,7 @@ from ..job import GENERATOR, pipelines_for
 from ..models.pipelines import GhibliPipelines, ModelSettings
 from ..painter import CancelCheck, ProgressCallback
 from ..presets import DEFAULT_PRESET
-from ..sound import Sound
+from ..sound import Sound, SoundSettings
 from .clip import ClipInfo, ClipSettings, InMemoryClip, probe
 from .score import ClipScore
 from .repaint import Keyframe, KeyframeSettings, RepaintLog, repaint
@@ -63,6 +63,8 @@ class VideoJob:
     #: removed after success unless `keep_work`
     work_dir: str | Path | None = None
     keep_work: bool = False
+    #: a soundtrack from a file instead of the clip's own sound (fitted to the output's exact length)
+    soundtrack: SoundSettings | None = None
     generator: str = f"{GENERATOR} video"
     extra_metadata: Mapping[str, Any] = field(default_factory=dict)
     _info: ClipInfo | None = field(default=None, init=False, repr=False, compare=False)
@@ -79,6 +81,10 @@ class VideoJob:
         if self.work_dir is None and (self.output is not None or self.frames_dir is not None) and self.info.memory is None:
             where = Path(self.output if self.output is not None else self.frames_dir)
             self._set("work_dir", where.with_name(where.stem + ".work"))
+        if self.soundtrack is not None:
+            from ..job import check_sound_output
+
+            check_sound_output(self.soundtrack, self.output)
         if self.work_dir is not None:
             self._set("work_dir", Path(self.work_dir).expanduser())
             WorkFolder(self.work_dir, "").check()  # never a folder this tool did not make
@@ -106,6 +112,8 @@ class VideoJob:
         can carry it; None when the clip has none or the output cannot (`sound_dropped` says so)."""
         from ..sound import SOUND_FORMATS, read_sound
 
+        if self.soundtrack is not None:  # the user's soundtrack replaces the clip's own sound
+            return self.soundtrack.load(self.info.frames / self.info.fps)
         if self.info.audio is None:
             return None
         start, seconds = self.info.times[0], self.info.frames / self.info.fps
@@ -120,8 +128,8 @@ class VideoJob:
         """The clip has sound that this job's output cannot carry (GIF, WebP, PNG, or frames only)."""
         from ..sound import SOUND_FORMATS
 
-        if self.info.memory is not None and self.output is None:
-            return False  # the host's own sound goes back to the host
+        if self.info.memory is not None and self.output is None or self.soundtrack is not None:
+            return False  # the host's own sound goes back to the host; a soundtrack was checked against the output
         return self.info.audio is not None and (self.output is None or Path(self.output).suffix.lower() not in SOUND_FORMATS)
 
     def fingerprint(self, pipes: GhibliPipelines, prompt: str) -> str:
@@ -135,8 +143,9 @@ class VideoJob:
         from ..sound import SOUND_FORMATS
 
         carries = self.output is not None and Path(self.output).suffix.lower() in SOUND_FORMATS
+        sidecar = bool(self.soundtrack and self.soundtrack.sidecar)
         return Outputs(fps=self.info.fps, output=self.output, frames_dir=self.frames_dir, metrics_file=self.metrics_file,
-                       sound=sound if carries else None)
+                       sound=sound if carries or sidecar else None, sound_sidecar=sidecar)
 
 
 @dataclass
@@ -184,7 +193,8 @@ def run_video_job(job: VideoJob, pipes: GhibliPipelines | None = None, *, on_pro
         "seed": job.painting.seed, "preset": job.preset, "settings": job.painting.replace(width=info.size[0], height=info.size[1]).to_dict(),
         "keyframe_settings": job.keys.to_dict(), "keyframes": log.keyframes, "cuts": log.cuts, "carried": log.carried,
         "fps": info.fps, "models": pipes.model_names(), "loop": job.loop,
-        "sound": sound.summary() if sound is not None else ("dropped: the format cannot carry it" if job.sound_dropped else None),
+        "sound": (job.soundtrack.summary(sound) if job.soundtrack is not None else sound.summary()) if sound is not None else
+                 ("dropped: the format cannot carry it" if job.sound_dropped else None),
     }
     done = finisher.close(metadata, extra_metrics=clip_figures, seam=job.loop)
     if work is not None and not job.keep_work:
