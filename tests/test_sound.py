@@ -178,3 +178,41 @@ def test_bad_sound_input_is_refused_in_one_line_before_any_model_loads(tiny_env,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and re.search(match, err.split("error: ", 1)[1]), err
     assert not list(tmp_path.glob("o.*"))
+
+
+@pytest.mark.parametrize("bpm", [72, 120, 150])
+def test_beat_features_of_a_click_track_at_a_known_tempo(bpm):
+    from ghibli_core.audio_features import AudioFeatures
+
+    rate, seconds, fps = 22050, 8.0, 12
+    x = np.zeros(int(seconds * rate), np.float32)
+    clicks = np.arange(0.3, seconds, 60 / bpm)
+    for c in clicks:
+        i = int(c * rate)
+        x[i:i + 200] += np.hanning(200).astype(np.float32) * 0.9
+    f = AudioFeatures.of(Sound(np.stack([x, x]), rate), fps, int(seconds * fps))
+    assert abs(f.tempo - bpm) / bpm < 0.02  # tempo within 2 %
+    for c in clicks[1:-1]:
+        frame = int(c * fps)
+        assert max(f.onset[max(0, frame - 1):frame + 2]) > 0.5  # each onset within one frame
+        assert min(abs(b - c) for b in f.beats) < 1 / fps  # each beat within one frame
+    assert f.amplitude.max() == 1.0 and f.beat.max() <= 1.0
+    assert f.keyframes("beat").startswith("0:(") and f.keyframes("beat").count(":(") == int(seconds * fps)
+
+
+def test_a_held_tone_has_no_beat_and_audio_keys_prints_schedules(tmp_path, capsys):
+    from ghibli_core.audio_features import AudioFeatures
+    from ghibli_core.camera.schedule import Schedule
+    from ghibli_core.cli import main
+
+    song = clips.write_sound(tmp_path / "tone.wav", seconds=2.0)
+    held = AudioFeatures.of(read_sound(song), 8, 16)
+    assert held.tempo == 0 and not held.beats and held.onset[0] == 1.0 and held.onset[1:].max() < 0.2
+    assert main(["audio-keys", str(song), "--fps", "8", "--frames", "6", "--feature", "onset", "--scale", "0.05",
+                 "--offset", "0.01", "--quiet"]) == 0
+    text = capsys.readouterr().out.strip()
+    schedule = Schedule.parse(text, "translation-z")  # what it prints, a schedule takes as it is
+    assert abs(schedule.at(0, 6) - 0.06) < 1e-9 and text.count(":(") == 6
+    assert main(["audio-keys", str(song), "--fps", "8", "--frames", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert "tempo 0.0 BPM" in printed and printed.count(":(") == 12

@@ -5,6 +5,7 @@
     ghibli-anim blend frames/ --interpolate 3 -o smooth.webp           (blend.py)
     ghibli-anim move photo.png --camera push-in -o push.gif            (move.py)
     ghibli-anim video walk.mp4 --prompt "a quiet street" -o walk.mp4   (video.py)
+    ghibli-anim audio-keys song.mp3 --fps 12 --frames 48              (audio_keys.py)
     ghibli-anim comfy "a cat bus" -o catbus.gif                        (comfy.py)
     ghibli-anim make-tiny DIR                                          (make_tiny.py)
     ghibli-anim train-lora --data my_images/ --out style.safetensors   (train_lora.py)
@@ -28,6 +29,7 @@ SUBCOMMANDS = {
     "blend": ("blend", "run_blend"),
     "move": ("move", "run_move"),
     "video": ("video", "run_video"),
+    "audio-keys": ("audio_keys", "run_audio_keys"),
     "make-tiny": ("make_tiny", "run_make_tiny"),
     "comfy": ("comfy", "run_comfy"),
     "train-lora": ("train_lora", "run_train_lora"),
