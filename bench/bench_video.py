@@ -36,10 +36,10 @@ def write_clip(path: Path, frames: int, size: int) -> Path:
     from PIL import Image
 
     from ghibli_core.blend.scenes import Scene
-    from ghibli_core.export import save_animation
+    from ghibli_core.export import write_mp4
 
     images = [Image.fromarray(f) for f in Scene("parallax", size=size, seed=3).frames(frames)]
-    return save_animation(images, path, fps=12)
+    return write_mp4(images, path, fps=12)  # the source clip (an input, not a job's output)
 
 
 def run_row(name: str, pipes, clip: Path, keys, device: torch.device) -> dict:

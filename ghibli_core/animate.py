@@ -98,6 +98,9 @@ class AnimationSettings:
     cache_interval: int = defaults.preset_value("cache_interval")
     controlnet_end: float = defaults.preset_value("controlnet_end")
     cfg_end: float = defaults.preset_value("cfg_end")
+    #: a soundtrack's features (audio_features.AudioFeatures, per planned frame): schedules may then use amplitude(t),
+    #: onset(t) and beat(t). Run-time context, not a setting (not in to_dict).
+    audio_features: Any = dataclasses.field(default=None, repr=False, compare=False)
     _schedules: dict = dataclasses.field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -147,7 +150,8 @@ class AnimationSettings:
         return int(self.steps * strength)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")
+                and f.name != "audio_features"}
 
 
 @dataclass

@@ -125,6 +125,10 @@ class AudioFeatures:
             return 0.0
         return float(np.interp(t, np.arange(series.size), series))
 
+    def functions(self) -> dict:
+        """amplitude(t), onset(t), beat(t) for schedule expressions (t: the frame)."""
+        return {name: (lambda t, name=name: self.value(name, t)) for name in FEATURES}
+
     def keyframes(self, feature: str, digits: int = 3) -> str:
         """A Deforum-style keyframe string: `0:(0.000), 1:(0.412), ...`."""
         return ", ".join(f"{k}:({v:.{digits}f})" for k, v in enumerate(getattr(self, feature)))

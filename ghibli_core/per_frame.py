@@ -53,7 +53,7 @@ def parse_schedules(settings: Any, frames: int) -> dict[str, Schedule]:
         value = getattr(settings, field)
         if value is None or (name == "sharpen" and isinstance(value, str) and value.strip().lower() == AUTO):
             continue
-        schedule = Schedule.parse(value, flag(field))
+        schedule = Schedule.parse(value, flag(field), audio=getattr(settings, "audio_features", None))
         for t, v in enumerate(schedule.series(frames)):
             if not (lo < v if lo_open else lo <= v) or v > hi:
                 bound = f"({lo:.10g}, {hi:.10g}]" if lo_open else f"[{lo:.10g}, {hi:.10g}]"

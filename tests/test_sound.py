@@ -216,3 +216,41 @@ def test_a_held_tone_has_no_beat_and_audio_keys_prints_schedules(tmp_path, capsy
     assert main(["audio-keys", str(song), "--fps", "8", "--frames", "4"]) == 0
     printed = capsys.readouterr().out
     assert "tempo 0.0 BPM" in printed and printed.count(":(") == 12
+
+
+def test_schedules_follow_the_sound_through_the_safe_evaluator(tmp_path):
+    from ghibli_core.animate import AnimationSettings
+    from ghibli_core.audio_features import AudioFeatures
+    from ghibli_core.camera import CameraSettings
+    from ghibli_core.camera.schedule import Schedule
+
+    rate, fps, frames = 22050, 4, 16
+    x = np.zeros(4 * rate, np.float32)
+    for c in np.arange(0.1, 4, 0.5):  # 120 BPM
+        x[int(c * rate):int(c * rate) + 200] += np.hanning(200).astype(np.float32) * 0.9
+    features = AudioFeatures.of(Sound(np.stack([x, x]), rate), fps, frames)
+    settings = AnimationSettings(frames=frames, steps=10, strength_schedule="0:(0.6 - 0.15*beat(t))", audio_features=features)
+    assert [round(settings.values(k).strength, 6) for k in range(frames)] == [round(0.6 - 0.15 * b, 6) for b in features.beat]
+    assert "audio_features" not in settings.to_dict()
+    camera = CameraSettings(translation_z="0:(0.01 + 0.05*onset(t))", audio_features=features)
+    assert camera._schedules["translation_z"].series(frames) == pytest.approx([0.01 + 0.05 * v for v in features.onset])
+    with pytest.raises(InputError, match=r"onset\(t\) follows a soundtrack, and none was given \(add --audio FILE\)"):
+        CameraSettings(translation_z="0:(0.05*onset(t))")
+    for bad in ("__import__('os')", "onset", "onset(t, 2)", "beat(t).real"):  # still a whitelist, with the sound too
+        with pytest.raises(InputError):
+            Schedule.parse(f"0:({bad})", "x", audio=features).series(2)
+
+
+def test_the_main_command_drives_schedules_from_its_soundtrack(tiny_env, tmp_path, capsys):
+    from ghibli_core.cli import main
+    from ghibli_core.export import read_metadata
+
+    song = clips.write_audio_file(tmp_path / "beat.wav", seconds=2.0)
+    out = tmp_path / "beat.mp4"
+    assert main(["--tiny", "a hill", "--frames", "4", "--audio", str(song), "--translation-z", "0:(0.01 + 0.05*onset(t))",
+                 "--strength-schedule", "0:(0.6 - 0.15*beat(t))", "-o", str(out), "--quiet"]) == 0
+    meta = read_metadata(out)
+    assert meta["settings"]["strength_schedule"] == "0:(0.6 - 0.15*beat(t))" and meta["sound"]["name"] == "beat.wav"
+    capsys.readouterr()
+    assert main(["--tiny", "a hill", "--frames", "4", "--translation-z", "0:(0.05*onset(t))", "-o", str(tmp_path / "x.mp4")]) == 2
+    assert "add --audio FILE" in capsys.readouterr().err and not (tmp_path / "x.mp4").exists()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from typing import Callable
+from typing import Callable, Mapping
 
 from ..errors import InputError
 
@@ -35,8 +35,12 @@ _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 _ARITY = {"min": (2, 8), "max": (2, 8)}
 
+#: Functions of the frame that follow a soundtrack (audio_features.py): allowed when the schedule is given the sound.
+AUDIO_FUNCTIONS = ("amplitude", "onset", "beat")
+
 Expression = Callable[..., float]
-HELP = ("use numbers, t, max_f, pi, e, + - * / % ** and " + ", ".join(FUNCTIONS) + ", e.g. 0.2*sin(2*pi*t/24)")
+HELP = ("use numbers, t, max_f, pi, e, + - * / % ** and " + ", ".join(FUNCTIONS) + " (with --audio also amplitude(t), "
+        "onset(t), beat(t)), e.g. 0.2*sin(2*pi*t/24)")
 
 
 class _Refused(Exception):
@@ -48,10 +52,12 @@ def _depth(node: ast.AST) -> int:
     return 1 + (max(_depth(c) for c in children) if children else 0)
 
 
-def _build(node: ast.AST) -> Callable[[dict[str, float]], float]:
-    """A closure computing `node` from the variables; refuses any node outside the whitelist."""
+def _build(node: ast.AST, extra: Mapping[str, Callable[[float], float]] | None = None) -> Callable[[dict[str, float]], float]:
+    """A closure computing `node` from the variables; refuses any node outside the whitelist (which `extra`, one-argument
+    functions such as a soundtrack's features, may extend)."""
+    extra = extra or {}
     if isinstance(node, ast.Expression):
-        return _build(node.body)
+        return _build(node.body, extra)
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise _Refused(f"{node.value!r} is not a number")
@@ -66,11 +72,18 @@ def _build(node: ast.AST) -> Callable[[dict[str, float]], float]:
             return lambda env: value
         raise _Refused(f"unknown name {node.id!r}")
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        op, left, right = _BINARY[type(node.op)], _build(node.left), _build(node.right)
+        op, left, right = _BINARY[type(node.op)], _build(node.left, extra), _build(node.right, extra)
         return lambda env: op(left(env), right(env))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        op, operand = _UNARY[type(node.op)], _build(node.operand)
+        op, operand = _UNARY[type(node.op)], _build(node.operand, extra)
         return lambda env: op(operand(env))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in AUDIO_FUNCTIONS and node.func.id not in extra:
+        raise _Refused(f"{node.func.id}(t) follows a soundtrack, and none was given (add --audio FILE)")
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in extra:
+        if node.keywords or len(node.args) != 1 or isinstance(node.args[0], ast.Starred):
+            raise _Refused(f"{node.func.id}() takes one argument, the frame (e.g. {node.func.id}(t))")
+        function, arg = extra[node.func.id], _build(node.args[0], extra)
+        return lambda env: float(function(arg(env)))
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             raise _Refused(f"{ast.unparse(node.func)!r} is not an allowed function")
@@ -79,13 +92,14 @@ def _build(node: ast.AST) -> Callable[[dict[str, float]], float]:
         lo, hi = _ARITY.get(node.func.id, (1, 1))
         if not lo <= len(node.args) <= hi:
             raise _Refused(f"{node.func.id}() takes {lo if lo == hi else f'{lo} to {hi}'} argument{'s' * (hi > 1)}")
-        function, args = FUNCTIONS[node.func.id], [_build(a) for a in node.args]
+        function, args = FUNCTIONS[node.func.id], [_build(a, extra) for a in node.args]
         return lambda env: function(*(a(env) for a in args))
     raise _Refused(f"{type(node).__name__} is not plain arithmetic")
 
 
-def compile_expression(text: str, input_name: str = "schedule") -> Expression:
-    """A function f(t=..., max_f=...) -> float for `text`; an InputError names anything that is not plain arithmetic."""
+def compile_expression(text: str, input_name: str = "schedule", extra: Mapping[str, Callable[[float], float]] | None = None) -> Expression:
+    """A function f(t=..., max_f=...) -> float for `text`; an InputError names anything that is not plain arithmetic.
+    `extra` adds one-argument functions of the frame (a soundtrack's amplitude, onset and beat)."""
     if not isinstance(text, str) or not text.strip():
         raise InputError(input_name, "an empty value", HELP)
     if len(text) > MAX_LENGTH:
@@ -103,7 +117,7 @@ def compile_expression(text: str, input_name: str = "schedule") -> Expression:
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES or _depth(tree) > MAX_DEPTH:
         raise InputError(input_name, f"{text.strip()!r} is nested too deeply", "write a simpler expression")
     try:
-        body = _build(tree)
+        body = _build(tree, extra)
     except _Refused as why:
         raise InputError(input_name, f"{text.strip()!r}: {why}", HELP) from None
     source = text.strip()

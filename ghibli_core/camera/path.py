@@ -39,6 +39,8 @@ class CameraSettings:
     fov: float = DEFAULT_FOV
     near: float = DEFAULT_NEAR
     far: float = DEFAULT_FAR
+    #: a soundtrack's features per planned frame: axis schedules may then use amplitude(t), onset(t), beat(t)
+    audio_features: Any = field(default=None, repr=False, compare=False)
     _schedules: dict = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -58,7 +60,7 @@ class CameraSettings:
         for axis in AXES:
             explicit = getattr(self, axis)
             text = explicit if explicit is not None else self._move_axes(move).get(axis, "0")
-            schedules[axis] = Schedule.parse(text, axis.replace("_", "-"))
+            schedules[axis] = Schedule.parse(text, axis.replace("_", "-"), audio=self.audio_features)
         object.__setattr__(self, "_schedules", schedules)
 
     def _move_axes(self, move: Move | None) -> dict[str, str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from ..errors import InputError
 from .expressions import MAX_LENGTH, Expression, compile_expression
@@ -60,8 +60,9 @@ class Schedule:
     values: tuple[Expression, ...]
 
     @classmethod
-    def parse(cls, text: str | float | int, name: str = "schedule") -> "Schedule":
-        """A schedule from its text (or a plain number); an InputError names `name` and what is wrong."""
+    def parse(cls, text: str | float | int, name: str = "schedule", audio: Any = None) -> "Schedule":
+        """A schedule from its text (or a plain number); an InputError names `name` and what is wrong. With `audio`
+        (an `audio_features.AudioFeatures`), expressions may use amplitude(t), onset(t) and beat(t)."""
         if isinstance(text, bool):
             raise InputError(name, f"{text!r} is not a schedule", f"write {FORMAT}")
         if isinstance(text, (int, float)):
@@ -82,7 +83,8 @@ class Schedule:
             dup = next(f for f in frames if frames.count(f) > 1)
             raise InputError(name, f"frame {dup} is given twice in {stripped!r}", "give each frame key once")
         pairs.sort()
-        values = tuple(compile_expression(v, name) for _, v in pairs)
+        extra = audio.functions() if audio is not None else None
+        values = tuple(compile_expression(v, name, extra) for _, v in pairs)
         return cls(stripped, tuple(f for f, _ in pairs), values)
 
     @classmethod

@@ -255,12 +255,13 @@ def camera_values(args: argparse.Namespace) -> dict:
     return {"move": args.camera, **axes, **lens}
 
 
-def camera_settings(args: argparse.Namespace, *, always: bool = False):
-    """The camera flags as CameraSettings: None when no flag was given (unless `always`): the plan directs then."""
+def camera_settings(args: argparse.Namespace, *, always: bool = False, audio_features=None):
+    """The camera flags as CameraSettings: None when no flag was given (unless `always`): the plan directs then. With a
+    soundtrack's `audio_features`, its schedules may follow the sound."""
     from ..camera import CameraSettings
 
     values = camera_values(args)
-    return CameraSettings(**values) if values or always else None
+    return CameraSettings(**values, audio_features=audio_features) if values or always else None
 
 
 def print_metrics(metrics: dict, full: bool) -> None:

@@ -68,6 +68,19 @@ def build_parser(subcommands: tuple[str, ...] = ()) -> argparse.ArgumentParser:
     return p
 
 
+def soundtrack_features(sound, frames: int, motion, fps: float | None):
+    """The soundtrack's features per planned frame (planned frame k plays at k x (interpolate + 1) / fps), so schedules
+    can follow it: amplitude(t), onset(t), beat(t). The file is checked first (one line if it is not sound)."""
+    from ..audio_features import AudioFeatures
+    from ..export import check_fps
+    from ..schedule import default_fps
+
+    sound.check()
+    rate = check_fps(fps if fps is not None else default_fps(motion.interpolate))
+    seconds = motion.output_count(frames) / rate
+    return AudioFeatures.of(sound.load(seconds), rate / (motion.interpolate + 1), frames)
+
+
 def job_from_args(args: argparse.Namespace) -> AnimationJob:
     """Every flag checked and turned into one AnimationJob, before any model loads."""
     from ..plan import load_plan_file
@@ -82,13 +95,17 @@ def job_from_args(args: argparse.Namespace) -> AnimationJob:
     frames = args.frames if args.frames is not None else (len(file_plan) if file_plan is not None else defaults.FRAMES)
     width, height = parse_size(args.size) if args.size else defaults.size(tiny=args.tiny)
     preset = get_preset(args.preset)
-    painting = preset.animation(frames=frames, width=width, height=height, **painting_values(args)).with_seed()
     motion = preset.motion(interpolate=args.interpolate, blend=args.blend, flow=args.flow, cadence=args.cadence, loop=args.loop)
+    sound = sound_settings(args)
+    features = soundtrack_features(sound, frames, motion, args.fps) if sound is not None else None
+    painting = preset.animation(frames=frames, width=width, height=height, audio_features=features,
+                                **painting_values(args)).with_seed()
     planner = planner_settings(args, painting.seed)
+    camera = camera_settings(args, audio_features=features)
     job = AnimationJob(
-        painting=painting, motion=motion, camera=camera_settings(args), idea=idea, plan=file_plan, planner=planner,
+        painting=painting, motion=motion, camera=camera, idea=idea, plan=file_plan, planner=planner,
         preset=preset.name, output=args.output,
-        fps=args.fps, init_image=args.init_image, frames_dir=args.frames_dir, dither=args.dither, sound=sound_settings(args),
+        fps=args.fps, init_image=args.init_image, frames_dir=args.frames_dir, dither=args.dither, sound=sound,
     )
     loras = tuple(LoraSpec.parse(x) for x in args.lora)
     models = model_settings(args, loras)
