@@ -187,3 +187,14 @@ def test_a_work_folder_this_tool_did_not_make_is_never_touched(clip, tmp_path, n
     with pytest.raises(InputError, match=r"^work-dir: .*out\.work exists and is not a work folder of this tool"):
         _job(clip, output=tmp_path / "out.mp4")
     assert (mine / "holiday.png").read_bytes() == b"a user's file"
+
+
+def test_an_idea_is_planned_into_one_prompt_per_scene(pipes, tmp_path):
+    a, b = clips.moving_frames(6, 64, 64, seed=1), clips.moving_frames(6, 64, 64, seed=9)
+    path = clips.write_clip(tmp_path / "two-scenes.mp4", a + b, 8)
+    job = VideoJob(clip=path, idea="a harbour town in summer", painting=get_preset("balanced").animation(**PAINT),
+                   keys=KeyframeSettings(2, 12, 0.9, 0.9))
+    result = run_video_job(job, pipes, progress=False)
+    prompts, scenes = result.metadata["prompts"], result.log.scenes
+    assert len(prompts) == 8 and len(set(prompts)) > 1 and all("Ghibli" in p for p in prompts)
+    assert scenes[0] == 0 and scenes[result.log.keyframes.index(6)] == 1  # the cut moves to the plan's next beat

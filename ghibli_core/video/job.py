@@ -36,6 +36,10 @@ from .repaint import Keyframe, KeyframeSettings, RepaintLog, repaint
 from .work import WorkFolder
 
 
+#: Beats planned from an idea: one prompt per scene, in turn (a clip with more scenes starts over).
+SCENE_BEATS = 8
+
+
 def styled(prompt: str) -> str:
     """The user's prompt with the style words every frame carries (unless it names the style itself)."""
     text = " ".join(prompt.split())
@@ -44,8 +48,8 @@ def styled(prompt: str) -> str:
 
 @dataclass(frozen=True)
 class VideoJob:
-    """One clip to repaint. `prompt` says what the scene becomes; without it `idea` is planned into one (the planner's
-    first beat). `painting` holds the keyframes' values (its size is the clip's output size)."""
+    """One clip to repaint. `prompt` says what the scene becomes; without it `idea` is planned into one prompt per scene
+    (the planner's beats, the next at every scene cut). `painting` holds the keyframes' values (its size is the clip's output size)."""
 
     clip: str | Path | InMemoryClip
     prompt: str | None = None
@@ -100,12 +104,13 @@ class VideoJob:
     def replace(self, **changes: Any) -> "VideoJob":
         return dataclasses.replace(self, **changes)
 
-    def make_prompt(self) -> str:
+    def make_prompts(self) -> list[str]:
+        """The prompt, or the idea planned into `SCENE_BEATS` beats (one per scene, in turn; the planner keeps the style)."""
         if self.prompt and self.prompt.strip():
-            return styled(self.prompt)
+            return [styled(self.prompt)]
         from ..plan import make_plan
 
-        return make_plan(self.idea, 1).frames[0]
+        return list(make_plan(self.idea, SCENE_BEATS).frames)
 
     def sound(self) -> "Sound | None":
         """The clip's own sound over the frames' window (to the sample, starting with the first frame), when the output
@@ -132,7 +137,7 @@ class VideoJob:
             return False  # the host's own sound goes back to the host; a soundtrack was checked against the output
         return self.info.audio is not None and (self.output is None or Path(self.output).suffix.lower() not in SOUND_FORMATS)
 
-    def fingerprint(self, pipes: GhibliPipelines, prompt: str) -> str:
+    def fingerprint(self, pipes: GhibliPipelines, prompt: list[str]) -> str:
         """Changes whenever a keyframe would: the clip file, its window, the prompt, every setting, the models."""
         body = {"clip": list(file_identity(self.info.path)), "window": dataclasses.asdict(self.clip_settings),
                 "prompt": prompt, "painting": self.painting.to_dict(), "keys": self.keys.to_dict(),
@@ -170,7 +175,7 @@ def run_video_job(job: VideoJob, pipes: GhibliPipelines | None = None, *, on_pro
                   on_keyframe: Callable[[Keyframe], None] | None = None, should_cancel: CancelCheck | None = None,
                   progress: bool = True) -> VideoResult:
     """Repaint `job.clip` and write it with its metadata and figures (through the one finishing step)."""
-    prompt = job.make_prompt()
+    prompt = job.make_prompts()
     pipes = pipelines_for(job.models, pipes, progress)
     info = job.info
     started = time.perf_counter()
@@ -189,7 +194,8 @@ def run_video_job(job: VideoJob, pipes: GhibliPipelines | None = None, *, on_pro
     clip_figures = {**score.result(), "keyframes": len(log.keyframes), "resumed_keyframes": work.resumed if work else 0,
                     "unet_steps_per_frame": round(log.steps / max(info.frames, 1), 3)}
     metadata = {
-        "generator": job.generator, **job.extra_metadata, "prompt": prompt, "idea": job.idea, "source": info.summary(),
+        "generator": job.generator, **job.extra_metadata, "prompt": prompt[0], "prompts": prompt, "scenes": log.scenes,
+        "idea": job.idea, "source": info.summary(),
         "seed": job.painting.seed, "preset": job.preset, "settings": job.painting.replace(width=info.size[0], height=info.size[1]).to_dict(),
         "keyframe_settings": job.keys.to_dict(), "keyframes": log.keyframes, "cuts": log.cuts, "carried": log.carried,
         "fps": info.fps, "models": pipes.model_names(), "loop": job.loop,
@@ -199,4 +205,4 @@ def run_video_job(job: VideoJob, pipes: GhibliPipelines | None = None, *, on_pro
     done = finisher.close(metadata, extra_metrics=clip_figures, seam=job.loop)
     if work is not None and not job.keep_work:
         work.remove()
-    return VideoResult(job, prompt, log, done.metrics, done.metadata, time.perf_counter() - started, done.frames, sound)
+    return VideoResult(job, prompt[0], log, done.metrics, done.metadata, time.perf_counter() - started, done.frames, sound)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
@@ -75,14 +75,16 @@ class RepaintLog:
     cuts: list[int] = field(default_factory=list)
     carried: list[float] = field(default_factory=list)
     steps: int = 0  # UNet steps run
+    scenes: list[int] = field(default_factory=list)  # each keyframe's scene (0, then +1 at every cut)
 
 
-def repaint(pipes: GhibliPipelines, info: ClipInfo, prompt: str, settings: AnimationSettings, keys: KeyframeSettings,
+def repaint(pipes: GhibliPipelines, info: ClipInfo, prompt: str | Sequence[str], settings: AnimationSettings, keys: KeyframeSettings,
             *, flows: FlowCache | None = None, log: RepaintLog | None = None, on_progress: ProgressCallback | None = None,
             on_keyframe: Callable[[Keyframe], None] | None = None, should_cancel: CancelCheck | None = None,
             frames: Iterator[ClipFrame] | None = None, work: WorkFolder | None = None) -> Iterator[list[tuple[np.ndarray, np.ndarray]]]:
     """Yield (source frame, output frame) pairs (HxWx3 uint8 at `info.size`, one per clip frame, in order) in runs, as
-    each keyframe interval is finished. `settings` paints the keyframes (its width/height are ignored: the clip's). With a
+    each keyframe interval is finished. `prompt` may be one per scene (a plan's beats): each scene cut moves to the next
+    (from the first again after the last). `settings` paints the keyframes (its width/height are ignored: the clip's). With a
     `work` folder, each painted keyframe is saved as it finishes, and one saved by an earlier run of the same job is
     taken instead of painted again (the same keyframes are chosen: the choice depends on the source only)."""
     flows = flows if flows is not None else FlowCache()
@@ -90,14 +92,17 @@ def repaint(pipes: GhibliPipelines, info: ClipInfo, prompt: str, settings: Anima
     settings = settings.with_seed()
     painter = Painter(RunPipelines(pipes, settings.scheduler), on_progress=on_progress, should_cancel=should_cancel)
     values = settings.values(0)
-    conditioning = Conditioning(prompt, settings.negative_prompt)
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    scene = 0
     first_painted: np.ndarray | None = None
     last: Keyframe | None = None
     pending: list[ClipFrame] = []  # source frames after the last keyframe, not yet output
     previous: ClipFrame | None = None
 
     def paint_key(frame: ClipFrame, cut: bool) -> Keyframe:
-        nonlocal first_painted
+        nonlocal first_painted, scene
+        scene += 1 if cut else 0
+        conditioning = Conditioning(prompts[scene % len(prompts)], settings.negative_prompt)
         if should_cancel is not None and should_cancel():
             raise Cancelled(f"cancelled before frame {frame.index + 1} of {info.frames}")
         src = frame.image
@@ -124,6 +129,7 @@ def repaint(pipes: GhibliPipelines, info: ClipInfo, prompt: str, settings: Anima
             first_painted = painted
         log.keyframes.append(frame.index)
         log.carried.append(round(share, 4))
+        log.scenes.append(scene)
         if cut:
             log.cuts.append(frame.index)
         key = Keyframe(frame.index, src, painted, cut, share)
