@@ -331,10 +331,16 @@ def coerce(name: str, value: Any, from_csv: bool) -> Any:
             raise InputError(name, f"{value!r} is not a schedule", f'write "{name}": 0.05 or "0:(0), 12:(0.1)"')
         return number_or_schedule(value) if SETTINGS[name].owner == P else value
     elif kind == "bool":
-        if from_csv and isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.strip().lower() in ("true", "1", "yes")
-        if not isinstance(value, bool):
-            raise InputError(name, f"{value!r} is not true or false", f'write "{name}": true')
+        return as_bool(name, value, from_csv)
+    return value
+
+
+def as_bool(name: str, value: Any, from_csv: bool) -> bool:
+    """A jobs-file true/false (a CSV cell arrives as text)."""
+    if from_csv and isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.strip().lower() in ("true", "1", "yes")
+    if not isinstance(value, bool):
+        raise InputError(name, f"{value!r} is not true or false", f'write "{name}": true')
     return value
 
 

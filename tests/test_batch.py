@@ -179,3 +179,28 @@ def test_bad_clip_rows_are_listed_with_their_lines_before_any_render(tmp_path, t
     for text, expected in zip(problems, ("clip: no file at", "holds only sound", "start: 30 s is past the end",
                                          "frames: does not apply to a clip row", "prompt: is missing", "start: is for a clip row")):
         assert expected in text, text
+
+
+def test_a_row_with_a_soundtrack_writes_it_and_its_schedules_follow_the_beat(tmp_path, tiny, jobs_files):
+    import av
+    import clips
+
+    clips.write_audio_file(tmp_path / "song.mp3", seconds=2.0)
+    rows = [{**jobs_files.rows(1)[0], "output": "beat.mp4", "audio": "song.mp3", "audio_gain": -3,
+             "strength_schedule": "0:(0.6 - 0.15*beat(t))", "translation_z": "0:(0.01 + 0.04*onset(t))"}]
+    jobs_file = jobs_files.write(tmp_path / "jobs.jsonl", rows)
+    job = load_jobs(jobs_file)[0]
+    assert job.sound_settings().path == str(tmp_path / "song.mp3") and job.audio_features is not None
+    out = tmp_path / "out"
+    assert main(["batch", str(jobs_file), "--tiny", "--out-dir", str(out), "-q"]) == 0
+    with av.open(str(out / "beat.mp4")) as c:
+        video, audio = c.streams.video[0], c.streams.audio[0]
+        assert audio.duration * audio.time_base == video.duration * video.time_base
+    bad = jobs_files.write(tmp_path / "bad.jsonl", [{**jobs_files.rows(1)[0], "output": "x.gif", "audio": "song.mp3"},
+                                                    {**jobs_files.rows(1)[0], "audio_gain": 2},
+                                                    {**jobs_files.rows(1)[0], "strength_schedule": "0:(0.5*beat(t))"}])
+    with pytest.raises(JobsFileError) as err:
+        load_jobs(bad)
+    for text, expected in zip(err.value.problems, ("a GIF file cannot carry sound", "audio_gain: was given without a sound",
+                                                   "beat(t) follows a soundtrack")):
+        assert expected in text, text

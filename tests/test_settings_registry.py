@@ -145,7 +145,8 @@ def test_every_jobs_field_is_a_setting_or_the_jobs_own_and_each_reaches_the_rend
     settings = [s for s in registry.SETTINGS.values() if s.jobs]
     assert set(registry.JOBS_FIELDS) <= set(FIELDS)
     assert set(FIELDS) - set(registry.JOBS_FIELDS) == {"id", "prompt", "plan", "preset", "size", "output", "model", "loras", "fps",
-                                                        "video", "start", "duration", "every_nth", "max_frames"}  # clip rows
+                                                        "video", "start", "duration", "every_nth", "max_frames",  # clip rows
+                                                        "audio", "audio_fit", "audio_start", "audio_gain", "audio_sidecar"}
     valid = {"int": None, "float": None, "bool": True, "choice": None, "text": None, "schedule": "0:(0.1)", "amount": "0:(0.5)"}
     row = {"prompt": "a hill", "frames": 4}
     for s in settings:

@@ -15,12 +15,13 @@ Relative LoRA and plan-file paths are read from the jobs file's folder.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import difflib
 import hashlib
 import io
 import json
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,9 @@ from ..schedule import default_fps
 TEXT_FIELDS = ("id", "prompt", "preset", "size", "output", "model", "video")
 #: A clip row's window (`video`: the clip to repaint; `fps` then resamples it)
 CLIP_FIELDS = ("start", "duration", "every_nth", "max_frames")
-FIELDS = ("plan", "loras", "fps", *TEXT_FIELDS, *CLIP_FIELDS, *registry.JOBS_FIELDS)
+#: A soundtrack (as --audio, --audio-fit, --audio-start, --audio-gain, --audio-sidecar)
+SOUND_FIELDS = ("audio", "audio_fit", "audio_start", "audio_gain", "audio_sidecar")
+FIELDS = ("plan", "loras", "fps", *TEXT_FIELDS, *CLIP_FIELDS, *SOUND_FIELDS, *registry.JOBS_FIELDS)
 CAMERA_FIELDS = tuple(s.name for s in registry.of("camera"))
 #: painting values a row may set over its preset (frames, seed and the size are the job's), and motion values
 PAINT_OVERRIDES = tuple(s.name for s in registry.of("painting") if s.jobs and s.owner == "painting"
@@ -73,6 +76,14 @@ class Job:
     #: a clip row: the clip to repaint (absolute path) and its window (ClipSettings values); `idea` is then its prompt
     video: str | None = None
     clip: tuple[tuple[str, Any], ...] = ()
+    #: a soundtrack: SoundSettings values (absolute path), and its features per planned frame (for audio schedules)
+    sound: tuple[tuple[str, Any], ...] = ()
+    audio_features: Any = field(default=None, compare=False, repr=False)
+
+    def sound_settings(self):
+        from ..sound import SoundSettings
+
+        return SoundSettings(**dict(self.sound)) if self.sound else None
 
     def clip_settings(self):
         from ..video import ClipSettings
@@ -89,19 +100,24 @@ class Job:
         if not self.camera:
             return None
         values = dict(self.camera)
-        return CameraSettings(move=values.pop("camera", None), **values)
+        return CameraSettings(move=values.pop("camera", None), audio_features=self.audio_features, **values)
 
     def animation(self) -> AnimationSettings:
-        return get_preset(self.preset).animation(frames=self.frames, seed=self.seed, width=self.width, height=self.height, **dict(self.paint))
+        return get_preset(self.preset).animation(frames=self.frames, seed=self.seed, width=self.width, height=self.height,
+                                                 audio_features=self.audio_features, **dict(self.paint))
 
     def motion(self) -> MotionSettings:
         return get_preset(self.preset).motion(**dict(self.motion_overrides))
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {k: v for k, v in asdict(self).items() if k != "audio_features"}  # derived from `sound`
         data["loras"] = [{"path": s.path, "weight": s.weight} for s in self.loras]
         data["paint"], data["motion_overrides"], data["camera"] = dict(self.paint), dict(self.motion_overrides), dict(self.camera)
-        data["clip"] = dict(self.clip)
+        data["clip"], data["sound"] = dict(self.clip), dict(self.sound)
+        if self.sound:
+            from ..files import file_identity
+
+            data["sound"]["path"] = list(file_identity(dict(self.sound)["path"]))  # a replaced sound file is another job
         if self.video:
             from ..files import file_identity
 
@@ -143,7 +159,11 @@ def _rows(path: Path) -> list[tuple[int, Any]]:
 def _coerce(field: str, value: Any, from_csv: bool) -> Any:
     if field in registry.SETTINGS:
         return registry.coerce(field, value, from_csv)
-    if field in ("fps", "start", "duration"):
+    if field == "audio_sidecar":
+        return registry.as_bool(field, value, from_csv)
+    if field in ("audio", "audio_fit") and not isinstance(value, str):
+        raise InputError(field, f"{value!r} is not text", f"write \"{field}\" as a string")
+    if field in ("fps", "start", "duration", "audio_start", "audio_gain"):
         return registry.as_number(field, value, from_csv)
     if field in ("every_nth", "max_frames"):
         if from_csv and isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
@@ -241,6 +261,15 @@ def _job(line: int, row: dict[str, Any], base_dir: Path, defaults: dict[str, Any
     camera = {**defaults.get("camera", {}), **{k: values[k] for k in CAMERA_FIELDS if k in values}}
     job = Job(line, job_id, idea or plan[0], plan, frames, seed, preset, width, height, loras, out.as_posix(), model, 0.0, paint, motion,
               tuple(sorted(camera.items())), tuple(row_plan.camera) if row_plan is not None else ())
+    sound = _sound(values, base_dir, out)
+    if sound is not None:  # the soundtrack checked now, and its features given to the schedules that follow it
+        from ..audio_features import AudioFeatures
+
+        motion_settings = job.motion()
+        rate = check_fps(values["fps"]) if "fps" in values else default_fps(motion_settings.interpolate)
+        track = sound.load(motion_settings.output_count(frames) / rate)
+        job = replace(job, sound=tuple(sorted(dataclasses.asdict(sound).items())),
+                      audio_features=AudioFeatures.of(track, rate / (motion_settings.interpolate + 1), frames))
     job.animation()  # every value checked by the same dataclasses the render uses
     settings = job.camera_settings()
     if settings is not None:
@@ -248,6 +277,22 @@ def _job(line: int, row: dict[str, Any], base_dir: Path, defaults: dict[str, Any
     motion_settings = job.motion()
     fps = check_fps(values["fps"]) if "fps" in values else default_fps(motion_settings.interpolate)
     return replace(job, fps=fps)
+
+
+def _sound(values: dict[str, Any], base_dir: Path, out: Path):
+    """A row's soundtrack (None without `audio`), checked: the file, its start, and that the output can carry it."""
+    from ..job import check_sound_output
+    from ..sound import SoundSettings
+
+    if "audio" not in values:
+        stray = [k for k in SOUND_FIELDS if k in values]
+        if stray:
+            raise InputError(stray[0], "was given without a sound", 'add "audio": "song.mp3"')
+        return None
+    sound = SoundSettings(_resolve(values["audio"], base_dir), values.get("audio_fit", "loop"), values.get("audio_start", 0.0),
+                          values.get("audio_gain", 0.0), values.get("audio_sidecar", False))
+    check_sound_output(sound, out)
+    return sound
 
 
 def _clip_job(line: int, values: dict[str, Any], base_dir: Path, defaults: dict[str, Any]) -> Job:

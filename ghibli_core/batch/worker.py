@@ -69,6 +69,7 @@ def animation_job(job: Job, ctx: BatchContext, target: Path) -> AnimationJob:
         painting=job.animation(), motion=job.motion(), camera=job.camera_settings(), idea=job.idea, plan=plan, planner=ctx.planner.replace(seed=job.seed),
         models=ctx.model_settings(job), preset=job.preset, output=target, fps=job.fps, metrics_file=False,
         generator=f"{GENERATOR} batch", extra_metadata={"job": job.id, "job_line": job.line, "job_fingerprint": ctx.fingerprint(job)},
+        sound=job.sound_settings(),
     )
 
 
