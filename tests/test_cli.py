@@ -158,3 +158,24 @@ def test_make_tiny_command(tmp_path, tiny, run_cli):
     for rel in ("diffusers/tiny-sd15/model_index.json", "checkpoints/tiny-sd15.safetensors", "controlnet/tiny-control-depth.safetensors",
                 "loras/tiny-style.safetensors", "loras/tiny-style-kohya.safetensors", "depth/tiny-dpt/config.json"):
         assert (tmp_path / "t" / rel).is_file(), rel
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["x", "--translation-x", "-3:(1)", "-o", "x.gif"],
+     "argument --translation-x: expected one argument; a value that starts with '-' needs --translation-x=VALUE"),
+    (["x", "--frames", "abc", "-o", "x.gif"], "argument --frames: invalid int value: 'abc'"),
+    (["video", "clip.mp4", "--start", "soon"], "argument --start: invalid float value: 'soon'"),
+    (["move", "photo.png", "--rotation-y", "-2:(t/4)", "-o", "x.gif"], "needs --rotation-y=VALUE (e.g. --rotation-y=-3:(1))"),
+])
+def test_a_bad_value_is_one_line_with_the_hint_and_no_usage_dump(capsys, argv, expected):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and expected in err and "usage:" not in err
+
+
+def test_an_unknown_flag_still_shows_the_usage(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["x", "--bogus", "-o", "x.gif"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "usage:" in err and "unrecognized arguments: --bogus" in err

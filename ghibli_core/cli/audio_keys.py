@@ -5,7 +5,7 @@ import argparse
 import json
 from typing import Sequence
 
-from .common import PROG
+from .common import Parser, PROG
 
 EXAMPLES = f"""
 examples:
@@ -21,7 +21,7 @@ the beat (the tempo from the onset envelope's autocorrelation). Each is 0..1 bef
 def build_parser() -> argparse.ArgumentParser:
     from ..audio_features import FEATURES
 
-    p = argparse.ArgumentParser(prog=f"{PROG} audio-keys", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = Parser(prog=f"{PROG} audio-keys", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="Turn a soundtrack into keyframe strings that schedules take.")
     p.add_argument("audio", help="any file with sound (WAV, FLAC, MP3, OGG/Opus, M4A, a video's sound)")
     p.add_argument("--fps", type=float, required=True, help="the animation's frame rate")

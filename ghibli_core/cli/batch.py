@@ -10,7 +10,7 @@ from typing import Sequence
 from .. import defaults
 from ..export import FORMATS
 from ..presets import DEFAULT_PRESET, PRESETS
-from .common import PROG as MAIN, camera_flags, camera_settings, camera_values, model_flags, model_settings, planner_flags, planner_settings
+from .common import Parser, PROG as MAIN, camera_flags, camera_settings, camera_values, model_flags, model_settings, planner_flags, planner_settings
 
 PROG = f"{MAIN} batch"
 
@@ -32,7 +32,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=PROG, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[model_flags(lora=False), planner_flags(main=True), camera_flags()],
         description="Render many animations: every row is checked first (bad rows listed with their line numbers), "

@@ -10,11 +10,11 @@ from .. import __version__
 from ..blend import MotionSettings
 from ..errors import InputError
 from ..export import FORMATS, check_fps, check_frames_dir, check_output_path
-from .common import PROG, motion_flags, print_metrics, sound_flags, sound_settings
+from .common import Parser, PROG, motion_flags, print_metrics, sound_flags, sound_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=f"{PROG} blend", description="Smooth frames made anywhere: optical-flow in-betweens, colour match, loop closure.",
         epilog=f"examples:\n  {PROG} blend frames/ --interpolate 3 --frames-out smooth/\n"
                f"  {PROG} blend input.gif --interpolate 2 --loop --color-match 0.5 -o smooth.webp --metrics",

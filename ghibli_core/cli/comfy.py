@@ -10,11 +10,11 @@ from typing import Sequence
 from ..animate import AnimationSettings, parse_size
 from ..export import check_output_path
 from ..presets import PRESETS
-from .common import PROG
+from .common import Parser, PROG
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=f"{PROG} comfy",
         description="Render on a running ComfyUI (with this pack installed): queue the pack's API workflow with the idea "
         "patched in, follow its progress over the websocket, and download the animation from /view.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -23,6 +24,21 @@ def warn(message: str) -> None:
 def preset_values(field: str) -> str:
     """`quality 25, balanced 16, fast 10`: what each preset sets `field` to, for help texts."""
     return ", ".join(f"{p.name} {getattr(p, field)}" for p in PRESETS.values())
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors for a bad value (its usage stays for --help and for an unknown flag): a value that
+    starts with '-' (a negative number, a schedule such as -3:(1)) gets the --flag=VALUE hint."""
+
+    def error(self, message: str):  # type: ignore[override]
+        if message.startswith(("unrecognized arguments", "the following arguments are required")):
+            super().error(message)
+        hint = ""
+        flag = re.match(r"argument (\S+?)(?:/\S+)?: expected one argument", message)
+        if flag:
+            name = flag.group(1)
+            hint = f"; a value that starts with '-' needs {name}=VALUE (e.g. {name}=-3:(1))"
+        self.exit(2, f"{self.prog}: error: {message}{hint}\n")
 
 
 def _parent() -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ from ..job import AnimationJob, run_job
 from ..models.lora import LoraSpec
 from ..presets import get_preset
 from ..schedule import denoising_steps
-from .common import PROG, camera_flags, camera_settings, model_flags, model_settings, motion_flags, painting_flags, \
+from .common import Parser, PROG, camera_flags, camera_settings, model_flags, model_settings, motion_flags, painting_flags, \
     painting_values, planner_flags, planner_settings, print_metrics, sound_flags, sound_settings, tiny_models, warn
 
 EXAMPLES = f"""
@@ -47,7 +47,7 @@ models (hub id, local diffusers folder, or single .safetensors file):
 
 
 def build_parser(subcommands: tuple[str, ...] = ()) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=PROG, description="Turn one sentence into a hand-painted, Studio-Ghibli-style looping animation.",
         epilog=EXAMPLES + (f"\nother commands: {', '.join(subcommands)} (see `{PROG} COMMAND --help`)" if subcommands else ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,

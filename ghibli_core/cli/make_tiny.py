@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from .common import PROG
+from .common import Parser, PROG
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"{PROG} make-tiny", description="Write tiny random-weight SD1.5-shaped models in every real format.")
+    p = Parser(prog=f"{PROG} make-tiny", description="Write tiny random-weight SD1.5-shaped models in every real format.")
     p.add_argument("dir", help="folder to write: new, empty, or an earlier make-tiny output (never a folder holding other files)")
     p.add_argument("--seed", type=int, default=0)
     return p

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from .. import __version__, defaults
 from ..export import FORMATS
-from .common import PROG, camera_flags, camera_settings, print_metrics, sound_flags, sound_settings
+from .common import Parser, PROG, camera_flags, camera_settings, print_metrics, sound_flags, sound_settings
 
 EXAMPLES = f"""
 frame 0 is the image itself, frame k the view after k steps of the camera.
@@ -26,7 +26,7 @@ depth files: .npy (float z-depth, one value per pixel, in the units the translat
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=f"{PROG} move", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[camera_flags(), sound_flags()],
         description="Move a camera through one still image using its depth (given, or estimated): occlusion-aware 3D "
         "warps, revealed areas painted in from their surroundings.",

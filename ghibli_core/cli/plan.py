@@ -6,11 +6,11 @@ import json
 from typing import Sequence
 
 from .. import defaults
-from .common import PROG, planner_flags, planner_settings, warn
+from .common import Parser, PROG, planner_flags, planner_settings, warn
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=f"{PROG} plan", description="Print the beats planned for an idea: each frame's prompt and camera move.",
         epilog=f"example:\n  {PROG} plan \"a ghibli forest with flickering sunlight\" --frames 7 --json -o plan.json",
         formatter_class=argparse.RawDescriptionHelpFormatter, parents=[planner_flags(main=False)],

@@ -7,7 +7,7 @@ from typing import Sequence
 from .. import defaults
 from ..device import DEVICES
 from ..train.settings import LR_SCHEDULERS, MIXED_PRECISION, OPTIMIZERS, TrainSettings
-from .common import PROG as MAIN
+from .common import Parser, PROG as MAIN
 
 PROG = f"{MAIN} train-lora"
 _D = TrainSettings()
@@ -30,7 +30,7 @@ then:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=PROG, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train a style LoRA for SD1.5 on captioned images. Writes one kohya-layout .safetensors that "
         "ghibli-anim, diffusers' load_lora_weights and ComfyUI's LoRA loaders all read, with the training record "

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from .. import registry
 from ..export import FORMATS
-from .common import PROG, model_flags, model_settings, preset_values, sound_flags, sound_settings, warn
+from .common import Parser, PROG, model_flags, model_settings, preset_values, sound_flags, sound_settings, warn
 
 EXAMPLES = f"""
 examples:
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..video.clip import MAX_SIDE
     from ..video.repaint import KeyframeSettings
 
-    p = argparse.ArgumentParser(prog=f"{PROG} video", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = Parser(prog=f"{PROG} video", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 parents=[model_flags(), sound_flags()], description="Repaint a clip in the Ghibli style, in sync, "
                                 "temporally consistent, streamed.")
     p.add_argument("clip", help="the video (MP4, MOV, WebM, MKV, AVI, or an animated GIF/WebP)")
