@@ -43,9 +43,6 @@ class Outputs:
     sound: "Sound | None" = None
     sound_sidecar: bool = False
 
-    def writes(self) -> bool:
-        return self.output is not None or self.frames_dir is not None
-
 
 @dataclass(frozen=True)
 class CameraCheck:

@@ -299,9 +299,9 @@ def _clip_job(line: int, values: dict[str, Any], base_dir: Path, defaults: dict[
     """A row with `video`: the clip repainted; checked whole now (the clip probed, the window, the painting values)."""
     from ..video import ClipSettings, probe
 
-    for field in ("plan", "frames", *CAMERA_FIELDS, *MOTION_OVERRIDES):
-        if field in values:
-            raise InputError(field, "does not apply to a clip row", "a clip's frames, motion and camera come from the clip")
+    for name in ("plan", "frames", *CAMERA_FIELDS, *MOTION_OVERRIDES):
+        if name in values:
+            raise InputError(name, "does not apply to a clip row", "a clip's frames, motion and camera come from the clip")
     if not values.get("prompt", "").strip():
         raise InputError("prompt", "is missing", 'say what the clip becomes, e.g. "prompt": "a quiet street at dusk"')
     preset = values.get("preset", defaults.get("preset", DEFAULT_PRESET))

@@ -133,7 +133,7 @@ class VideoJob:
         """The clip has sound that this job's output cannot carry (GIF, WebP, PNG, or frames only)."""
         from ..sound import SOUND_FORMATS
 
-        if self.info.memory is not None and self.output is None or self.soundtrack is not None:
+        if self.soundtrack is not None or (self.info.memory is not None and self.output is None):
             return False  # the host's own sound goes back to the host; a soundtrack was checked against the output
         return self.info.audio is not None and (self.output is None or Path(self.output).suffix.lower() not in SOUND_FORMATS)
 
