@@ -35,7 +35,7 @@ from .errors import Cancelled, InputError
 from .registry import MAX_SEED, SEED_POLICIES
 from .models.pipelines import GhibliPipelines
 from .models.reuse import StepReuse
-from .painter import (SCHEDULERS, CancelCheck, Conditioning, Control, PaintRequest, Painter, Progress, ProgressCallback,
+from .painter import (SCHEDULERS, CancelCheck, Conditioning, PaintRequest, Painter, Progress, ProgressCallback,
                       PromptEmbeddings, RunPipelines, StartMask)
 
 __all__ = ["AnimationSettings", "CancelCheck", "Frame", "MAX_SEED", "Progress", "ProgressCallback", "PromptEmbeddings",
@@ -238,7 +238,8 @@ def paint_frame(
                                              sigma=settings.sharpen_sigma)
             init = Image.fromarray(prepared)
     painted = painter.paint(dataclasses.replace(request, init=init, strength=values.strength, start=start,
-                                                controls=(Control(depth, values.controlnet_scale),)), **shown)
+                                                controls=painter.run.controls(depth, values.controlnet_scale, moved or previous)),
+                            **shown)
     image = painted.image
     if color_target is not None and settings.color_coherence > 0:
         image = Image.fromarray(match_color(np.asarray(image.convert("RGB")), np.asarray(color_target.convert("RGB")),

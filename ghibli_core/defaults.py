@@ -7,6 +7,17 @@ BASE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 CONTROLNET = "lllyasviel/control_v11f1p_sd15_depth"
 #: A small, fast monocular depth model loadable by transformers' depth-estimation pipeline.
 DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
+#: The ControlNet v1.1 model of each edge control kind (`--control KIND`), beside the depth ControlNet.
+EDGE_CONTROLNETS = {
+    "canny": "lllyasviel/control_v11p_sd15_canny",
+    "softedge": "lllyasviel/control_v11p_sd15_softedge",
+    "lineart": "lllyasviel/control_v11p_sd15_lineart",
+    "lineart_anime": "lllyasviel/control_v11p_sd15s2_lineart_anime",
+}
+#: An edge control's conditioning scale when none is written (`--control canny` = `canny:0.5`).
+EDGE_SCALE = 0.5
+#: Where the learned edge detectors' weights come from (ControlNet's annotator files: ControlNetHED.pth, sk_model.pth...).
+ANNOTATORS = "lllyasviel/Annotators"
 #: Where the model files ComfyUI workflows name by default come from: file name -> (ComfyUI model folder, download URL).
 MODEL_DOWNLOADS = {
     "v1-5-pruned-emaonly-fp16.safetensors": (

@@ -158,6 +158,13 @@ class RunPipelines:
         nets = getattr(self.img2img.controlnet, "nets", None)
         return len(nets) if nets is not None else 1
 
+    def controls(self, depth_map: Image.Image, depth_scale: float, edges_of: Image.Image) -> tuple[Control, ...]:
+        """One frame's control images, in the loaded ControlNets' order: the depth map at `depth_scale`, then each edge
+        control's map of `edges_of` (the picture whose shapes the frame keeps: a clip's source frame, a chain's moved
+        previous frame) at its own scale."""
+        edges = zip(self.shared.edges, self.shared.edge_detectors)
+        return (Control(depth_map, depth_scale), *(Control(detect(edges_of), e.scale) for e, detect in edges))
+
     @contextmanager
     def adapters(self) -> Iterator[None]:
         """While painting: this run's LoRAs are the active adapters of the shared weights."""

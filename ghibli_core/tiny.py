@@ -12,6 +12,10 @@
   vae_approx/taesd_encoder.safetensors   (decoder and encoder halves)
   depth/tiny-dpt/                        transformers DPT depth model + image processor
   chat/tiny-chat/                        transformers Llama-shaped chat model + tokenizer with a chat template
+  controlnet/tiny-controlnet-canny/      a second ControlNet (other random weights) for the edge controls (--control)
+  annotators/tiny-annotators/            the soft-edge and lineart detectors' files at their real shapes, random fp16
+                                         weights (ControlNetHED.pth as released, sk_model*.safetensors), when
+                                         controlnet_aux is installed
 The loaders take them through the same code paths as real weights.
 """
 from __future__ import annotations
@@ -31,11 +35,11 @@ from .models.configs import SD15_CONFIG_DIR
 from .models.lora import LoraSpec
 from .models.pipelines import ModelSettings
 
-TINY_FORMAT_VERSION = 4  # 4: a tiny TAESD (diffusers folder and vae_approx files); 3: kohya text-encoder keys
+TINY_FORMAT_VERSION = 5  # 5: an edge ControlNet and annotators; 4: a tiny TAESD (diffusers folder and vae_approx files); 3: kohya text-encoder keys
 IMAGE_SIZE = TINY_SIZE  # a size the tiny models handle quickly (latents 8x8)
 #: The stamp make_tiny writes last, listing every file it wrote: only those may be replaced by a rebuild.
 STAMP = "tiny-models.json"
-TOP_LEVEL = ("diffusers", "controlnet", "checkpoints", "loras", "vae_approx", "depth", "chat", STAMP)
+TOP_LEVEL = ("diffusers", "controlnet", "checkpoints", "loras", "vae_approx", "depth", "chat", "annotators", STAMP)
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,24 @@ class TinyModels:
     def chat_dir(self) -> Path:
         return self.root / "chat" / "tiny-chat"
 
-    def model_settings(self, *, single_file: bool = False, loras: tuple[LoraSpec, ...] = (), **kw) -> ModelSettings:
-        """Settings that load these models (folders, or the single files with the tiny configs)."""
+    @property
+    def edge_controlnet_dir(self) -> Path:
+        """The ControlNet every edge control kind loads in the tiny set."""
+        return self.root / "controlnet" / "tiny-controlnet-canny"
+
+    @property
+    def annotators_dir(self) -> Path:
+        return self.root / "annotators" / "tiny-annotators"
+
+    def model_settings(self, *, single_file: bool = False, loras: tuple[LoraSpec, ...] = (), edges=(), **kw) -> ModelSettings:
+        """Settings that load these models (folders, or the single files with the tiny configs); each edge control's
+        ControlNet is the tiny one, its detector reads the tiny annotators."""
+        if edges:
+            from .models.edges import EdgeControl
+
+            parsed = [EdgeControl.parse(e) if isinstance(e, str) else e for e in edges]
+            kw.update(edges=tuple(EdgeControl(e.kind, e.scale, str(self.edge_controlnet_dir)) for e in parsed),
+                      annotators=str(self.annotators_dir))
         if single_file:
             return ModelSettings(
                 base=str(self.checkpoint), controlnet=str(self.controlnet_file), depth_model=str(self.depth_dir),
@@ -165,6 +185,25 @@ def randomize_zero_convs(controlnet, std: float = 0.05):
                  if n.startswith(("controlnet_down_blocks", "controlnet_mid_block", "controlnet_cond_embedding.conv_out"))]
     _randomize_(zero_init, std=std)
     return controlnet
+
+
+def _write_annotators(out_dir: Path) -> None:
+    """The soft-edge and lineart detector networks (controlnet_aux's classes, real shapes) with random fp16 weights:
+    HED as the released .pth (read back with weights_only), lineart as safetensors. Skipped without controlnet_aux."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from controlnet_aux.hed import ControlNetHED_Apache2
+            from controlnet_aux.lineart import Generator
+    except ImportError:
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    half = lambda net: {k: v.half().contiguous() for k, v in net.state_dict().items()}
+    torch.save(half(ControlNetHED_Apache2()), out_dir / "ControlNetHED.pth")
+    for name in ("sk_model", "sk_model2"):
+        _save_file(half(Generator(3, 1, 3)), out_dir / f"{name}.safetensors", metadata={"format": "pt"})
 
 
 def _write_loras(pipe, out_dir: Path) -> None:
@@ -303,6 +342,12 @@ def make_tiny(root: Path | str, *, seed: int = 0) -> TinyModels:
         _write_tiny_vae(tiny)
         _write_depth_model(tiny.depth_dir)
         write_tiny_chat_model(tiny.chat_dir)
+        # from the saved UNet: the pipeline's own now carries the LoRA adapters written above
+        from diffusers import UNet2DConditionModel
+
+        clean_unet = UNet2DConditionModel.from_pretrained(str(tiny.pipeline_dir / "unet"))
+        _build_controlnet(clean_unet).save_pretrained(str(tiny.edge_controlnet_dir), safe_serialization=True)
+        _write_annotators(tiny.annotators_dir)
         files = sorted(_files_under(tiny.root))
         (tiny.root / STAMP).write_text(json.dumps({"version": TINY_FORMAT_VERSION, "seed": seed, "image_size": IMAGE_SIZE,
                                                    "files": files}))

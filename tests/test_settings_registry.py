@@ -120,7 +120,8 @@ def test_model_and_planner_settings_are_checked_by_the_table():
     for s in registry.of("planner"):
         if s.owner == "planner":
             assert getattr(planner, s.name) == s.default, s.name
-    assert {f for f in ModelSettings.__dataclass_fields__} - {"loras"} == {s.name for s in registry.of("models")}
+    # loras and edges are lists with flags of their own (--lora, --control)
+    assert {f for f in ModelSettings.__dataclass_fields__} - {"loras", "edges"} == {s.name for s in registry.of("models")}
     assert {f for f in PlannerSettings.__dataclass_fields__} == {s.name for s in registry.of("planner")}
     with pytest.raises(InputError, match="^dtype: unknown dtype 'fp8'"):
         ModelSettings(dtype="fp8")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import defaults, registry
 from ..errors import InputError
+from ..models.edges import EdgeControl
 from ..models.lora import LoraSpec
 from ..models.pipelines import ModelSettings
 from ..plan.llm import PlannerSettings
@@ -89,6 +90,10 @@ def model_flags(*, lora: bool = True) -> argparse.ArgumentParser:
     if lora:
         g.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]",
                        help="style LoRA (diffusers or kohya .safetensors); repeat for several")
+    g.add_argument("--control", action="append", default=[], metavar="KIND[:SCALE][@MODEL]",
+                   help="an edge ControlNet beside depth, fed the frame's edges: canny, softedge, lineart or lineart_anime "
+                        f"(scale default {defaults.EDGE_SCALE}; model default: ControlNet v1.1's of that kind); repeat for several")
+    registry.add_flag(g, S["annotators"], default=None, metavar="HUB_ID|FOLDER")
     registry.add_flag(g, S["base_config"], dest="model_config", metavar="FOLDER")
     registry.add_flag(g, S["controlnet_config"], metavar="FOLDER")
     registry.add_flag(g, S["allow_pickle"], default=False)
@@ -107,7 +112,8 @@ def model_flags(*, lora: bool = True) -> argparse.ArgumentParser:
 
 def check_tiny_alone(args: argparse.Namespace) -> None:
     """--tiny brings its own models: refuse it together with --model, --controlnet or --depth-model."""
-    clash = [f"--{n.replace('_', '-')}" for n in ("model", "controlnet", "depth_model") if getattr(args, n)]
+    clash = [f"--{n.replace('_', '-')}" for n in ("model", "controlnet", "depth_model", "annotators") if getattr(args, n, None)]
+    clash += [f"--control {c}" for c in getattr(args, "control", ()) if "@" in c]
     if clash:
         raise InputError("tiny", f"cannot be combined with {', '.join(clash)}", "drop --tiny to use your own models")
 
@@ -125,9 +131,11 @@ def model_settings(args: argparse.Namespace, loras: tuple[LoraSpec, ...] = ()) -
     common = dict(loras=loras, device=args.device, dtype=args.dtype, allow_pickle=args.allow_pickle, compile=args.compile,
                   channels_last=args.channels_last, vae_tiling=args.vae_tiling, vae_slicing=args.vae_slicing,
                   tiny_vae=args.tiny_vae)
+    edges = tuple(EdgeControl.parse(c) for c in getattr(args, "control", ()))
     if args.tiny:
-        return tiny_models(args).model_settings(**common)
+        return tiny_models(args).model_settings(edges=edges, **common)
     return ModelSettings(base=args.model or defaults.BASE_MODEL, controlnet=args.controlnet or defaults.CONTROLNET,
+                         edges=edges, annotators=args.annotators or defaults.ANNOTATORS,
                          depth_model=args.depth_model or defaults.DEPTH_MODEL, base_config=args.model_config,
                          controlnet_config=args.controlnet_config, **common)
 

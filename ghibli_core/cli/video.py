@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a new keyframe once this share of pixels cannot be followed from the last (default %(default)s)")
     k.add_argument("--flow-blend", type=float, default=d.flow_blend, metavar="S",
                    help="the carried painting's share of a keyframe's start where the flow holds (default %(default)s)")
+    k.add_argument("--cross-frame", action=argparse.BooleanOptionalAction, default=d.cross_frame,
+                   help="each keyframe's self-attention also sees its scene's first keyframe: textures and colours shared "
+                        "across keyframes, at the cost of memory for that reference (default off)")
     o = p.add_argument_group("output")
     o.add_argument("--frames-dir", help="also write every frame as a numbered PNG into this folder")
     o.add_argument("--work-dir", help="where painted keyframes are kept as they finish, so a rerun resumes after the last "
@@ -86,7 +89,7 @@ def job_from_args(args: argparse.Namespace):
     if args.prompt and args.idea:
         raise InputError("prompt", "and --idea were both given", "give one: the scene in words, or an idea to plan")
     clip = clip_settings(args)
-    keys = KeyframeSettings(args.keyframe_min, args.keyframe_max, args.keyframe_threshold, args.flow_blend)
+    keys = KeyframeSettings(args.keyframe_min, args.keyframe_max, args.keyframe_threshold, args.flow_blend, args.cross_frame)
     preset = get_preset(args.preset)
     painting = preset.animation(frames=1, **{n: getattr(args, n) for n in PAINT_FLAGS})
     return VideoJob(clip=args.clip, prompt=args.prompt, idea=args.idea, clip_settings=clip, painting=painting, keys=keys,

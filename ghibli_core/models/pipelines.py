@@ -20,6 +20,7 @@ from ..errors import InputError, ModelLoadError
 from ..files import file_identity
 from .configs import CONTROLNET_CONFIG_DIR, SD15_CONFIG_DIR, read_json
 from .depth import DepthEstimator, held_depth_estimator, load_depth_estimator
+from .edges import Detector, EdgeControl, check_annotators, load_detector, resolve_edge_controlnet
 from .holder import HELD
 from .lora import AdapterGate, LoraSpec, check_lora_file, use_loras
 from .sources import ModelSource, hub_offline, resolve_source
@@ -37,6 +38,9 @@ class ModelSettings:
     controlnet: str = defaults.CONTROLNET
     depth_model: str = defaults.DEPTH_MODEL
     loras: tuple[LoraSpec, ...] = ()
+    #: Edge controls painted under beside the depth ControlNet (each its own ControlNet and detector).
+    edges: tuple[EdgeControl, ...] = ()
+    annotators: str = defaults.ANNOTATORS
     device: str = "auto"
     dtype: str = "auto"
     allow_pickle: bool = False
@@ -60,6 +64,11 @@ class ModelSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loras", tuple(self.loras))
+        object.__setattr__(self, "edges", tuple(EdgeControl.parse(e) if isinstance(e, str) else e for e in self.edges))
+        kinds = [e.kind for e in self.edges]
+        if len(set(kinds)) != len(kinds):
+            raise InputError("control", f"{', '.join(sorted({k for k in kinds if kinds.count(k) > 1}))} given twice",
+                             "give each control kind once")
         registry.check_all(self, "models", skip=("device",))  # a device may name its index (cuda:1): resolve_device checks it
         for cfg, name in ((self.base_config, "base-config"), (self.controlnet_config, "controlnet-config")):
             if cfg is not None and not Path(cfg, "config.json" if name == "controlnet-config" else "model_index.json").is_file():
@@ -74,11 +83,13 @@ class ModelSettings:
         controlnet = resolve_source(self.controlnet, "controlnet", "controlnet", allow_pickle=self.allow_pickle)
         depth = resolve_source(self.depth_model, "depth", "depth-model", allow_pickle=self.allow_pickle)
         tiny_vae = resolve_source(self.tiny_vae, "tiny-vae", "tiny-vae", allow_pickle=self.allow_pickle) if self.tiny_vae else None
+        edges = tuple(resolve_edge_controlnet(e, self.allow_pickle) for e in self.edges)
+        check_annotators(self.edges, self.annotators)
         cross, text = base_dims(base, single_file_config(base, self.base_config))
         for spec in self.loras:
             check_lora_file(spec, cross_attention_dim=cross, text_hidden_size=text, allow_pickle=self.allow_pickle)
         device = resolve_device(self.device)
-        return ResolvedModels(self, base, controlnet, depth, device, resolve_dtype(self.dtype, device), tiny_vae)
+        return ResolvedModels(self, base, controlnet, depth, device, resolve_dtype(self.dtype, device), tiny_vae, edges)
 
 
 def single_file_config(src: ModelSource, explicit: str | None) -> Path:
@@ -128,6 +139,13 @@ class ResolvedModels:
     device: torch.device
     dtype: torch.dtype
     tiny_vae: ModelSource | None = None
+    #: The edge controls' ControlNets, in the order of `settings.edges`.
+    edge_controlnets: tuple[ModelSource, ...] = ()
+
+    @property
+    def sources(self) -> tuple[ModelSource, ...]:
+        """Every model file or folder these settings load (their identities key the held copies)."""
+        return (self.base, self.controlnet, self.depth, *((self.tiny_vae,) if self.tiny_vae else ()), *self.edge_controlnets)
 
 
 @dataclass
@@ -150,6 +168,12 @@ class GhibliPipelines:
     speedups: dict[str, Any] = field(default_factory=dict)
     #: Who may paint now: runs with the same adapters at once, others in turn; shared by every handle of these weights.
     adapter_gate: AdapterGate = field(default_factory=AdapterGate, repr=False, compare=False)
+    #: One detector per edge control (after the depth ControlNet in the img2img pipeline's MultiControlNet).
+    edge_detectors: tuple[Detector, ...] = ()
+
+    @property
+    def edges(self) -> tuple[EdgeControl, ...]:
+        return self.resolved.settings.edges
 
     @property
     def device(self) -> torch.device:
@@ -183,6 +207,8 @@ class GhibliPipelines:
             "depth_model": r.depth.name,
             "loras": [{"name": s.name, "weight": s.weight} for s in self.loras],
             **({"tiny_vae": r.tiny_vae.name} if r.tiny_vae is not None else {}),
+            **({"controls": [{**e.to_dict(), "controlnet": src.name} for e, src in zip(self.edges, r.edge_controlnets)]}
+               if self.edges else {}),
         }
 
 
@@ -281,6 +307,12 @@ def _load_pipelines(settings: ModelSettings | ResolvedModels, progress: bool, de
     controlnet = _load_controlnet(
         resolved.controlnet, single_file_config(resolved.controlnet, s.controlnet_config), resolved.dtype, s.allow_pickle
     )
+    if resolved.edge_controlnets:  # depth first, then each edge control: MultiControlNet takes their images in that order
+        from diffusers import MultiControlNetModel
+
+        controlnet = MultiControlNetModel([controlnet, *(
+            _load_controlnet(src, single_file_config(src, None), resolved.dtype, s.allow_pickle)
+            for src in resolved.edge_controlnets)])
     if depth is None:
         depth = load_depth_estimator(resolved.depth, resolved.device, resolved.dtype, s.allow_pickle)
     if resolved.tiny_vae is not None:  # before assembling, so img2img shares it and the speed options apply to it
@@ -315,6 +347,7 @@ def assemble_pipelines(txt2img: Any, controlnet: Any, depth: DepthEstimator, res
     pipes = GhibliPipelines(
         txt2img=txt2img, img2img=img2img, depth=depth, resolved=resolved, loras=s.loras,
         default_scheduler_config=dict(txt2img.scheduler.config), speedups=speedups,
+        edge_detectors=tuple(load_detector(e.kind, s.annotators, resolved.device) for e in s.edges),
     )
     pipes.activate_loras()
     return pipes
@@ -332,8 +365,7 @@ class HeldPipelines:
 
     @classmethod
     def of(cls, resolved: ResolvedModels) -> "HeldPipelines":
-        sources = (resolved.base, resolved.controlnet, resolved.depth) + ((resolved.tiny_vae,) if resolved.tiny_vae else ())
-        return cls(resolved, resolved.settings.loras, tuple(file_identity(s.location) for s in sources))
+        return cls(resolved, resolved.settings.loras, tuple(file_identity(s.location) for s in resolved.sources))
 
     @property
     def key(self) -> tuple:
@@ -350,7 +382,7 @@ class HeldPipelines:
             return load_pipelines(r, progress=False, depth=depth)
 
         base = HELD.get(self.key, load,
-                        label=f"pipelines: {r.base.name} + {r.controlnet.name}"
+                        label=f"pipelines: {r.base.name} + {' + '.join(c.name for c in (r.controlnet, *r.edge_controlnets))}"
                               f"{' + ' + r.tiny_vae.name if r.tiny_vae else ''} ({r.device}, {str(r.dtype).removeprefix('torch.')})")
         return base if self.loras == base.loras else base.with_loras(self.loras)
 

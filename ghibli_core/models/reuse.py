@@ -166,9 +166,11 @@ class ReuseRun:
                 return None, None  # the UNet then adds no residuals: the ControlNet's forward is not run at all
             if not self.full_step and "controlnet" in self.cache:
                 return _take_batch(self.cache["controlnet"], sample.shape[0])
-            cond = kwargs.get("controlnet_cond")
-            if isinstance(cond, torch.Tensor) and cond.shape[0] != sample.shape[0]:
-                kwargs["controlnet_cond"] = cond[-sample.shape[0]:]  # guidance stopped: one control image
+            cond, n = kwargs.get("controlnet_cond"), sample.shape[0]
+            if isinstance(cond, torch.Tensor) and cond.shape[0] != n:
+                kwargs["controlnet_cond"] = cond[-n:]  # guidance stopped: one control image
+            elif isinstance(cond, list):  # a MultiControlNet: one image per net
+                kwargs["controlnet_cond"] = [c[-n:] if c.shape[0] != n else c for c in cond]
             out = controlnet(sample, *args, **kwargs)
             self.cache["controlnet"] = out
             return out
@@ -182,7 +184,10 @@ class ReuseRun:
                 and pipe.do_classifier_free_guidance:
             pipe._guidance_scale = 1.0  # what diffusers' SDCFGCutoffCallback does: no guidance from here on
             for name in ("prompt_embeds", "control_image"):
-                if isinstance(kwargs.get(name), torch.Tensor) and kwargs[name].shape[0] % 2 == 0:
-                    kwargs[name] = kwargs[name].chunk(2)[1]
+                value = kwargs.get(name)
+                if isinstance(value, torch.Tensor) and value.shape[0] % 2 == 0:
+                    kwargs[name] = value.chunk(2)[1]
+                elif isinstance(value, list):  # a MultiControlNet's images
+                    kwargs[name] = [v.chunk(2)[1] if v.shape[0] % 2 == 0 else v for v in value]
         return kwargs
 

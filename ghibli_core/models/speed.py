@@ -41,7 +41,7 @@ def apply_speedups(txt2img: Any, controlnet: Any, *, device: torch.device, chann
                    dtype: torch.dtype = torch.float32) -> dict[str, Any]:
     """Apply the speed options to the shared UNet, ControlNet and VAE; return what was applied (for logs/metadata)."""
     unet, vae = txt2img.unet, txt2img.vae
-    use_sdpa(unet, controlnet, vae)
+    use_sdpa(unet, *getattr(controlnet, "nets", [controlnet]), vae)  # a MultiControlNet's nets one by one
     nhwc = channels_last_models(channels_last, device, dtype)
     for name, model in (("unet", unet), ("controlnet", controlnet), ("vae", vae)):
         model.to(memory_format=torch.channels_last if name in nhwc else torch.contiguous_format)

@@ -15,6 +15,7 @@ keyframe interval of frames, whatever the clip's length.
 from __future__ import annotations
 
 import dataclasses
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
@@ -25,8 +26,9 @@ from ..animate import AnimationSettings
 from ..blend.color import match_color
 from ..blend.flow import FlowCache
 from ..errors import Cancelled, check_range
+from ..models.cross_frame import CrossFrameAttention
 from ..models.pipelines import GhibliPipelines
-from ..painter import CancelCheck, Conditioning, Control, PaintRequest, Painter, ProgressCallback, RunPipelines, StartMask
+from ..painter import CancelCheck, Conditioning, PaintRequest, Painter, ProgressCallback, RunPipelines, StartMask
 from .clip import ClipFrame, ClipInfo, read_clip
 from .motion import CUT_CONSISTENT, carry, change, propagate
 from .work import WorkFolder
@@ -42,6 +44,9 @@ class KeyframeSettings:
     threshold: float = 0.25
     #: the carried painting's share of a keyframe's start where the flow is consistent (the rest: the source frame)
     flow_blend: float = 0.9
+    #: each keyframe's self-attention also attends to its scene's first keyframe (models/cross_frame.py): shared textures
+    #: and colours at the cost of memory for the reference (one tensor per attention layer and step)
+    cross_frame: bool = False
 
     def __post_init__(self) -> None:
         check_range("keyframe-min", self.min_interval, 1, 100, integer=True)
@@ -91,6 +96,7 @@ def repaint(pipes: GhibliPipelines, info: ClipInfo, prompt: str | Sequence[str],
     log = log if log is not None else RepaintLog()
     settings = settings.with_seed()
     painter = Painter(RunPipelines(pipes, settings.scheduler), on_progress=on_progress, should_cancel=should_cancel)
+    xattn = CrossFrameAttention(pipes.img2img.unet) if keys.cross_frame else None
     values = settings.values(0)
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     scene = 0
@@ -113,13 +119,19 @@ def repaint(pipes: GhibliPipelines, info: ClipInfo, prompt: str | Sequence[str],
             blend = keys.flow_blend * carried.image.astype(np.float32) + (1 - keys.flow_blend) * src.astype(np.float32)
             init = np.where(carried.valid[..., None], blend, src).round().astype(np.uint8)
             start, share = StartMask(~carried.valid, settings.reveal_boost, seed ^ 0x5EED), carried.share
-        painted = work.saved(frame.index) if work is not None else None
+        if cut and xattn is not None:
+            xattn.reset()
+        # a scene's reference keyframe is painted again on resume: its attention inputs are what later keyframes see
+        needs_reference = xattn is not None and not xattn.has_reference
+        painted = work.saved(frame.index) if work is not None and not needs_reference else None
         if painted is None:
             request = PaintRequest(index=frame.index, conditioning=conditioning, seed=seed, steps=settings.steps,
                                    guidance=values.guidance, width=info.size[0], height=info.size[1], init=Image.fromarray(init),
                                    strength=values.strength, start=start, reuse=settings.reuse,
-                                   controls=(Control(pipes.depth(Image.fromarray(src)), values.controlnet_scale),))
-            painted = np.asarray(painter.paint(request, progress_frame=frame.index, total_frames=info.frames).image.convert("RGB"))
+                                   controls=painter.run.controls(pipes.depth(Image.fromarray(src)), values.controlnet_scale,
+                                                                 Image.fromarray(src)))
+            with xattn.painting() if xattn is not None else nullcontext():
+                painted = np.asarray(painter.paint(request, progress_frame=frame.index, total_frames=info.frames).image.convert("RGB"))
             if first_painted is not None and settings.color_coherence > 0:
                 painted = match_color(painted, first_painted, settings.color_coherence, settings.color_mode)
             if work is not None:
