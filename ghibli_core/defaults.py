@@ -27,6 +27,11 @@ MODEL_DOWNLOADS = {
     "Depth-Anything-V2-Small-hf": ("depth", "https://huggingface.co/depth-anything/Depth-Anything-V2-Small-hf"),
 }
 
+#: The text-to-music model `--music` uses (transformers' MusicGen; its weights are licensed CC-BY-NC 4.0).
+MUSIC_MODEL = "facebook/musicgen-small"
+#: MusicGen's classifier-free guidance (its own generation config's default).
+MUSIC_GUIDANCE = 3.0
+
 #: Words every frame prompt carries so the look holds from frame to frame.
 STYLE_TAG = "Studio Ghibli style"
 STYLE_SUFFIX = f"{STYLE_TAG}, hand-painted anime background, soft watercolor textures, warm natural light"

@@ -32,6 +32,8 @@ from .plan import Plan, PlannerSettings, clean_idea, make_planner
 from .presets import DEFAULT_PRESET, default_motion
 from .render import Animation, render_animation
 from .schedule import default_fps
+from .music import MusicSettings
+from .plan.music import music_prompt
 from .sound import SOUND_FORMATS, Sound, SoundSettings
 
 GENERATOR = f"ghibli-anim {__version__}"
@@ -80,6 +82,8 @@ class AnimationJob:
     extra_metadata: Mapping[str, Any] = field(default_factory=dict)
     #: a soundtrack from a file, fitted to the animation's exact length (MP4 / WebM; beside another format on request)
     sound: SoundSettings | None = None
+    #: music written for the animation from the idea (its own prompt, or the plan's music prompt), looped to its length
+    music: MusicSettings | None = None
     _init: Image.Image | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -100,8 +104,13 @@ class AnimationJob:
             self._set("output", check_output_path(self.output))
         if self.frames_dir is not None:
             self._set("frames_dir", check_frames_dir(self.frames_dir))
+        if self.sound is not None and self.music is not None:
+            raise InputError("music", "and --audio were both given", "give one soundtrack: a file (--audio) or music (--music)")
         if self.sound is not None:
             check_sound_output(self.sound, self.output)
+        if self.music is not None:
+            self.music.source()  # the model is a text-to-music model (config only), before any work
+            check_carries_sound(self.output, self.music.sidecar, "music")
         if isinstance(self.init_image, (str, Path)):
             self._set("_init", open_init_image(self.init_image))
         elif self.init_image is not None:
@@ -136,9 +145,22 @@ class AnimationJob:
         return self.motion.output_count(self.frames) / self.fps
 
     def outputs(self, sound: Sound | None = None) -> Outputs:
-        """Where the finishing step writes this job (with its soundtrack, loaded: `SoundSettings.load`)."""
+        """Where the finishing step writes this job (with its soundtrack: `soundtrack()`)."""
+        sidecar = bool((self.sound and self.sound.sidecar) or (self.music and self.music.sidecar))
         return Outputs(fps=self.fps, output=self.output, frames_dir=self.frames_dir, dither=self.dither,
-                       metrics_file=self.metrics_file, sound=sound, sound_sidecar=bool(self.sound and self.sound.sidecar))
+                       metrics_file=self.metrics_file, sound=sound, sound_sidecar=sidecar)
+
+    def soundtrack(self, plan: Plan) -> tuple[Sound | None, dict[str, Any] | None]:
+        """The job's sound, fitted to its exact length, and what metadata says of it: the file's (read, fitted), or the
+        music written for `plan` (the job's music prompt, else the plan's)."""
+        if self.sound is not None:
+            sound = self.sound.load(self.seconds)
+            return sound, self.sound.summary(sound)
+        if self.music is not None:
+            prompt = self.music.prompt or plan.music or music_prompt(plan.idea)
+            sound = self.music.compose(prompt, self.seconds, seed=self.painting.seed)
+            return sound, self.music.summary(sound, prompt, self.music.seed_for(self.painting.seed))
+        return None, None
 
     def metadata(self, plan: Plan, animation: Animation, pipes: GhibliPipelines) -> dict[str, Any]:
         """What the file carries: enough to reproduce the run (plan, seed, every setting, models); the finishing step
@@ -159,9 +181,14 @@ def check_sound_output(sound: SoundSettings, output: Path | None) -> None:
     """Before any work: the sound file is readable and long enough to start where asked, and the output can carry
     sound (MP4, WebM) or the sound goes beside it (`sidecar`)."""
     sound.check()
-    if output is not None and Path(output).suffix.lower() not in SOUND_FORMATS and not sound.sidecar:
+    check_carries_sound(output, sound.sidecar)
+
+
+def check_carries_sound(output: Path | None, sidecar: bool, input_name: str = "audio") -> None:
+    """The output can carry sound (MP4, WebM), or the sound goes beside it (`sidecar`)."""
+    if output is not None and Path(output).suffix.lower() not in SOUND_FORMATS and not sidecar:
         kind = Path(output).suffix.lower()[1:].upper()
-        raise InputError("audio", f"a {kind} file cannot carry sound",
+        raise InputError(input_name, f"a {kind} file cannot carry sound",
                          "write .mp4 or .webm, or add --audio-sidecar to write the sound beside it as NAME.m4a")
 
 
@@ -253,12 +280,13 @@ def run_job(
     `pipes` are loaded models (loaded from `job.models` when None). Writes the animation with its metadata, its
     NAME.metrics.json (`job.metrics_file`) and the PNG frames (`job.frames_dir`), each atomically.
     """
-    sound = job.sound.load(job.seconds) if job.sound is not None else None  # read before painting: fails early
+    plan = plan if plan is not None else job.make_plan()
+    sound, sound_summary = job.soundtrack(plan)  # read or written before painting: a bad sound fails early
     finisher = Finisher(job.outputs(sound), flow=job.motion.flow)
     rendered = render_job(job, pipes, plan=plan, on_progress=on_progress, on_frame=on_frame, on_output=finisher.add,
                           should_cancel=should_cancel, progress=progress, flows=finisher.flows)
     closing = time.perf_counter()
-    metadata = {**rendered.metadata, "sound": job.sound.summary(sound) if sound is not None else None}
+    metadata = {**rendered.metadata, "sound": sound_summary, "music_prompt": rendered.plan.music or None}
     done = finisher.close(metadata, camera=rendered.camera_check())
     return JobResult(job, rendered.plan, rendered.animation, done.metrics, done.metadata, rendered.seconds,
                      time.perf_counter() - closing)

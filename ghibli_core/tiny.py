@@ -16,6 +16,8 @@
   annotators/tiny-annotators/            the soft-edge and lineart detectors' files at their real shapes, random fp16
                                          weights (ControlNetHED.pth as released, sk_model*.safetensors), when
                                          controlnet_aux is installed
+  music/tiny-musicgen/                   transformers MusicGen (T5 text encoder, EnCodec at 32 kHz / 50 Hz, decoder) + its
+                                         processor (a T5 tokenizer over a small word list)
 The loaders take them through the same code paths as real weights.
 """
 from __future__ import annotations
@@ -35,11 +37,11 @@ from .models.configs import SD15_CONFIG_DIR
 from .models.lora import LoraSpec
 from .models.pipelines import ModelSettings
 
-TINY_FORMAT_VERSION = 5  # 5: an edge ControlNet and annotators; 4: a tiny TAESD (diffusers folder and vae_approx files); 3: kohya text-encoder keys
+TINY_FORMAT_VERSION = 5  # 5: an edge ControlNet, annotators and a MusicGen; 4: a tiny TAESD (diffusers folder and vae_approx files); 3: kohya text-encoder keys
 IMAGE_SIZE = TINY_SIZE  # a size the tiny models handle quickly (latents 8x8)
 #: The stamp make_tiny writes last, listing every file it wrote: only those may be replaced by a rebuild.
 STAMP = "tiny-models.json"
-TOP_LEVEL = ("diffusers", "controlnet", "checkpoints", "loras", "vae_approx", "depth", "chat", "annotators", STAMP)
+TOP_LEVEL = ("diffusers", "controlnet", "checkpoints", "loras", "vae_approx", "depth", "chat", "annotators", "music", STAMP)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,10 @@ class TinyModels:
     @property
     def annotators_dir(self) -> Path:
         return self.root / "annotators" / "tiny-annotators"
+
+    @property
+    def music_dir(self) -> Path:
+        return self.root / "music" / "tiny-musicgen"
 
     def model_settings(self, *, single_file: bool = False, loras: tuple[LoraSpec, ...] = (), edges=(), **kw) -> ModelSettings:
         """Settings that load these models (folders, or the single files with the tiny configs); each edge control's
@@ -293,6 +299,50 @@ def write_tiny_chat_model(out_dir: Path) -> None:
     LlamaForCausalLM(config).save_pretrained(str(out_dir))
 
 
+#: The tiny MusicGen's words (its tokenizer knows these; others are <unk>).
+_MUSIC_WORDS = ("gentle calm warm soft bright slow playful nostalgic dreamy piano strings flute harp guitar accordion "
+                "music score orchestral with and a of in the forest sea wind rain night dawn morning festival").split()
+
+
+def write_tiny_music_model(out_dir: Path) -> None:
+    """A random-weight MusicGen of the real layout (T5 text encoder, EnCodec at 32 kHz with 50 frames a second and 4
+    codebooks of 2048, decoder) and its processor, saved as transformers saves facebook/musicgen-small."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import (EncodecConfig, EncodecFeatureExtractor, MusicgenConfig, MusicgenDecoderConfig,
+                              MusicgenForConditionalGeneration, MusicgenProcessor, T5Config, T5TokenizerFast)
+    from transformers.utils import logging as tlog
+
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
+    pieces += [("\u2581" + w, -2.0 - i / 100) for i, w in enumerate(_MUSIC_WORDS)]
+    backend = Tokenizer(models.Unigram(pieces, unk_id=2))
+    backend.pre_tokenizer = pre_tokenizers.Metaspace()
+    backend.decoder = decoders.Metaspace()
+    tokenizer = T5TokenizerFast(tokenizer_object=backend, eos_token="</s>", pad_token="<pad>", unk_token="<unk>", extra_ids=0)
+    features = EncodecFeatureExtractor(feature_size=1, sampling_rate=32000, padding_value=0.0)
+    text = T5Config(vocab_size=len(pieces), d_model=16, d_ff=32, d_kv=8, num_layers=1, num_heads=2, pad_token_id=0,
+                    eos_token_id=1, decoder_start_token_id=0)
+    audio = EncodecConfig(sampling_rate=32000, audio_channels=1, upsampling_ratios=[8, 5, 4, 4], num_filters=4, hidden_size=16,
+                          codebook_size=2048, codebook_dim=16, num_lstm_layers=1, target_bandwidths=[2.2],
+                          norm_type="weight_norm", normalize=False, use_causal_conv=False, chunk_length_s=None, overlap=None)
+    decoder = MusicgenDecoderConfig(vocab_size=2048, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, ffn_dim=32,
+                                    num_codebooks=4, max_position_embeddings=2048, audio_channels=1, pad_token_id=2048,
+                                    bos_token_id=2048)
+    verbosity = tlog.get_verbosity()
+    tlog.set_verbosity_error()  # pad/bos one past the codebook, as in MusicGen's own configs
+    try:
+        model = MusicgenForConditionalGeneration(MusicgenConfig(text_encoder=text.to_dict(), audio_encoder=audio.to_dict(),
+                                                                decoder=decoder.to_dict()))
+        for layer in model.audio_encoder.quantizer.layers:  # EnCodec's codebooks start at zero: every code would sound alike
+            torch.nn.init.normal_(layer.codebook.embed)
+            layer.codebook.embed_avg.copy_(layer.codebook.embed)
+        g = model.generation_config
+        g.decoder_start_token_id, g.pad_token_id, g.do_sample, g.guidance_scale, g.max_length = 2048, 2048, True, 3.0, 1500
+        model.save_pretrained(str(out_dir), safe_serialization=True)
+    finally:
+        tlog.set_verbosity(verbosity)
+    MusicgenProcessor(feature_extractor=features, tokenizer=tokenizer).save_pretrained(str(out_dir))
+
+
 def _files_under(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir()}
 
@@ -348,6 +398,7 @@ def make_tiny(root: Path | str, *, seed: int = 0) -> TinyModels:
         clean_unet = UNet2DConditionModel.from_pretrained(str(tiny.pipeline_dir / "unet"))
         _build_controlnet(clean_unet).save_pretrained(str(tiny.edge_controlnet_dir), safe_serialization=True)
         _write_annotators(tiny.annotators_dir)
+        write_tiny_music_model(tiny.music_dir)
         files = sorted(_files_under(tiny.root))
         (tiny.root / STAMP).write_text(json.dumps({"version": TINY_FORMAT_VERSION, "seed": seed, "image_size": IMAGE_SIZE,
                                                    "files": files}))

@@ -231,12 +231,47 @@ def sound_settings(args: argparse.Namespace):
     from ..sound import SoundSettings
 
     if not args.audio:
+        if getattr(args, "music", None) is not None:  # gain and sidecar apply to --music's track
+            return None
         given = [f for f, v in (("--audio-start", args.audio_start), ("--audio-gain", args.audio_gain)) if v] + \
                 (["--audio-sidecar"] if args.audio_sidecar else [])
         if given:
             raise InputError("audio", f"{given[0]} was given without a sound", "add --audio FILE")
         return None
     return SoundSettings(args.audio, args.audio_fit, args.audio_start, args.audio_gain, args.audio_sidecar)
+
+
+def music_flags() -> argparse.ArgumentParser:
+    """Music written from the idea (the main command)."""
+    p = _parent()
+    g = p.add_argument_group("music (a text-to-music model writes a track for the animation, looped without a click; "
+                             f"the default {defaults.MUSIC_MODEL}'s weights are licensed CC-BY-NC 4.0, non-commercial)")
+    g.add_argument("--music", nargs="?", const="", default=None, metavar="PROMPT",
+                   help="write music for the animation: from PROMPT, or without one from the plan's music prompt (put the "
+                        "idea before --music, or write --music=PROMPT); --audio-gain and --audio-sidecar apply to it")
+    g.add_argument("--music-model", default=None, metavar="MODEL",
+                   help=f"a MusicGen model: hub id or folder (default {defaults.MUSIC_MODEL}; --tiny: the tiny one)")
+    g.add_argument("--music-seed", type=int, default=None, help="the music's seed (default the animation's)")
+    g.add_argument("--music-guidance", type=float, default=defaults.MUSIC_GUIDANCE,
+                   help=f"how closely the music follows its prompt (default {defaults.MUSIC_GUIDANCE:g})")
+    return p
+
+
+def music_settings(args: argparse.Namespace):
+    """The music flags as MusicSettings (None without --music; its other flags alone are refused)."""
+    from ..music import MusicSettings
+
+    if args.music is None:
+        given = [f for f, v in (("--music-model", args.music_model), ("--music-seed", args.music_seed is not None),
+                                ("--music-guidance", args.music_guidance != defaults.MUSIC_GUIDANCE)) if v]
+        if given:
+            raise InputError("music", f"{given[0]} was given without --music", "add --music (or --music=PROMPT)")
+        return None
+    if args.audio:
+        raise InputError("music", "and --audio were both given", "give one soundtrack: a file (--audio) or music (--music)")
+    model = args.music_model or (str(tiny_models(args).music_dir) if args.tiny else defaults.MUSIC_MODEL)
+    return MusicSettings(prompt=args.music or None, model=model, seed=args.music_seed, guidance=args.music_guidance,
+                         gain_db=args.audio_gain, sidecar=args.audio_sidecar, device=args.device, allow_pickle=args.allow_pickle)
 
 
 # --- camera ---------------------------------------------------------------------------------------------------------

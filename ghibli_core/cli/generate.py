@@ -16,7 +16,8 @@ from ..models.lora import LoraSpec
 from ..presets import get_preset
 from ..schedule import denoising_steps
 from .common import Parser, PROG, camera_flags, camera_settings, model_flags, model_settings, motion_flags, painting_flags, \
-    painting_values, planner_flags, planner_settings, print_metrics, sound_flags, sound_settings, tiny_models, warn
+    painting_values, planner_flags, planner_settings, print_metrics, sound_flags, sound_settings, tiny_models, warn, \
+    music_flags, music_settings
 
 EXAMPLES = f"""
 examples:
@@ -52,7 +53,7 @@ def build_parser(subcommands: tuple[str, ...] = ()) -> argparse.ArgumentParser:
         epilog=EXAMPLES + (f"\nother commands: {', '.join(subcommands)} (see `{PROG} COMMAND --help`)" if subcommands else ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[planner_flags(main=True), model_flags(), painting_flags(), motion_flags(generate=True), camera_flags(),
-                 sound_flags()],
+                 sound_flags(), music_flags()],
     )
     p.add_argument("prompt", nargs="?", help="the idea, e.g. 'a serene forest at dawn' (optional with --plan-file)")
     p.add_argument("-o", "--output", required=True, help=f"output file ({', '.join(FORMATS)})")
@@ -97,6 +98,7 @@ def job_from_args(args: argparse.Namespace) -> AnimationJob:
     preset = get_preset(args.preset)
     motion = preset.motion(interpolate=args.interpolate, blend=args.blend, flow=args.flow, cadence=args.cadence, loop=args.loop)
     sound = sound_settings(args)
+    music = music_settings(args)
     features = soundtrack_features(sound, frames, motion, args.fps) if sound is not None else None
     painting = preset.animation(frames=frames, width=width, height=height, audio_features=features,
                                 **painting_values(args)).with_seed()
@@ -106,6 +108,7 @@ def job_from_args(args: argparse.Namespace) -> AnimationJob:
         painting=painting, motion=motion, camera=camera, idea=idea, plan=file_plan, planner=planner,
         preset=preset.name, output=args.output,
         fps=args.fps, init_image=args.init_image, frames_dir=args.frames_dir, dither=args.dither, sound=sound,
+        music=music,
     )
     loras = tuple(LoraSpec.parse(x) for x in args.lora)
     models = model_settings(args, loras)
@@ -139,8 +142,9 @@ def run_generate(args: argparse.Namespace) -> int:
           f"paint {result.paint_seconds:.1f}s, finish {result.finish_seconds:.1f}s, peak memory {peak_memory_mb(resolved.device):.0f} MB)")
     sound = result.metadata.get("sound")
     if sound:
-        where = "beside it as " + str(Path(job.output).with_suffix(".m4a").name) if job.sound.sidecar and \
+        where = "beside it as " + str(Path(job.output).with_suffix(".m4a").name) if job.outputs().sound_sidecar and \
             Path(job.output).suffix.lower() not in (".mp4", ".webm") else "in it"
-        print(f"sound: {sound['name']} ({sound['fit']}, {sound['seconds']:.3f} s at {sound['rate']} Hz) {where}")
+        written = f"music by {sound['generator']} from \"{sound['prompt']}\", seed {sound['seed']}" if job.music else sound["name"]
+        print(f"sound: {written} ({sound['fit']}, {sound['seconds']:.3f} s at {sound['rate']} Hz) {where}")
     print_metrics(result.metrics, args.metrics)
     return 0

@@ -18,7 +18,7 @@ SAFE_EXTS = (".safetensors",)
 PICKLE_EXTS = (".ckpt", ".pt", ".pth", ".bin")
 MODEL_EXTS = SAFE_EXTS + PICKLE_EXTS
 
-Kind = Literal["pipeline", "controlnet", "depth", "chat", "tiny-vae"]
+Kind = Literal["pipeline", "controlnet", "depth", "chat", "tiny-vae", "music"]
 
 #: What a user can do to get each kind of model, appended to "not found" errors.
 HOW_TO_GET = {
@@ -30,12 +30,14 @@ HOW_TO_GET = {
     "or a local folder with config.json",
     "tiny-vae": "give TAESD for SD1.5: a hub id (madebyollin/taesd), its diffusers folder, or taesd_decoder.safetensors "
     "with taesd_encoder.safetensors beside it (ComfyUI keeps them in models/vae_approx)",
+    "music": "give a text-to-music model (MusicGen): a hub id (e.g. facebook/musicgen-small) or a local folder with "
+    "config.json and its processor",
     "chat": "give a transformers chat model: a hub id (e.g. Qwen/Qwen2.5-0.5B-Instruct) or a local folder "
     "with config.json and a tokenizer that has a chat template",
 }
 #: The file a diffusers-layout folder of each kind must hold (and that the hub cache must have offline).
 MARKER_FILE = {"pipeline": "model_index.json", "controlnet": "config.json", "depth": "config.json", "chat": "config.json",
-               "tiny-vae": "config.json"}
+               "tiny-vae": "config.json", "music": "config.json"}
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ def safetensors_keys(path: str, input_name: str) -> dict[str, list[int]]:
 
 
 def _check_single_file(path: str, role: Kind, input_name: str, allow_pickle: bool) -> None:
-    if role in ("depth", "chat"):
+    if role in TRANSFORMERS_ROLES:
         raise InputError(input_name, f"a {role} model must be a folder or hub id, not a single file", HOW_TO_GET[role])
     if role == "tiny-vae":
         _check_taesd_file(path, input_name, allow_pickle)
@@ -166,7 +168,7 @@ def _check_taesd_file(path: str, input_name: str, allow_pickle: bool) -> None:
 
 
 #: Roles loaded by transformers from a flat folder of weights (the depth estimator, the local chat model).
-TRANSFORMERS_ROLES = ("depth", "chat")
+TRANSFORMERS_ROLES = ("depth", "chat", "music")
 
 
 def _check_weights(path: str, input_name: str, allow_pickle: bool) -> None:

@@ -25,6 +25,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     model: str | None = None  # the chat model that wrote it (None for offline and hand-written plans)
     camera: list[str] = field(default_factory=list)
+    #: what `--music` asks the text-to-music model for when no prompt is given ("" on plans made before it existed)
+    music: str = ""
 
     def __post_init__(self) -> None:
         if self.camera and len(self.camera) != len(self.frames):

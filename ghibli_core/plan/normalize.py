@@ -15,6 +15,7 @@ from typing import Any
 from .. import defaults
 from .base import Plan, check_frame_count, clean_idea
 from .camera import read_move, split_camera_suffix
+from .music import music_from_reply
 from .offline import MOTION, OfflinePlanner
 
 CLIP_MAX_TOKENS = 75  # 77 minus the start and end tokens
@@ -279,4 +280,15 @@ def normalize_reply(reply: Any, idea: str, n: int, backend: str = "llm") -> Plan
         warnings.append(f"made {duplicates} repeated frame(s) distinct")
     if trimmed:
         warnings.append(f"trimmed {trimmed} frame(s) to CLIP's {CLIP_MAX_TOKENS + 2}-token limit")
-    return Plan(idea=idea, frames=frames, backend=backend, warnings=warnings, camera=camera)
+    # a reply without a music prompt gets the rule's (no warning: it matters only to --music, which says where it came from)
+    music = (music_from_reply(_parse_literal(_json_part(reply))) if isinstance(reply, str) else None) or offline.music
+    return Plan(idea=idea, frames=frames, backend=backend, warnings=warnings, camera=camera, music=music)
+
+
+def _json_part(reply: str) -> str:
+    """The JSON object of a reply: inside a code fence if there is one, from its first brace to its last."""
+    text = strip_template(reply)
+    fenced = _FENCE.search(text)
+    text = fenced.group(1) if fenced else text
+    start, end = text.find("{"), text.rfind("}")
+    return text[start:end + 1] if 0 <= start < end else ""

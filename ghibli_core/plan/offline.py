@@ -13,6 +13,7 @@ import zlib
 from .. import defaults
 from ..camera.moves import Move
 from .base import Plan, check_frame_count, clean_idea
+from .music import music_prompt
 
 #: The light of the loop's first half; the second half walks back through it (a triangle over the loop).
 LIGHT = (
@@ -88,4 +89,4 @@ class OfflinePlanner:
                 prompt = prompt.replace(defaults.STYLE_SUFFIX, f"moment {i + 1} of {n}, {defaults.STYLE_SUFFIX}")
             seen.add(prompt)
             frames.append(prompt)
-        return Plan(idea=idea, frames=frames, backend=self.name, camera=loop_moves(idea, n))
+        return Plan(idea=idea, frames=frames, backend=self.name, camera=loop_moves(idea, n), music=music_prompt(idea))

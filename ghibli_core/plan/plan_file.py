@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..files import atomic_path
+from .music import music_from_reply
 from .base import MAX_FRAMES, Plan
 from .camera import move_text, split_camera_suffix
 from .normalize import CLIP_MAX_TOKENS, token_count
@@ -89,6 +90,7 @@ def parse_plan_text(text: str, name: str, *, input_name: str = "plan-file", as_j
             raise InputError(input_name, f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", FIX) from exc
         frames, moves, json_idea = _frames_from_json(data, name, input_name)
         idea = json_idea or idea
+        music = music_from_reply(data) or ""
         if not isinstance(frames, list):
             raise InputError(input_name, f"`frames` in {name} is a {type(frames).__name__}, not a list", FIX)
         frames, moves = _split_objects(frames, moves)
@@ -96,6 +98,7 @@ def parse_plan_text(text: str, name: str, *, input_name: str = "plan-file", as_j
     else:
         lines = [split_camera_suffix(ln.strip()) for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
         frames, moves = [prompt for prompt, _ in lines], [move for _, move in lines]
+        music = ""
         fix = LINES_FIX
     if not frames:
         raise InputError(input_name, f"{name} holds no frames", fix)
@@ -110,7 +113,7 @@ def parse_plan_text(text: str, name: str, *, input_name: str = "plan-file", as_j
     warnings = [f"frame {i} has {count} tokens; CLIP reads only the first {CLIP_MAX_TOKENS + 2} (shorten it)"
                 for i, count in ((i, token_count(f)) for i, f in enumerate(frames, start=1)) if count > CLIP_MAX_TOKENS]
     idea = idea.strip() if isinstance(idea, str) and idea.strip() else frames[0]
-    return Plan(idea=idea, frames=frames, backend="file", warnings=warnings, camera=camera)
+    return Plan(idea=idea, frames=frames, backend="file", warnings=warnings, camera=camera, music=music)
 
 
 def check_plan_output(path: str | os.PathLike) -> Path:
@@ -127,7 +130,7 @@ def plan_json(plan: Plan) -> dict:
     """The plan as `plan --json` prints it and `-o` writes it: `frames` (the prompts, as ever) and `camera`, the
     parallel list of moves (`NAME` or `NAME:STRENGTH`)."""
     return {"idea": plan.idea, "backend": plan.backend, "model": plan.model, "frames": plan.frames,
-            "camera": [str(m) for m in plan.moves()], "warnings": plan.warnings}
+            "camera": [str(m) for m in plan.moves()], "music": plan.music, "warnings": plan.warnings}
 
 
 def save_plan_file(plan: Plan, path: str | os.PathLike, extra: dict | None = None) -> Path:
