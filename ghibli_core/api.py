@@ -29,7 +29,9 @@ from .plan.base import MAX_FRAMES
 from .presets import DEFAULT_PRESET, PRESETS
 from .registry import SETTINGS
 from .schedule import default_fps, denoising_steps
-from .sound import Sound
+from .audio_features import FEATURES as AUDIO_FEATURES, AudioFeatures
+from .music import MusicSettings
+from .sound import FIT_MODES, Sound, fit_sound
 from .video import ClipSettings, InMemoryClip
 from .video.job import VideoJob, VideoResult, run_video_job
 from .video.repaint import KeyframeSettings
@@ -37,6 +39,7 @@ from .video.repaint import KeyframeSettings
 __all__ = [
     "AXES", "AnimationJob", "AnimationSettings", "BACKENDS", "BLEND_METHODS", "COLOR_MODES", "COMPILE_MODES", "Cancelled",
     "ClipSettings", "InMemoryClip", "KeyframeSettings", "Sound", "VideoJob", "VideoResult", "run_video_job",
+    "AUDIO_FEATURES", "AudioFeatures", "FIT_MODES", "MusicSettings", "fit_sound",
     "CameraSettings", "DEFAULT_FAR", "DEFAULT_FOV", "DEFAULT_NEAR", "DEFAULT_PRESET", "DEVICES", "DTYPES", "FLOW_METHODS",
     "FPS_RANGE", "HELD", "HeldPipelines", "InputError", "LoraSpec", "MAX_CADENCE", "MAX_FRAMES", "MAX_INTERPOLATE", "MAX_SEED",
     "MOVES", "ModelNotFoundError", "ModelSettings", "MotionSettings", "Move", "Outputs", "PRESETS", "PlannerSettings",

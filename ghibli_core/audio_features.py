@@ -3,7 +3,7 @@
     features = AudioFeatures.of(sound, fps=12, frames=48)
     features.amplitude[k], features.onset[k], features.beat[k]      # each 0..1, one value per frame
     features.tempo                                                  # beats per minute
-    features.keyframes("onset")                                     # '0:(0.000), 1:(0.412), ...' (Deforum's form)
+    features.keyframes("onset", scale=0.05)                         # '0:(0), 1:(0.0206), ...' (Deforum's form)
 
 - amplitude: RMS loudness over the frame's span, normalised to the loudest frame.
 - onset: spectral flux (how much new energy appears, summed over frequency bins, half-wave rectified), the strongest
@@ -129,6 +129,11 @@ class AudioFeatures:
         """amplitude(t), onset(t), beat(t) for schedule expressions (t: the frame)."""
         return {name: (lambda t, name=name: self.value(name, t)) for name in FEATURES}
 
-    def keyframes(self, feature: str, digits: int = 3) -> str:
-        """A Deforum-style keyframe string: `0:(0.000), 1:(0.412), ...`."""
-        return ", ".join(f"{k}:({v:.{digits}f})" for k, v in enumerate(getattr(self, feature)))
+    def series(self, feature: str, scale: float = 1.0, offset: float = 0.0) -> list[float]:
+        """`offset + scale x feature` per frame."""
+        return [offset + scale * float(v) for v in getattr(self, feature)]
+
+    def keyframes(self, feature: str, scale: float = 1.0, offset: float = 0.0) -> str:
+        """A Deforum-style keyframe string of `offset + scale x feature`: `0:(0.01), 1:(0.0306), ...` (what every
+        schedule takes)."""
+        return ", ".join(f"{k}:({v:.4g})" for k, v in enumerate(self.series(feature, scale, offset)))

@@ -108,7 +108,27 @@ def patch_workflow(graph: dict[str, Any], *, idea: str | None = None, frames: in
             node.setdefault("inputs", {})["interpolate"] = get_preset(preset).interpolate
     if not _nodes_of(graph, SAVER):
         raise InputError("workflow", f"has no {SAVER} node, so there is no animation to fetch", "add a Ghibli Animation Saver")
+    if output_format is not None and output_format not in SOUND_SAVER_FORMATS:
+        _drop_sound(graph)
     return graph
+
+
+#: The saver formats that carry sound (the others are written without the workflow's soundtrack).
+SOUND_SAVER_FORMATS = ("mp4", "webm")
+
+
+def _drop_sound(graph: dict[str, Any]) -> None:
+    """The savers' sound disconnected, and the nodes that only fed it (the shipped workflow's Ghibli Music) left out:
+    a GIF, WebP or PNG cannot carry sound."""
+    for node in _nodes_of(graph, SAVER):
+        node.get("inputs", {}).pop("audio", None)
+    while True:
+        used = {v[0] for n in graph.values() for v in n.get("inputs", {}).values() if isinstance(v, list) and v}
+        idle = [k for k, n in graph.items() if n.get("class_type") == "GhibliMusic" and k not in used]
+        if not idle:
+            return
+        for k in idle:
+            del graph[k]
 
 
 @dataclass

@@ -157,7 +157,7 @@ class AnimationJob:
             sound = self.sound.load(self.seconds)
             return sound, self.sound.summary(sound)
         if self.music is not None:
-            prompt = self.music.prompt or plan.music or music_prompt(plan.idea)
+            prompt = self.music.prompt or plan.music or music_prompt(plan.idea)  # (Rendered.music_prompt, before painting)
             sound = self.music.compose(prompt, self.seconds, seed=self.painting.seed)
             return sound, self.music.summary(sound, prompt, self.music.seed_for(self.painting.seed))
         return None, None
@@ -223,6 +223,16 @@ class Rendered:
         """What camera fidelity compares, when the animation has a camera."""
         camera = self.animation.camera
         return CameraCheck(self.animation.camera_pairs(), camera.fov) if camera is not None else None
+
+    @property
+    def duration(self) -> float:
+        """How long the animation plays once (its output frames at the job's rate)."""
+        return self.job.seconds
+
+    @property
+    def music_prompt(self) -> str:
+        """The plan's music prompt (the rules' for its idea on plans made without one)."""
+        return self.plan.music or music_prompt(self.plan.idea)
 
 
 @dataclass

@@ -161,14 +161,15 @@ class MusicSettings:
         """The music's seed: its own, else the animation's (so one seed reproduces picture and sound)."""
         return self.seed if self.seed is not None else (job_seed if job_seed is not None else 0)
 
-    def compose(self, prompt: str, seconds: float, *, seed: int | None = None) -> Sound:
+    def compose(self, prompt: str, seconds: float, *, seed: int | None = None,
+                on_window: Callable[[int, int], None] | None = None) -> Sound:
         """The track for an animation `seconds` long: written for `seconds` + the crossfade, looped to exactly `seconds`.
-        `seed` is the animation's (used when the settings name none)."""
+        `seed` is the animation's (used when the settings name none); `on_window(done, windows)` follows a long track."""
         device = resolve_device(self.device)
         dtype = torch.float32  # MusicGen's EnCodec decoder is sensitive to half precision; the model is small
         model = held_music_model(self.source(), device, dtype, self.allow_pickle)
         seed = self.seed_for(seed)
-        samples = model.generate(prompt, seconds + CROSSFADE, seed=seed, guidance=self.guidance)
+        samples = model.generate(prompt, seconds + CROSSFADE, seed=seed, guidance=self.guidance, on_window=on_window)
         sound = Sound(samples[None, :], model.rate, name=self.source().name)
         return fit_sound(sound, seconds, "loop", self.gain_db)
 

@@ -8,7 +8,7 @@ import logging
 
 log = logging.getLogger(__name__)
 
-NODE_MODULES = ("planner", "loaders", "camera", "generate", "video", "blend", "save")
+NODE_MODULES = ("planner", "loaders", "camera", "generate", "video", "blend", "save", "sound")
 
 
 def node_classes() -> list[type]:

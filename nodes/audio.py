@@ -27,5 +27,18 @@ def to_sound(audio, input_name: str = "audio") -> Sound:
     return Sound(np.ascontiguousarray(samples, dtype=np.float32), rate, "audio")
 
 
-def to_audio(sound: Sound) -> dict:
-    return {"waveform": torch.from_numpy(np.ascontiguousarray(sound.samples)).unsqueeze(0), "sample_rate": int(sound.rate)}
+#: The key an AUDIO made by the pack carries its story under (what wrote it: model, prompt, seed); other nodes read
+#: only `waveform` and `sample_rate`, and the Ghibli saver puts it in the file's metadata.
+ABOUT = "ghibli_sound"
+
+
+def to_audio(sound: Sound, about: dict | None = None) -> dict:
+    audio = {"waveform": torch.from_numpy(np.ascontiguousarray(sound.samples)).unsqueeze(0), "sample_rate": int(sound.rate)}
+    if about:
+        audio[ABOUT] = dict(about)
+    return audio
+
+
+def about(audio) -> dict:
+    """What the pack recorded of how an AUDIO was made (empty for anyone else's)."""
+    return dict(audio.get(ABOUT) or {}) if isinstance(audio, dict) else {}

@@ -17,12 +17,16 @@ log = logging.getLogger(__name__)
 GENERATOR = f"ghibli-anim {__version__} (ComfyUI)"
 #: A model folder kind ComfyUI does not have: transformers depth estimators (models/depth/<name>/config.json).
 DEPTH_FOLDER = "depth"
+#: Text-to-music models (MusicGen folders: models/musicgen/<name>/config.json).
+MUSIC_FOLDER = "musicgen"
 DIFFUSERS_TAG = " [diffusers]"  # marks a diffusers folder among single-file checkpoints in one list
 
 
 def register_folders() -> None:
-    """Add models/depth (extra paths may add more through extra_model_paths.yaml's `depth:` key)."""
-    folder_paths.add_model_folder_path(DEPTH_FOLDER, os.path.join(folder_paths.models_dir, DEPTH_FOLDER), is_default=True)
+    """Add models/depth and models/musicgen (extra paths may add more through extra_model_paths.yaml's `depth:` and
+    `musicgen:` keys)."""
+    for kind in (DEPTH_FOLDER, MUSIC_FOLDER):
+        folder_paths.add_model_folder_path(kind, os.path.join(folder_paths.models_dir, kind), is_default=True)
 
 
 def _subfolders_with(kind: str, marker: str) -> dict[str, str]:
@@ -75,6 +79,13 @@ def depth_models() -> dict[str, str]:
     """Local transformers depth folders, then the default hub id (used from the Hugging Face cache)."""
     models = dict(_subfolders_with(DEPTH_FOLDER, "config.json"))
     models.setdefault(defaults.DEPTH_MODEL, defaults.DEPTH_MODEL)
+    return models
+
+
+def music_models() -> dict[str, str]:
+    """Local MusicGen folders, then the default hub id (used from the Hugging Face cache, or downloaded once)."""
+    models = dict(_subfolders_with(MUSIC_FOLDER, "config.json"))
+    models.setdefault(defaults.MUSIC_MODEL, defaults.MUSIC_MODEL)
     return models
 
 

@@ -9,16 +9,18 @@ from comfy_api.latest import io, ui
 
 from pathlib import Path
 
-from ghibli_core.api import InputError, finish, FPS_RANGE, Outputs, write_webp
+from ghibli_core.api import FIT_MODES, InputError, finish, fit_sound, FPS_RANGE, Outputs, write_webp
 
 from . import host, validation
 from .images import to_pil
-from .audio import to_sound
+from .audio import about, to_sound
 from .types import CATEGORY, PlanType, Run
 
 #: The figures a clip's run measured against its source (the saver cannot: it has only the output).
 CLIP_FIGURES = ("temporal_warp_error", "source_warp_error", "structure_fidelity", "keyframes", "unet_steps_per_frame")
 #: The format widget's choices and the file extension each writes.
+#: the saver's sound fits: the engine's, and auto (a sound of the frames' exact length kept, another looped)
+AUDIO_FITS = ("auto", *FIT_MODES)
 FORMATS = {"gif": "gif", "webp": "webp", "apng": "png", "mp4": "mp4", "webm": "webm"}
 #: Formats the canvas shows as they are (animated images, and videos as ComfyUI's own video savers return them); a GIF
 #: gets a light animated WebP copy in the temp folder (the front end takes a .gif preview for a video).
@@ -74,6 +76,11 @@ class GhibliSaveAnimation(io.ComfyNode):
                 io.Audio.Input("audio", optional=True,
                                tooltip="Optional: sound for an MP4 or WebM (AAC; Opus at 48 kHz), fitted to the frames' exact "
                                "length and starting with the first frame. GIF, WebP and PNG cannot carry sound."),
+                io.Combo.Input("audio_fit", options=list(AUDIO_FITS), default="auto", optional=True,
+                               tooltip="How the sound is fitted to the frames. auto: a sound exactly as long as the frames "
+                               "(a clip's own, Ghibli Music's) is kept as it is, another is looped. loop: repeated or cut "
+                               "with an equal-power crossfade at the loop point, so the file loops without a click; trim: "
+                               "cut (or silence added); stretch: played up to 10 % faster or slower to fit."),
             ],
             outputs=[],
             hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
@@ -81,9 +88,9 @@ class GhibliSaveAnimation(io.ComfyNode):
         )
 
     @classmethod
-    @validation.checks("filename_prefix", combos=("format",))
+    @validation.checks("filename_prefix", combos=("format", "audio_fit"))
     def validate_inputs(cls, **values) -> bool | str:
-        errors = validation.combo_errors(values, {"format": FORMATS})
+        errors = validation.combo_errors(values, {"format": FORMATS, "audio_fit": AUDIO_FITS})
         prefix = values.get("filename_prefix")
         if isinstance(prefix, str) and not prefix.strip():
             errors.append("filename_prefix: is empty; give a name such as ghibli/animation")
@@ -119,13 +126,19 @@ class GhibliSaveAnimation(io.ComfyNode):
 
     @classmethod
     def execute(cls, images, filename_prefix: str, fps: float, format: str, dither: bool = False, plan=None,
-                save_workflow_json: bool = True, run=None, audio=None) -> io.NodeOutput:
+                save_workflow_json: bool = True, run=None, audio=None, audio_fit: str = "auto") -> io.NodeOutput:
         frames = to_pil(images, "images")
         width, height = frames[0].size
         ext = FORMATS[format]
         sound = to_sound(audio) if audio is not None else None
         if sound is not None and ext not in ("mp4", "webm"):
             raise InputError("audio", f"a {format} file cannot carry sound", "set format to mp4 or webm, or disconnect audio")
+        fit = None
+        if sound is not None:
+            seconds = len(frames) / fps
+            exact = sound.samples.shape[1] == round(seconds * sound.rate)
+            fit = ("trim" if exact else "loop") if audio_fit == "auto" else audio_fit
+            sound = fit_sound(sound, seconds, fit)
         path, name, subfolder = _save_path(filename_prefix.strip(), folder_paths.get_output_directory(), ext, width, height)
         outputs = Outputs(fps=fps, output=Path(path), dither=dither, metrics_file=False, comfy=cls._comfy(),
                           workflow_sidecar=ext == "gif" and save_workflow_json, embed=host.metadata_enabled(), sound=sound)
@@ -133,7 +146,11 @@ class GhibliSaveAnimation(io.ComfyNode):
         # clip's own figures (measured against its source, which only the run saw) are kept beside the saver's
         clip_figures = {k: v for k, v in (run.metadata.get("metrics") or {}).items()
                         if k in CLIP_FIGURES} if run is not None else {}
-        finish(frames, cls._metadata(plan, run, fps, len(frames)), outputs, flow=run.flow if run is not None else "dis",
+        metadata = cls._metadata(plan, run, fps, len(frames))
+        if sound is not None:
+            made = about(audio)  # what wrote it (Ghibli Music: model, prompt, seed), then what was written
+            metadata["sound"] = {**made, **sound.summary(), "name": made.get("name", sound.name), "fit": fit}
+        finish(frames, metadata, outputs, flow=run.flow if run is not None else "dis",
                camera=run.camera_check() if run is not None else None, extra_metrics=clip_figures)
         saved = ui.SavedResult(name, subfolder, io.FolderType.output)
         preview = saved

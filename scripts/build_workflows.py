@@ -62,6 +62,28 @@ def widget_values(info: dict, inputs: dict) -> list:
     return values
 
 
+#: Canvas units: the margin, the gap between nodes, a node's title bar (drawn above its `pos`), a widget row's height,
+#: and about how wide a character of a widget's label or value is at the default font.
+MARGIN, GAP, TITLE_HEIGHT, ROW, CHAR = 40, 40, 30, 24, 7.5
+MIN_WIDTH, MAX_WIDTH = 360, 640
+
+
+def node_size(info: dict, inputs: dict, slots: int) -> tuple[int, int]:
+    """A node's (width, height) on the canvas: a row per widget and socket (a multiline text box taller), wide enough
+    for its longest widget label and value side by side; a saver with room for its preview under the widgets."""
+    specs = input_specs(info)
+    widgets = widget_values(info, inputs)
+    multiline = sum(1 for _, kind, opts, _ in specs if kind == "STRING" and opts.get("multiline"))
+    height = 40 + ROW * (len(widgets) - multiline + slots) + 100 * multiline
+    shown = [(name, inputs.get(name, opts.get("default"))) for name, kind, opts, _ in specs
+             if kind in WIDGET_TYPES and not (kind == "STRING" and opts.get("multiline")) and not isinstance(inputs.get(name), list)]
+    text = max((len(name) + len(str(value)) for name, value in shown), default=0)
+    width = int(min(MAX_WIDTH, max(MIN_WIDTH, 80 + CHAR * text)))
+    if info.get("output_node") and not info["output"]:  # a saver or preview: room for its pictures under the widgets
+        width, height = max(width, 420), height + PREVIEW_HEIGHT
+    return width, height
+
+
 def depth_of(graph: dict) -> dict[str, int]:
     memo: dict[str, int] = {}
 
@@ -107,6 +129,12 @@ def to_ui(graph: dict, object_info: dict) -> dict:
             entries.append(entry)
         node_inputs[node_id] = entries
     depths = depth_of(graph)
+    sizes = {node_id: node_size(object_info[graph[node_id]["class_type"]], graph[node_id]["inputs"],
+                                 max(len(node_inputs[node_id]), len(node_outputs[node_id]))) for node_id in graph}
+    # columns by depth, each as wide as its widest node; nodes stacked in a column with room for the title bars
+    columns = sorted(set(depths.values()))
+    widths = {c: max(sizes[n][0] for n in graph if depths[n] == c) for c in columns}
+    x_of = {c: MARGIN + sum(widths[k] + GAP for k in columns if k < c) for c in columns}
     rows: dict[int, int] = {}
     nodes = []
     for order, node_id in enumerate(sorted(graph, key=lambda n: (depths[n], int(n)))):
@@ -114,16 +142,11 @@ def to_ui(graph: dict, object_info: dict) -> dict:
         info = object_info[node["class_type"]]
         widgets = widget_values(info, node["inputs"])
         column = depths[node_id]
-        multiline = sum(1 for _, kind, opts, _ in input_specs(info) if kind == "STRING" and opts.get("multiline"))
-        slots = max(len(node_inputs[node_id]), len(node_outputs[node_id]))
-        height = 40 + 24 * (len(widgets) - multiline + slots) + 100 * multiline
-        width = 360
-        if info.get("output_node") and not info["output"]:  # a saver: room for its animated preview under the widgets
-            width, height = 420, height + PREVIEW_HEIGHT
-        y = rows.get(column, 40)
-        rows[column] = y + height + 50
+        width, height = sizes[node_id]
+        y = rows.get(column, MARGIN + TITLE_HEIGHT)
+        rows[column] = y + height + GAP + TITLE_HEIGHT
         ui_node = {
-            "id": int(node_id), "type": node["class_type"], "pos": [40 + 400 * column, y], "size": [width, height],
+            "id": int(node_id), "type": node["class_type"], "pos": [x_of[column], y], "size": [width, height],
             "flags": {}, "order": order, "mode": 0, "inputs": node_inputs[node_id], "outputs": node_outputs[node_id],
             "properties": {"Node name for S&R": node["class_type"]}, "widgets_values": widgets,
         }

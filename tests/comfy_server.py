@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ghibli_core import defaults
 from ghibli_core.tiny import TinyModels
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +38,7 @@ def comfyui_dir() -> Path | None:
 
 
 #: The model folders the test servers get (vae_approx: where ComfyUI's previewer finds TAESD).
-MODEL_KINDS = ("checkpoints", "controlnet", "loras", "depth", "diffusers", "vae_approx")
+MODEL_KINDS = ("checkpoints", "controlnet", "loras", "depth", "diffusers", "vae_approx", "musicgen")
 
 
 def write_taesd_decoder(comfy: Path, target: Path) -> Path:
@@ -65,6 +66,20 @@ def _copy_configs(src: Path, dst: Path) -> None:
             shutil.copyfile(file, target)
 
 
+def write_hub_cache(cache: Path, repos: dict[str, Path]) -> Path:
+    """A real Hugging Face hub cache (HF_HUB_CACHE) holding local folders as the named repos: the shipped workflows'
+    hub ids load offline, as they would from a user's cache."""
+    for repo, src in repos.items():
+        base = cache / f"models--{repo.replace('/', '--')}"
+        snapshot = base / "snapshots" / ("0" * 40)
+        if not snapshot.exists():
+            snapshot.parent.mkdir(parents=True, exist_ok=True)
+            snapshot.symlink_to(src, target_is_directory=True)
+            (base / "refs").mkdir(parents=True, exist_ok=True)
+            (base / "refs" / "main").write_text("0" * 40)
+    return cache
+
+
 def write_models_dir(tiny: TinyModels, root: Path) -> Path:
     """ComfyUI model folders holding the tiny models under the shipped names; returns the YAML for them."""
     models = root / "models"
@@ -84,6 +99,8 @@ def write_models_dir(tiny: TinyModels, root: Path) -> Path:
     # the tiny TAESD under its own names (the previewer test writes ComfyUI's taesd_decoder.safetensors there)
     for half in ("decoder", "encoder"):
         (models / "vae_approx" / f"tiny-taesd_{half}.safetensors").symlink_to(tiny.taesd_decoder.with_name(f"taesd_{half}.safetensors"))
+    (models / "musicgen" / "tiny-musicgen").symlink_to(tiny.music_dir, target_is_directory=True)
+    write_hub_cache(root / "hf", {defaults.MUSIC_MODEL: tiny.music_dir})
     yaml = root / "extra_model_paths.yaml"
     lines = ["ghibli_tests:", f"    base_path: {models}"] + [f"    {k}: {k}" for k in MODEL_KINDS]
     yaml.write_text("\n".join(lines) + "\n")
@@ -137,7 +154,7 @@ class ComfyServer:
         yaml = self.root / "extra_model_paths.yaml"
         if not yaml.exists():
             yaml = write_models_dir(self.tiny, self.root)
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "HF_HUB_CACHE": str(self.root / "hf")}
         deadline = time.monotonic() + timeout
         for _attempt in range(5):
             while _listening(self.port):  # someone already serves there (a probe, nothing is held)

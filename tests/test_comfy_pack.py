@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,6 +95,10 @@ def test_shipped_api_workflow_patches_the_idea_and_settings():
     with pytest.raises(InputError, match="output: unknown output format '.avi'"):
         saver_format("x.avi")
     assert graph != patched and load_workflow(DEFAULT_WORKFLOW) == graph  # the original is untouched
+    # the shipped workflow writes an MP4 with its music; a format without sound leaves the music out
+    assert "GhibliMusic" not in by_type and "audio" not in by_type["GhibliSaveAnimation"]
+    with_music = {n["class_type"]: n["inputs"] for n in patch_workflow(graph, output_format="webm").values()}
+    assert with_music["GhibliSaveAnimation"]["audio"][0] in {k for k, n in graph.items() if n["class_type"] == "GhibliMusic"}
 
 
 def test_workflow_errors_say_what_to_do(tmp_path):
@@ -208,3 +213,20 @@ def test_comfyui_audio_becomes_the_engines_sound_and_back():
     for bad in (None, {"waveform": torch.zeros(2, 10), "sample_rate": 8000}, {"waveform": torch.zeros(1, 2, 0), "sample_rate": 8000}):
         with pytest.raises(InputError, match="^audio: "):
             to_sound(bad)
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "workflows").glob("*.json")), ids=lambda p: p.stem)
+def test_shipped_canvas_layouts_have_no_overlapping_nodes(path):
+    """Each node's rectangle on the canvas (its title bar, drawn above `pos`, included) overlaps no other, and stays
+    clear of the links' gutters: every node starts to the right of the nodes it takes inputs from."""
+    TITLE = 30
+    workflow = json.loads(path.read_text())
+    boxes = {n["id"]: (n["pos"][0], n["pos"][1] - TITLE, n["pos"][0] + n["size"][0], n["pos"][1] + n["size"][1])
+             for n in workflow["nodes"]}
+    ids = sorted(boxes)
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = boxes[a], boxes[b]
+            assert ax1 <= bx0 or bx1 <= ax0 or ay1 <= by0 or by1 <= ay0, f"nodes {a} and {b} overlap in {path.name}"
+    for _link, src, _slot, dst, _in, _type in workflow["links"]:
+        assert boxes[src][2] < boxes[dst][0], f"{path.name}: node {dst} is not right of its input {src}"

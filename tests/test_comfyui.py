@@ -23,6 +23,7 @@ from PIL import Image
 from comfy_server import REPO, SHIPPED, ComfyServer, comfyui_dir, newest_front_end
 from ghibli_core.comfy_client import SAVER_FORMAT_BY_EXT, ComfyClient
 from ghibli_core.export import read_metadata
+from ghibli_core.plan.music import music_prompt
 
 sys.path.insert(0, str(REPO / "scripts"))
 from build_workflows import UI_NAMES, WIDGET_TYPES, input_specs, widget_values  # noqa: E402
@@ -106,9 +107,18 @@ def artifacts_dir() -> Path:
     return artifacts
 
 
-def small(graph: dict, **sampler) -> dict:
-    """The graph at a tiny size, every frame painted in 4 steps (the shipped values are for real models)."""
+def small(graph: dict, *, sound: bool = False, **sampler) -> dict:
+    """The graph at a tiny size, every frame painted in 4 steps (the shipped values are for real models); without
+    `sound`, the animation's music is left out and the saver writes a GIF (what most tests read back)."""
     graph = json.loads(json.dumps(graph))
+    if not sound:
+        music = [k for k, v in graph.items() if v["class_type"] == "GhibliMusic"]
+        for node_id in music:
+            del graph[node_id]
+        for node in graph.values():
+            if node["class_type"] == "GhibliSaveAnimation" and node["inputs"].get("audio", [None])[0] in music:
+                del node["inputs"]["audio"]
+                node["inputs"]["format"] = "gif"
     for node in graph.values():
         if node["class_type"] == "GhibliSequentialImg2Img":
             node["inputs"].update({"width": 64, "height": 64, "preset": "custom", "steps": 4, "cadence": 1, **sampler})
@@ -128,6 +138,19 @@ def run(server: ComfyServer, graph: dict) -> dict:
     assert status == 200, body
     entry = server.wait_history(body["prompt_id"])
     assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:3000]
+    return entry
+
+
+def queued_from_the_canvas(server: ComfyServer, before: set, timeout: float = 180.0) -> dict:
+    """The history entry of the prompt the canvas queued (the first not in `before`), finished successfully."""
+    deadline = time.monotonic() + timeout
+    new: list = []
+    while time.monotonic() < deadline and not new:
+        new = [k for k in server.get("/history") if k not in before]
+        time.sleep(0.2)
+    assert new, "the canvas did not queue the workflow"
+    entry = server.wait_history(new[0])
+    assert entry["status"]["status_str"] == "success", entry["status"]
     return entry
 
 
@@ -262,8 +285,28 @@ def test_workflows_match_the_nodes_real_inputs(server, name):
     assert hints[SHIPPED["controlnet"]]["directory"] == "controlnet"
 
 
+def test_the_shipped_animation_workflow_comes_with_its_music(server):
+    """The LLM workflow as shipped writes an MP4 whose sound is Ghibli Music's track for the run: exactly as long as the
+    frames, AAC, its story (model, plan's music prompt, seed) in the file's metadata."""
+    import av
+
+    entry = run(server, small(api(), sound=True))
+    file, data = saved_animation(server, entry, "6")
+    path = server.output / file["subfolder"] / file["filename"]
+    assert file["filename"].endswith("_.mp4") and path.read_bytes() == data
+    with av.open(str(path)) as c:
+        video, audio = c.streams.video[0], c.streams.audio[0]
+        assert audio.codec_context.name == "aac" and audio.rate == 32000
+        assert audio.duration * audio.time_base == video.duration * video.time_base
+    meta = read_metadata(path)
+    assert meta["sound"]["generator"] == "facebook/musicgen-small" and meta["sound"]["seed"] == 7
+    assert meta["sound"]["prompt"] == music_prompt(meta["prompt"]) and meta["sound"]["fit"] == "trim"  # made to measure
+
+
 def test_api_workflow_makes_a_looping_gif_fetched_from_view(server):
-    entry = run(server, small(api()))
+    graph = small(api())  # the saver as a GIF, which carries no sound
+    graph["1"]["inputs"]["idea"] += ", in autumn"  # planned afresh (not ComfyUI's cached plan), so its text is shown
+    entry = run(server, graph)
     file, data = saved_animation(server, entry, "6")
     assert file["type"] == "output" and file["filename"].endswith("_.gif") and file["subfolder"] == "ghibli"
     path = server.output / "ghibli" / file["filename"]
@@ -320,6 +363,36 @@ def test_the_video_workflow_repaints_a_clip_with_its_sound(server):
     assert meta["source"]["frames"] == 12 and meta["keyframes"][0] == 0 and meta["generator"].endswith("(ComfyUI)")
     assert meta["metrics"]["frames"] == 12 and "temporal_warp_error" in meta["metrics"] and "loop_seam" in meta["metrics"]
     assert meta["comfyui_prompt"]["4"]["class_type"] == "GhibliVideoStylize"
+
+
+def test_music_and_an_audio_schedule_drive_a_webm(server):
+    """Ghibli Music writes a track; Ghibli Audio Schedule turns it into the camera's translation_z keyframes; the saver
+    writes a WebM whose Opus sound (48 kHz) lasts exactly as long as the frames, looped from a shorter track."""
+    import av
+
+    graph = small(api(), sound=True)
+    graph["9"]["inputs"].update(prompt="calm flute and strings", seconds=0.25, seed=3, model="tiny-musicgen")
+    del graph["9"]["inputs"]["run"]
+    graph["10"] = {"class_type": "GhibliAudioSchedule", "inputs": {"audio": ["9", 0], "feature": "onset", "fps": 8.0,
+                                                                    "frames": 3, "scale": 0.05, "offset": 0.01}}
+    graph["8"]["inputs"].update(move="static", translation_z=["10", 0])
+    graph["6"]["inputs"].update(format="webm")
+    entry = run(server, graph)
+    file, _ = saved_animation(server, entry, "6")
+    path = server.output / file["subfolder"] / file["filename"]
+    from ghibli_core.sound import read_sound
+
+    with av.open(str(path)) as c:
+        audio = c.streams.audio[0]
+        assert audio.codec_context.name == "opus" and audio.rate == 48000 and audio.start_time == 0
+    seconds = 6 / 16  # 3 painted frames, doubled by the Frame Blender, at its 16 fps
+    assert abs(read_sound(path).seconds - seconds) < 0.021  # to within one Opus packet (20 ms)
+    meta = read_metadata(path)
+    assert meta["sound"]["generator"] == "tiny-musicgen" and meta["sound"]["fit"] == "loop"  # 0.25 s looped to 0.375 s
+    camera = meta["camera"]["settings"]
+    assert "translation_z" in camera["explicit_axes"] and "0:(" in camera["translation_z"]
+    poses = np.array(meta["camera"]["poses"], dtype=float)
+    assert np.ptp(poses, axis=0).max() > 0  # the camera moved, by the sound's onsets
 
 
 def test_camera_nodes_move_a_still_and_refuse_bad_schedules_at_queue_time(server):
@@ -394,8 +467,9 @@ def test_loader_is_cached_between_runs_and_unload_models_releases_the_models(ser
     cached = paint()
     assert "2" in cached and "3" not in cached
     held = server.get("/ghibli/models")
-    assert sorted(label.split(":")[0] for label in held["held"]) == ["depth", "pipelines"] and held["bytes"] > 0
-    # the canvas' Unload Models: ComfyUI keeps its node cache, the pack's models go (their modules really freed)
+    kinds = {label.split(":")[0] for label in held["held"]}
+    assert {"depth", "pipelines"} <= kinds <= {"depth", "pipelines", "music"} and held["bytes"] > 0  # music: an earlier test's
+    # the canvas' Unload Models: ComfyUI keeps its node cache, the pack's models go, music included (really freed)
     assert free(unload_models=True, free_memory=False) == {"held": [], "bytes": 0, "released_alive": 0}
     assert "2" in paint() and len(server.get("/ghibli/models")["held"]) == 2  # the cached loader's handle loads again
     # Free model and node cache: the loader itself runs again
@@ -603,17 +677,20 @@ def test_comfy_cli_runs_the_shipped_api_workflow(server, tmp_path):
     assert comfy, "comfy-cli is not installed (make comfyui installs it)"
     home = tmp_path / "home"
     home.mkdir()
-    before = set(server.output.rglob("*.gif"))
+    before = set(server.output.rglob("*.mp4"))
     proc = subprocess.run(
         [comfy, "--skip-prompt", "--no-enable-telemetry", "run", "--workflow", str(API["ghibli_animation"]), "--host", "127.0.0.1",
          "--port", str(server.port), "--wait", "--timeout", "600"],
         capture_output=True, text=True, timeout=900, env={**os.environ, "HOME": str(home)}, stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    new = set(server.output.rglob("*.gif")) - before
+    new = set(server.output.rglob("*.mp4")) - before
     assert len(new) == 1
-    with Image.open(new.pop()) as im:
-        assert im.n_frames == 16 and im.info.get("loop") == 0 and im.size == (512, 512)
+    import av
+
+    with av.open(str(new.pop())) as c:
+        video = c.streams.video[0]
+        assert video.frames == 16 and (video.width, video.height) == (512, 512) and c.streams.audio  # with its music
 
 
 @pytest.mark.parametrize("front_end", ["newest", "bundled"])
@@ -717,14 +794,7 @@ def _run_from_the_canvas(server: ComfyServer, driver, artifacts: Path, front_end
         ".catch(e => done(String(e)));",
         workflow,
     )
-    deadline = time.monotonic() + 180
-    new = []
-    while time.monotonic() < deadline and not new:
-        new = [k for k in server.get("/history") if k not in before]
-        time.sleep(0.2)
-    assert new, "the canvas did not queue the workflow"
-    entry = server.wait_history(new[0])
-    assert entry["status"]["status_str"] == "success", entry["status"]
+    entry = queued_from_the_canvas(server, before)
     gif = server.output / "ghibli" / entry["outputs"]["4"]["animations"][0]["filename"]
     assert {n["type"] for n in read_metadata(gif)["workflow"]["nodes"]} == {n["type"] for n in workflow["nodes"]}
     # the saver's animated preview has loaded (polled: its image on the node, or a media element on the page)
@@ -981,3 +1051,76 @@ def _same_graph(got: dict, want: dict, label: str) -> None:
                 sorted(map(tuple, (link[:6] for link in graph["links"]))))
 
     assert shape(got) == shape(want), label
+
+
+def test_the_music_workflow_plays_with_sound_in_the_canvas_and_restores_on_drop(server, browser):
+    """The shipped LLM workflow, queued from the canvas of the newest front end (at a tiny size): the saver's preview is
+    the MP4, which the browser plays with an audio track (the music); dropping the file brings the workflow back, music
+    node and all."""
+    open_canvas(browser, server)
+    workflow = json.loads(UI["ghibli_animation"].read_text())
+    before = set(server.get("/history"))
+    queued = browser.execute_async_script(
+        """
+        const [wf, done] = arguments;
+        (async () => {
+          const app = window.app;
+          await app.loadGraphData(wf, true, true, 'music');
+          const nodes = app.graph._nodes || app.graph.nodes;
+          const set = (type, values) => nodes.filter(n => n.type === type).forEach(n =>
+            Object.entries(values).forEach(([k, v]) => { const w = n.widgets.find(x => x.name === k); if (w) w.value = v; }));
+          set("GhibliSequentialImg2Img", {preset: "custom", width: 64, height: 64, steps: 4, cadence: 1});
+          set("GhibliFramePlanner", {frames: 3});
+          set("GhibliSaveAnimation", {filename_prefix: "ghibli/music-canvas"});
+          const original = app.graph.serialize();
+          await app.queuePrompt(0, 1);
+          done(original);
+        })().catch(e => done({error: String(e)}));
+        """,
+        workflow,
+    )
+    assert "error" not in queued, queued
+    entry = queued_from_the_canvas(server, before)
+    file = entry["outputs"]["6"]["animations"][0]
+    assert file["filename"].endswith(".mp4")
+    played = browser.execute_async_script(
+        """
+        const [name, done] = arguments;
+        (async () => {
+          let video = null;
+          for (let i = 0; i < 400 && !video; i++) {
+            video = [...document.querySelectorAll("video")].find(v => decodeURIComponent(v.currentSrc || v.src).includes(name));
+            if (!video) await new Promise(r => setTimeout(r, 50));
+          }
+          if (!video) return done({error: "no video preview"});
+          for (let i = 0; i < 200 && video.readyState < 1; i++) await new Promise(r => setTimeout(r, 50));
+          video.muted = true;
+          await video.play().catch(() => null);
+          const tracks = video.captureStream().getAudioTracks().length;
+          for (let i = 0; i < 100 && !(video.webkitAudioDecodedByteCount > 0); i++) await new Promise(r => setTimeout(r, 50));
+          done({tracks, decoded: video.webkitAudioDecodedByteCount, duration: video.duration});
+        })().catch(e => done({error: String(e)}));
+        """,
+        file["filename"],
+    )
+    assert "error" not in played, played
+    assert played["tracks"] == 1 and played["decoded"] > 0, played
+    browser.save_screenshot(str(artifacts_dir() / "music-workflow-after-run.png"))
+    restored = browser.execute_async_script(
+        """
+        const [name, subfolder, done] = arguments;
+        (async () => {
+          const app = window.app;
+          const url = `/view?filename=${encodeURIComponent(name)}&subfolder=${encodeURIComponent(subfolder)}&type=output`;
+          const file = new File([await (await fetch(url)).blob()], name, {type: "video/mp4"});
+          app.graph.clear();
+          await app.handleFile(file);  // what a drop on the canvas calls
+          await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+          done(app.graph.serialize());
+        })().catch(e => done({error: String(e)}));
+        """,
+        file["filename"], file["subfolder"],
+    )
+    assert "error" not in restored, restored
+    _same_graph(restored, queued, "music mp4")
+    assert "GhibliMusic" in {n["type"] for n in restored["nodes"]}

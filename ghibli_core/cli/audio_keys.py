@@ -48,11 +48,11 @@ def run_audio_keys(argv: Sequence[str]) -> int:
     sound = read_sound(args.audio, start=args.start, duration=args.frames / args.fps)
     features = AudioFeatures.of(sound, args.fps, args.frames)
     chosen = FEATURES if args.feature == "all" else (args.feature,)
-    series = {name: [args.offset + args.scale * float(v) for v in getattr(features, name)] for name in chosen}
     if args.json:
+        series = {name: features.series(name, args.scale, args.offset) for name in chosen}
         print(json.dumps({"tempo": features.tempo, "beats": list(features.beats), "fps": args.fps, **series}))
         return 0
-    strings = {name: ", ".join(f"{k}:({v:.4g})" for k, v in enumerate(values)) for name, values in series.items()}
+    strings = {name: features.keyframes(name, args.scale, args.offset) for name in chosen}
     if args.quiet:
         print(strings[args.feature])
         return 0

@@ -170,6 +170,18 @@ class VideoResult:
         """A clip has no camera path to check (the saver asks every run)."""
         return None
 
+    @property
+    def duration(self) -> float:
+        """How long the clip plays (its frames at its rate)."""
+        return len(self.output_frames) / self.job.info.fps
+
+    @property
+    def music_prompt(self) -> str:
+        """What music for this clip is written from when no prompt is given: the rules' prompt for its idea or prompt."""
+        from ..plan.music import music_prompt
+
+        return music_prompt(self.job.idea or self.prompt)
+
 
 def run_video_job(job: VideoJob, pipes: GhibliPipelines | None = None, *, on_progress: ProgressCallback | None = None,
                   on_keyframe: Callable[[Keyframe], None] | None = None, should_cancel: CancelCheck | None = None,
