@@ -13,11 +13,12 @@ from .camera.moves import STRENGTH_RANGE
 from .camera.path import DEFAULT_FAR, DEFAULT_FOV, DEFAULT_NEAR
 from .camera.schedule import Schedule
 from .device import DEVICES, DTYPES
-from .errors import Cancelled, InputError, ModelNotFoundError
+from .errors import Cancelled, InputError, InputErrors, ModelNotFoundError, every_problem
 from .export import FPS_RANGE, write_webp
 from .files import file_identity
 from .finish import Outputs, finish
 from .job import AnimationJob, Rendered, render_job
+from .models.depth import HeldDepth
 from .models.holder import HELD, release_models, weights_bytes
 from .models.lora import WEIGHT_RANGE, LoraSpec
 from .models.pipelines import HeldPipelines, ModelSettings
@@ -41,7 +42,7 @@ __all__ = [
     "ClipSettings", "InMemoryClip", "KeyframeSettings", "Sound", "VideoJob", "VideoResult", "run_video_job",
     "AUDIO_FEATURES", "AudioFeatures", "FIT_MODES", "MusicSettings", "fit_sound",
     "CameraSettings", "DEFAULT_FAR", "DEFAULT_FOV", "DEFAULT_NEAR", "DEFAULT_PRESET", "DEVICES", "DTYPES", "FLOW_METHODS",
-    "FPS_RANGE", "HELD", "HeldPipelines", "InputError", "LoraSpec", "MAX_CADENCE", "MAX_FRAMES", "MAX_INTERPOLATE", "MAX_SEED",
+    "FPS_RANGE", "HELD", "HeldDepth", "HeldPipelines", "InputError", "InputErrors", "every_problem", "LoraSpec", "MAX_CADENCE", "MAX_FRAMES", "MAX_INTERPOLATE", "MAX_SEED",
     "MOVES", "ModelNotFoundError", "ModelSettings", "MotionSettings", "Move", "Outputs", "PRESETS", "PlannerSettings",
     "Progress", "Rendered", "SCHEDULERS", "SEED_POLICIES", "SETTINGS", "STRENGTH_RANGE", "Schedule", "WEIGHT_RANGE", "__version__",
     "blend_frames", "clean_idea", "default_fps", "defaults", "denoising_steps", "file_identity", "finish",

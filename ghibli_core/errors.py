@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Any, Callable, Iterable, TypeVar
+
+T = TypeVar("T")
 
 
 class GhibliError(Exception):
@@ -20,6 +22,44 @@ class InputError(GhibliError, ValueError):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{input_name}: {problem}" + (f"; {fix}" if fix else ""))
+
+
+class InputErrors(InputError):
+    """Several independent bad inputs, found at once: `problems` holds each as its own InputError (one line each)."""
+
+    def __init__(self, problems: "list[InputError]") -> None:
+        self.problems = list(problems)
+        first = self.problems[0]
+        super().__init__(first.input_name, first.problem, first.fix)
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+
+def every_problem(check: "Callable[[Any], T]", values: Any, leave_out: "Callable[[Any, str], Any | None]") -> "T":
+    """`check(values)`, reporting every independent problem at once: after each InputError the input it names is left
+    out (`leave_out(values, input_name)` gives the values with that input's default, or None when it cannot) and the
+    check runs again. Raises the one InputError, or InputErrors with them all (in the order found)."""
+    found: list[InputError] = []
+    seen: set[str] = set()
+    while True:
+        try:
+            result = check(values)
+        except InputError as exc:
+            problems = exc.problems if isinstance(exc, InputErrors) else [exc]
+            names = {p.input_name for p in problems}
+            if names & seen:  # the same input again, with its default standing in: the problem lies with another input
+                break
+            found.extend(problems)
+            seen |= names
+            values = leave_out(values, next(iter(names))) if len(names) == 1 else None
+            if values is None:
+                break
+            continue
+        if not found:
+            return result
+        break
+    raise found[0] if len(found) == 1 else InputErrors(found)
 
 
 class ModelNotFoundError(InputError, FileNotFoundError):

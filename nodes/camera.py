@@ -9,7 +9,7 @@ from ghibli_core.api import (AXES, CameraSettings, DEFAULT_FAR, DEFAULT_FOV, DEF
 
 from . import validation
 from .images import to_arrays, to_image_batch
-from .types import CATEGORY, Camera, Pipeline
+from .types import CATEGORY, Camera, DepthModel, Pipeline
 
 #: The move option that leaves the camera to the plan: each beat's own move, with this node's lens and axes.
 FROM_PLAN = "from plan"
@@ -56,12 +56,8 @@ def camera_inputs() -> list:
 def camera_errors(values: dict) -> list[str]:
     values = {k: v for k, v in values.items() if v is not None}
     errors = validation.combo_errors(values, COMBOS)
-    if not errors:
-        try:
-            camera_from(values).path(2)
-        except InputError as exc:
-            errors.append(validation.input_error(exc, rename={"camera": "move"}))
-    return errors
+    values = {k: v for k, v in values.items() if k not in COMBOS or v in COMBOS[k]}  # a bad choice: its default stands in
+    return errors + validation.every_problem_in(lambda v: camera_from(v).path(2), values, rename={"camera": "move"})
 
 
 class GhibliCamera(io.ComfyNode):
@@ -103,7 +99,10 @@ class GhibliCameraMove(io.ComfyNode):
                 io.Image.Input("depth", optional=True,
                                tooltip="Optional depth map of the image (white = near, as depth preprocessors make it); else "
                                "the pipeline's depth model estimates it."),
-                Pipeline.Input("pipeline", optional=True, tooltip="Optional: its depth model estimates the depth when no depth map is connected."),
+                DepthModel.Input("depth_model", optional=True,
+                                 tooltip="Optional: Ghibli Depth Loader's estimator, used when no depth map is connected."),
+                Pipeline.Input("pipeline", optional=True, tooltip="Optional: its depth model estimates the depth when neither a "
+                               "depth map nor a depth loader is connected."),
             ],
             outputs=[
                 io.Image.Output("frames", display_name="frames", tooltip="The views, [B,H,W,C]."),
@@ -112,7 +111,20 @@ class GhibliCameraMove(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, image, camera, length: int, depth=None, pipeline=None) -> io.NodeOutput:
+    @validation.checks("input_types")
+    def validate_inputs(cls, input_types=None) -> bool | str:
+        """At queue time: a depth source is connected (declaring `input_types` makes ComfyUI leave the links' type checks
+        to the node, so they are done here too)."""
+        linked = input_types or {}
+        errors = [f"{name}: a {got} is connected, but it takes {MOVE_INPUT_TYPES[name]}; connect a {MOVE_INPUT_TYPES[name]}"
+                  for name, got in linked.items() if name in MOVE_INPUT_TYPES and got not in (MOVE_INPUT_TYPES[name], "*")]
+        if not {"depth", "depth_model", "pipeline"} & set(linked):
+            errors.append("depth: no depth source is connected; connect a depth map (IMAGE, white = near), a Ghibli Depth "
+                          "Loader (depth_model) or a Ghibli Pipeline Loader (pipeline)")
+        return validation.report(errors)
+
+    @classmethod
+    def execute(cls, image, camera, length: int, depth=None, depth_model=None, pipeline=None) -> io.NodeOutput:
         import torch
         from PIL import Image
 
@@ -126,14 +138,19 @@ class GhibliCameraMove(io.ComfyNode):
                 raise InputError("depth", f"the depth map is {d.shape[1]}x{d.shape[0]} but the image is {w}x{h}",
                                  "connect the depth map of this image (same size)")
             relative = d[..., 0].astype(np.float32) / 255.0
-        elif pipeline is not None:
-            relative = pipeline.get().depth.relative(Image.fromarray(still))
+        elif depth_model is not None or pipeline is not None:
+            estimator = depth_model.get() if depth_model is not None else pipeline.get().depth
+            relative = estimator.relative(Image.fromarray(still))
         else:
-            raise InputError("depth", "neither a depth map nor a pipeline is connected", "connect a depth map, or a pipeline for its depth model")
+            raise InputError("depth", "no depth source is connected", "connect a depth map, a Ghibli Depth Loader or a pipeline")
         z = inverse_depth_to_z(relative, camera.near, camera.far)
         moved = move_still(still, z, camera.path(length))
         masks = torch.from_numpy(np.stack(moved.masks).astype(np.float32))
         return io.NodeOutput(to_image_batch(moved.frames), masks)
 
+
+#: The links Camera Move takes, by the type each must carry (checked by the node: see its validate_inputs).
+MOVE_INPUT_TYPES = {"image": "IMAGE", "camera": "GHIBLI_CAMERA", "depth": "IMAGE", "depth_model": "GHIBLI_DEPTH",
+                    "pipeline": "GHIBLI_PIPELINE"}
 
 NODES = [GhibliCamera, GhibliCameraMove]

@@ -1,6 +1,8 @@
 """Sequential Img2Img with Depth ControlNet: frame 1 by txt2img, every next frame from the one before."""
 from __future__ import annotations
 
+import dataclasses
+
 from comfy_api.latest import io
 
 from ghibli_core.api import (AnimationJob, AnimationSettings, Cancelled, COLOR_MODES, DEFAULT_PRESET,
@@ -10,7 +12,7 @@ from ghibli_core.api import (AnimationJob, AnimationSettings, Cancelled, COLOR_M
 from . import host, validation
 from .preset_widgets import PRESET_OPTIONS, preset_widget_values
 from .images import to_image_batch, to_pil
-from .types import CATEGORY, Camera, Pipeline, PlanType, Run
+from .types import CATEGORY, Camera, DepthModel, Pipeline, PlanType, Run
 from .widgets import default, setting_input
 
 COMBOS = {"preset": PRESET_OPTIONS, "seed_policy": SEED_POLICIES, "scheduler": tuple(SCHEDULERS), "color_mode": COLOR_MODES}
@@ -19,6 +21,8 @@ PAINT_WIDGETS = {s.widget_name: s.name for s in SETTINGS.values() if s.owner == 
                  and s.kind not in ("schedule", "amount")}
 #: the schedule and amount widgets (a number or keyframes; empty: the plain value)
 SCHEDULES = tuple(s.name for s in SETTINGS.values() if s.owner == "painting" and s.kind in ("schedule", "amount"))
+#: the name an engine error gives a setting -> its widget here (color-coherence -> color_match)
+RENAME = {s.label: s.widget_name for s in SETTINGS.values() if s.owner == "painting" and s.widget_name}
 
 
 def _frames_to_check(values: dict) -> int:
@@ -79,6 +83,9 @@ class GhibliSequentialImg2Img(io.ComfyNode):
                              tooltip="Optional: a 3D camera move (Ghibli Camera) replacing the plan's own moves (without it, each "
                              "planned beat's move drives the camera). Each painted frame starts from the previous one moved along the "
                              "camera path with its depth; areas the camera reveals are painted fresh."),
+                DepthModel.Input("depth_model", optional=True,
+                                 tooltip="Optional: Ghibli Depth Loader's estimator, used for the depth ControlNet and the camera "
+                                 "instead of the pipeline's own depth model."),
             ],
             outputs=[
                 io.Image.Output("frames", display_name="frames", tooltip="One frame per plan prompt, [B,H,W,C]."),
@@ -95,11 +102,9 @@ class GhibliSequentialImg2Img(io.ComfyNode):
     def validate_inputs(cls, **values) -> bool | str:
         values = {k: v for k, v in values.items() if v is not None}  # linked inputs are not known before the run
         errors = validation.combo_errors(values, COMBOS)
-        try:
-            if not errors:  # the plan's length is not known yet: check each schedule up to its last keyframe
-                cls._settings(values, frames=_frames_to_check(values))
-        except InputError as exc:
-            errors.append(validation.input_error(exc))
+        values = {k: v for k, v in values.items() if k not in COMBOS or v in COMBOS[k]}  # a bad choice: its default stands in
+        # the plan's length is not known yet: each schedule is checked up to its last keyframe; every bad widget at once
+        errors += validation.every_problem_in(lambda v: cls._settings(v, frames=_frames_to_check(v)), values, RENAME)
         return validation.report(errors)
 
     @classmethod
@@ -112,7 +117,7 @@ class GhibliSequentialImg2Img(io.ComfyNode):
         return anim, MotionSettings(cadence=v.get("cadence", default("cadence")), loop=v.get("loop", True))
 
     @classmethod
-    def execute(cls, pipeline, plan, init_image=None, camera=None, **values) -> io.NodeOutput:
+    def execute(cls, pipeline, plan, init_image=None, camera=None, depth_model=None, **values) -> io.NodeOutput:
         if not getattr(plan, "frames", None):
             raise InputError("plan", "is not a frame plan", "connect LLM Frame Planner or Plan From Text")
         settings, motion = cls._settings(values, frames=len(plan.frames))
@@ -121,6 +126,8 @@ class GhibliSequentialImg2Img(io.ComfyNode):
         job = AnimationJob(painting=settings, motion=motion, camera=camera, plan=plan, init_image=init,
                            preset=values.get("preset", DEFAULT_PRESET), generator=host.GENERATOR)
         pipes = pipeline.get()  # loads again here if Unload Models released the weights since the loader ran
+        if depth_model is not None:  # another depth source: the same weights, that estimator
+            pipes = dataclasses.replace(pipes, depth=depth_model.get())
         try:
             run = render_job(job, pipes, plan=plan, on_progress=progress.step, on_frame=progress.frame,
                              should_cancel=host.cancel_check(), progress=False)

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ghibli_core.api import (COMPILE_MODES, DEVICES, DTYPES, HeldPipelines, LoraSpec, ModelSettings, WEIGHT_RANGE,
-    weights_bytes)
+from ghibli_core.api import (COMPILE_MODES, DEVICES, DTYPES, HeldDepth, HeldPipelines, LoraSpec, ModelSettings,
+    WEIGHT_RANGE, weights_bytes)
 
 import folder_paths
 
 from . import host, validation
-from .types import CATEGORY, Pipeline
+from .types import CATEGORY, DepthModel, Pipeline
 
 LISTS = {
     "ckpt_name": ("checkpoints", host.base_models),
@@ -105,6 +105,41 @@ class GhibliPipelineLoader(io.ComfyNode):
         return io.NodeOutput(held)
 
 
+class GhibliDepthLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GhibliDepthLoader",
+            display_name="Ghibli Depth Loader",
+            category=f"{CATEGORY}/load",
+            description="Loads a depth estimator alone (a transformers depth model from models/depth, or a hub id from the "
+            "Hugging Face cache): the depth source of Ghibli Camera Move (a 3D photo needs no SD model), or of Sequential "
+            "Img2Img instead of its pipeline's. Kept between runs; released by Unload Models.",
+            inputs=[
+                io.Combo.Input("depth_model", options=list(host.depth_models()),
+                               tooltip="A transformers depth estimator folder in models/depth (e.g. Depth-Anything-V2-Small-hf), or a hub id from the Hugging Face cache."),
+                io.Combo.Input("device", options=list(DEVICES), default="auto", tooltip="auto: the device ComfyUI runs on."),
+                io.Combo.Input("dtype", options=list(DTYPES), default="auto", tooltip="auto: fp16 on a GPU, fp32 on the CPU."),
+            ],
+            outputs=[DepthModel.Output("depth", display_name="depth_model",
+                                       tooltip="The depth estimator, for Ghibli Camera Move or Sequential Img2Img.")],
+        )
+
+    @classmethod
+    @validation.checks("depth_model", combos=("device", "dtype"))
+    def validate_inputs(cls, depth_model=None, device="auto", dtype="auto") -> bool | str:
+        errors = [e for e in [_listed_error("depth_model", depth_model)] if e]
+        errors += validation.combo_errors({"device": device, "dtype": dtype}, {"device": DEVICES, "dtype": DTYPES})
+        return validation.report(errors)
+
+    @classmethod
+    def execute(cls, depth_model: str, device: str, dtype: str) -> io.NodeOutput:
+        path = host.resolve_listed(depth_model, host.depth_models(), host.DEPTH_FOLDER, "depth_model")
+        held = HeldDepth.of(path, host.torch_device() if device == "auto" else device, dtype)
+        held.get()  # load now: the loader's own progress shows the load, and a bad folder fails here
+        return io.NodeOutput(held)
+
+
 class GhibliLoraLoader(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -141,4 +176,4 @@ class GhibliLoraLoader(io.ComfyNode):
         return io.NodeOutput(pipeline.with_loras((*pipeline.loras, LoraSpec(path, float(strength)))))  # checked against the model
 
 
-NODES = [GhibliPipelineLoader, GhibliLoraLoader]
+NODES = [GhibliPipelineLoader, GhibliDepthLoader, GhibliLoraLoader]

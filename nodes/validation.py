@@ -67,6 +67,27 @@ def input_error(exc, rename: dict[str, str] | None = None) -> str:
     return canvas_words(f"{name}: {exc.problem}" + (f"; {exc.fix}" if exc.fix else ""))
 
 
+def every_problem_in(check: Callable[[dict], object], values: dict, rename: dict[str, str] | None = None) -> list[str]:
+    """Every problem `check(values)` finds, each as `widget: problem; fix`: after each one its widget is left out (its
+    default stands in) and the check runs again, so two bad widgets are two messages at once."""
+    from ghibli_core.api import InputError, InputErrors, every_problem
+
+    def widget(input_name: str) -> str:
+        return (rename or {}).get(input_name, input_name.replace("-", "_"))
+
+    def leave_out(v: dict, input_name: str) -> dict | None:
+        key = widget(input_name)
+        return {k: x for k, x in v.items() if k != key} if key in v else None
+
+    try:
+        every_problem(check, values, leave_out)
+    except InputErrors as exc:
+        return [input_error(p, rename) for p in exc.problems]
+    except InputError as exc:
+        return [input_error(exc, rename)]
+    return []
+
+
 def combo_errors(values: dict, combos: dict) -> list[str]:
     """The V3 server of ComfyUI < 0.8 does not check combo values against their options: the nodes do, at queue time."""
     return [f"{name}: unknown {values[name]!r}; use one of {', '.join(options)}"
@@ -105,6 +126,15 @@ def _parameters(func) -> list[str]:
         return []
 
 
+def _declared(cls) -> set[str]:
+    """The input names a node class declares (ComfyUI's INPUT_TYPES, which V3 nodes derive from their schema)."""
+    try:
+        types = cls.INPUT_TYPES()
+    except Exception:
+        return set()
+    return {name for section in ("required", "optional") for name in (types.get(section) or {})}
+
+
 def _is_pack_node(node_classes: dict, class_type: str) -> bool:
     cls = node_classes.get(class_type)
     return cls is not None and cls.__module__.startswith(_PACK + ".")
@@ -135,8 +165,10 @@ def one_message_per_problem() -> None:
         unique_id = result[2]  # (valid, errors, unique_id); the prompt is the argument that holds that node
         node = next((a[unique_id] for a in (*args, *kwargs.values()) if isinstance(a, dict) and isinstance(a.get(unique_id), dict)
                      and "class_type" in a[unique_id]), None)
-        if node and _is_pack_node(execution.nodes.NODE_CLASS_MAPPINGS, node["class_type"]):
-            result[1][:] = one_entry_per_problem(result[1], node.get("inputs", {}))
+        classes = execution.nodes.NODE_CLASS_MAPPINGS
+        if node and _is_pack_node(classes, node["class_type"]):
+            # the inputs the graph gives, and every input the node declares (a problem may name one left unconnected)
+            result[1][:] = one_entry_per_problem(result[1], {*node.get("inputs", {}), *_declared(classes[node["class_type"]])})
 
     async def validate_inputs(*args, **kwargs):  # async in every ComfyUI with the V3 node API
         result = await original(*args, **kwargs)

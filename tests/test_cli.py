@@ -179,3 +179,13 @@ def test_an_unknown_flag_still_shows_the_usage(capsys):
         cli.main(["x", "--bogus", "-o", "x.gif"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "usage:" in err and "unrecognized arguments: --bogus" in err
+
+
+def test_every_bad_flag_is_reported_at_once_before_any_model_loads(tiny_env, tmp_path, capsys, no_model_loads):
+    """Independent bad flags: one line each, all at once (exit 2), nothing written."""
+    out = tmp_path / "x.gif"
+    assert cli.main(["a forest", "--tiny", "--size", "500x512", "--strength-schedule", "x:(1)", "--steps", "0",
+                 "--translation-x=-3:1", "-o", str(out)]) == 2
+    errors = [line.split("error: ", 1)[1] for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert sorted(e.split(":")[0] for e in errors) == ["steps", "strength-schedule", "translation-x", "width"], errors
+    assert not out.exists()

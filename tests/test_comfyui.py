@@ -413,6 +413,17 @@ def test_camera_nodes_move_a_still_and_refuse_bad_schedules_at_queue_time(server
         status, body = server.queue(bad)
         named = {e["extra_info"].get("input_name") for e in body["node_errors"]["3"]["errors"]} if status == 400 else set()
         assert widget in named and words in _errors(body, "3"), (widget, body)
+    # the depth from Ghibli Depth Loader alone (no SD pipeline); with no depth source at all, refused at queue time
+    loaded = json.loads(json.dumps(graph))
+    loaded["6"] = {"class_type": "GhibliDepthLoader", "inputs": {"depth_model": SHIPPED["depth"], "device": "auto", "dtype": "auto"}}
+    del loaded["4"]["inputs"]["depth"]
+    loaded["4"]["inputs"]["depth_model"] = ["6", 0]
+    assert len(run(server, loaded)["outputs"]["5"]["images"]) == 5
+    assert any(label.startswith("depth") for label in server.get("/ghibli/models")["held"])
+    del loaded["4"]["inputs"]["depth_model"], loaded["6"]
+    status, body = server.queue(loaded)
+    errors = body["node_errors"]["4"]["errors"] if status == 400 else []
+    assert [e["extra_info"]["input_name"] for e in errors] == ["depth"] and "Ghibli Depth Loader" in errors[0]["details"], body
     # the shipped workflows move a camera, and the painter takes it
     assert any(n["class_type"] == "GhibliCamera" for n in api("ghibli_minimal").values())
     assert api("ghibli_animation")["4"]["inputs"]["camera"] == ["8", 0]
@@ -521,6 +532,16 @@ def test_one_bad_value_gets_one_message_under_its_input_in_canvas_words(server):
     errors = body["node_errors"]["2"]["errors"]
     assert sorted(e["extra_info"]["input_name"] for e in errors) == ["ckpt_name", "controlnet_name"], errors
     assert all(e["details"].split(" - ")[0] == e["extra_info"]["input_name"] for e in errors), errors
+    # every problem at once, each under its input: a bad size and a bad schedule on the painter, two bad camera schedules
+    graph = json.loads(json.dumps(base))
+    graph["4"]["inputs"].update(width=500, strength_schedule="x:(1)")
+    graph["8"]["inputs"].update(translation_x="0:(abc", rotation_y="1:(2")
+    status, body = server.queue(graph)
+    assert status == 400
+    for node, widgets in (("4", ["strength_schedule", "width"]), ("8", ["rotation_y", "translation_x"])):
+        errors = body["node_errors"][node]["errors"]
+        assert sorted(e["extra_info"]["input_name"] for e in errors) == widgets, errors
+        assert all(e["details"].split(" - ")[0] == e["extra_info"]["input_name"] for e in errors), errors
     assert server.get("/queue")["queue_running"] == []
 
 
@@ -1012,12 +1033,62 @@ def test_planner_warnings_reach_the_canvas(server, browser):
           await app.queuePrompt(0, 1);
           for (let i = 0; i < 600 && !(planner.ghibliWarnings || []).length; i++) await new Promise(r => setTimeout(r, 100));
           await show(1, [20, 20]);
-          done(planner.ghibliWarnings || []);
+          // the notification: any page text holding the warning (the node itself is drawn on the canvas, not in the page;
+          // the toast's markup differs between front ends: PrimeVue's p-toast, later Reka's)
+          const toastTexts = () => [...document.querySelectorAll("body *")]
+            .filter(e => !e.children.length && /offline plan/.test(e.textContent)).map(e => e.textContent);
+          for (let i = 0; i < 50 && !toastTexts().some(t => /offline plan/.test(t)); i++) await new Promise(r => setTimeout(r, 100));
+          const toasts = toastTexts();
+          const inside = planner.size[1] >= planner.computeSize()[1] + planner.ghibliWarningHeight && planner.ghibliWarningHeight > 0;
+          // switching tabs or reopening the workflow: the node is made again from the saved graph, its warning kept
+          const saved = app.graph.serialize();
+          app.graph.clear();
+          await app.loadGraphData(saved, true, true, "reopened");
+          const again = (app.graph._nodes || app.graph.nodes).find(n => n.type === "GhibliFramePlanner");
+          done({warnings: planner.ghibliWarnings || [], toasts, inside, kept: again.ghibliWarnings || [],
+                grown: again.size[1] >= again.computeSize()[1] + again.ghibliWarningHeight});
         """)
     assert "error" not in result, result
-    assert len(result) == 1 and "used the offline plan" in result[0], result
+    warnings = result["warnings"]
+    assert len(warnings) == 1 and "used the offline plan" in warnings[0], result
+    assert result["inside"] and result["kept"] == warnings and result["grown"], result  # drawn inside the grown node
+    assert any("used the offline plan" in t for t in result["toasts"]), result  # and in the notification area
     clear_dialogs(browser)
     browser.save_screenshot(str(artifacts_dir() / "planner-warning.png"))
+
+
+def test_the_savers_preview_shows_only_the_latest_runs_kind(server, browser):
+    """WebM then GIF, APNG then MP4, from the canvas of the newest front end: after each run the saver shows that run's
+    kind only (no stale video player above an image, no stale image above a video)."""
+    open_canvas(browser, server)
+    for first, second in (("webm", "gif"), ("apng", "mp4")):
+        shown = build_graph(browser, """
+              const [first, second] = args;
+              const image = add("EmptyImage", [40, 80], {width: 64, height: 48, batch_size: 2, color: 0x3a6f9c});
+              const save = add("GhibliSaveAnimation", [420, 80], {format: first, filename_prefix: "ghibli/kind"});
+              image.connect(0, save, 0);
+              const videos = () => [...document.querySelectorAll("video")].filter(v => v.isConnected && v.offsetParent !== null);
+              const images = () => (save.imgs || []).filter(i => i.complete && i.naturalWidth);
+              const state = () => ({videos: videos().length, images: images().length});
+              const wait = async (ok) => {  // the canvas loads a node's preview images when it draws the node
+                for (let i = 0; i < 300 && !ok(); i++) { app.canvas.setDirty(true, true); await new Promise(r => setTimeout(r, 100)); }
+              };
+              const video = f => f === "mp4" || f === "webm";
+              await app.queuePrompt(0, 1);
+              await wait(() => video(first) ? videos().length : images().length);
+              const after1 = state();
+              save.widgets.find(w => w.name === "format").value = second;
+              image.widgets.find(w => w.name === "color").value = 0x9c6f3a;  // a new run, not ComfyUI's cached one
+              await app.queuePrompt(0, 1);
+              await wait(() => video(second) ? videos().length && !images().length : images().length && !videos().length);
+              await show(1, [20, 20]);
+              done({after1, after2: state()});
+            """, first, second)
+        assert "error" not in shown, shown
+        video = {"mp4", "webm"}
+        after2 = shown["after2"]
+        assert (after2["videos"] > 0) == (second in video) and (after2["images"] > 0) == (second not in video), (first, second, shown)
+        browser.save_screenshot(str(artifacts_dir() / f"saver-preview-{first}-then-{second}.png"))
 
 
 def test_a_bad_value_queued_from_the_canvas_is_marked_once_under_its_input(server, browser):

@@ -240,3 +240,32 @@ def test_the_chosen_dtype_reaches_every_shared_module(tiny):
         for name in ("unet", "vae", "text_encoder"):
             assert next(getattr(pipe, name).parameters()).dtype == torch.bfloat16, name
     assert next(pipes.img2img.controlnet.parameters()).dtype == torch.bfloat16
+
+
+def test_an_uncached_hub_id_fails_fast_when_the_hub_cannot_be_reached(tmp_path, monkeypatch):
+    """No retry storm: one short connection check, then one line with the ways out; a reachable Hub lets it through."""
+    import socket
+    import time
+
+    from ghibli_core.models import sources
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for proxy in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(sources, "_REACHABLE", {})
+    started = time.monotonic()
+    with pytest.raises(ModelNotFoundError, match=r"^depth-model: some-org/some-depth is not in the local Hugging Face cache "
+                                                 r"and the Hub \(http://127\.0\.0\.1:\d+\) cannot be reached; .*--tiny"):
+        resolve_source("some-org/some-depth", "depth", "depth-model")
+    assert time.monotonic() - started < sources.REACH_TIMEOUT + 1
+    with socket.socket() as server:  # a Hub that answers: the id passes (transformers downloads it when it loads)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+        assert resolve_source("some-org/some-depth", "depth", "depth-model").kind == "hub"

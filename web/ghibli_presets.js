@@ -36,26 +36,78 @@ function wrap(ctx, text, width) {
   return row ? [...rows, row] : rows;
 }
 
-// Lines of warning text drawn under a node (kept on node.ghibliWarnings so tests and other scripts can read them).
-function setWarnings(node, lines) {
+// A node's warnings, drawn inside the node (it grows to hold them, wrapped to its width), kept in its properties so they
+// survive switching tabs and reloading the workflow, and (when they come from a run) shown as a toast in the front end's
+// notification area where it has one. node.ghibliWarnings holds them for tests and other scripts.
+const WARNING_FONT = "12px sans-serif";
+const ROW = 15;
+let measurer = null;
+
+function warningRows(node) {
+  measurer ??= document.createElement("canvas").getContext("2d");
+  measurer.font = WARNING_FONT;
+  return (node.ghibliWarnings ?? []).flatMap((line) => wrap(measurer, "\u26a0 " + line, node.size[0] - 12));
+}
+
+function setWarnings(node, lines, { toast = false } = {}) {
   node.ghibliWarnings = lines;
+  node.properties = node.properties ?? {};
+  if (lines.length) node.properties.ghibli_warnings = lines;
+  else delete node.properties.ghibli_warnings;
+  const rows = warningRows(node);
+  const base = node.computeSize?.()[1] ?? node.size[1];
+  node.ghibliWarningHeight = rows.length ? rows.length * ROW + 8 : 0;
+  node.size[1] = Math.max(base + node.ghibliWarningHeight, rows.length ? node.size[1] : base);
   if (!node.ghibliDrawsWarnings) {
     node.ghibliDrawsWarnings = true;
     const draw = node.onDrawForeground;
     node.onDrawForeground = function (ctx, ...rest) {
       const result = draw?.call(this, ctx, ...rest);
       if (this.ghibliWarnings?.length && !this.flags?.collapsed) {
+        const rows = warningRows(this);
+        const top = this.size[1] - rows.length * ROW - 4;
         ctx.save();
-        ctx.font = "12px sans-serif";
+        ctx.font = WARNING_FONT;
         ctx.fillStyle = "#f5a524";
-        const rows = this.ghibliWarnings.flatMap((line) => wrap(ctx, "\u26a0 " + line, this.size[0] - 8));
-        rows.forEach((row, i) => ctx.fillText(row, 4, this.size[1] + 16 + 15 * i));
+        rows.forEach((row, i) => ctx.fillText(row, 6, top + ROW * i + 11));
         ctx.restore();
       }
       return result;
     };
+    const resize = node.onResize;
+    node.onResize = function (size, ...rest) {  // a narrower node wraps into more rows: keep room for them
+      const result = resize?.call(this, size, ...rest);
+      const need = (this.computeSize?.()[1] ?? 0) + warningRows(this).length * ROW + 8;
+      if (this.ghibliWarnings?.length && this.size[1] < need) this.size[1] = need;
+      return result;
+    };
+  }
+  if (toast && lines.length) {
+    app.extensionManager?.toast?.add?.({ severity: "warn", summary: node.title ?? node.type, detail: lines.join("\n"), life: 10000 });
   }
   node.setDirtyCanvas?.(true, true);
+}
+
+// The saver's preview shows only the latest run's kind: a video's player goes when an image comes, and an image when
+// a video comes (the front end keeps both otherwise).
+function clearOtherPreview(node, output) {
+  const file = output?.images?.[0]?.filename ?? "";
+  const video = /\.(mp4|webm)$/i.test(file);
+  // the front end picks the preview's kind from the node too (its previewMediaType, a video container): reset both
+  node.previewMediaType = video ? "video" : "image";
+  if (video) {
+    node.imgs = undefined;
+    node.imageIndex = null;
+    return;
+  }
+  const isVideo = (w) => w?.element && (w.element.tagName === "VIDEO" || w.element.querySelector?.("video"));
+  for (const w of [...(node.widgets ?? [])].filter(isVideo)) {
+    w.onRemove?.();
+    w.element?.remove?.();
+    node.widgets.splice(node.widgets.indexOf(w), 1);
+  }
+  node.videoContainer?.remove?.();
+  node.videoContainer = undefined;
 }
 
 // The painting values in effect: the preset's, or the widgets' under "custom".
@@ -75,7 +127,22 @@ app.registerExtension({
     if (node.comfyClass === "GhibliFramePlanner") {
       const onExecuted = node.onExecuted;
       node.onExecuted = function (output, ...rest) {
-        setWarnings(this, output?.warnings ?? []);
+        setWarnings(this, output?.warnings ?? [], { toast: true });
+        return onExecuted?.call(this, output, ...rest);
+      };
+      const onConfigure = node.onConfigure;
+      node.onConfigure = function (info, ...rest) {  // a saved or re-opened workflow keeps the node's warnings
+        const result = onConfigure?.call(this, info, ...rest);
+        const kept = this.properties?.ghibli_warnings;
+        if (kept?.length) setWarnings(this, kept);
+        return result;
+      };
+      return;
+    }
+    if (node.comfyClass === "GhibliSaveAnimation") {
+      const onExecuted = node.onExecuted;
+      node.onExecuted = function (output, ...rest) {
+        clearOtherPreview(this, output);
         return onExecuted?.call(this, output, ...rest);
       };
       return;

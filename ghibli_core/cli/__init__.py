@@ -19,7 +19,7 @@ import importlib
 import sys
 from typing import Sequence
 
-from ..errors import Cancelled, GhibliError, InputError
+from ..errors import Cancelled, GhibliError, InputError, InputErrors
 from .common import PROG
 
 #: command -> (module, function taking the remaining argv). Each module is imported only when its command runs,
@@ -54,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_generate(build_parser().parse_args(argv))
     except InputError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        for line in exc.lines() if isinstance(exc, InputErrors) else [str(exc)]:
+            print(f"{PROG}: error: {line}", file=sys.stderr)
         return 2
     except Cancelled as exc:
         print(f"{PROG}: {exc}; nothing was written", file=sys.stderr)

@@ -6,9 +6,12 @@ import argparse
 import re
 import sys
 from pathlib import Path
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
 
 from .. import defaults, registry
-from ..errors import InputError
+from ..errors import InputError, every_problem
 from ..models.edges import EdgeControl
 from ..models.lora import LoraSpec
 from ..models.pipelines import ModelSettings
@@ -74,6 +77,26 @@ def planner_settings(args: argparse.Namespace, seed: int | None) -> PlannerSetti
         temperature=args.temperature, timeout=args.plan_timeout, fallback=args.plan_fallback, seed=seed,
         allow_pickle=getattr(args, "allow_pickle", False),
     )
+
+
+# --- every problem at once ------------------------------------------------------------------------------------------
+
+#: Inputs the engine names otherwise than the flag that sets them.
+FLAG_OF = {"width": "size", "height": "size"}
+#: Inputs whose problem decides what the others mean (no plan, no prompt, no clip): the checks stop at them.
+NOT_INDEPENDENT = ("plan-file", "prompt", "frames", "clip", "idea")
+
+
+def every_bad_flag(build: Callable[[argparse.Namespace], T], args: argparse.Namespace, parser: argparse.ArgumentParser) -> T:
+    """`build(args)`, with every independent bad flag reported at once (one line each, exit 2): after each problem its
+    flag is set back to its default and the checks run again."""
+    def leave_out(values: argparse.Namespace, input_name: str) -> argparse.Namespace | None:
+        dest = FLAG_OF.get(input_name, input_name.replace("-", "_"))
+        if input_name in NOT_INDEPENDENT or not hasattr(values, dest) or getattr(values, dest) == parser.get_default(dest):
+            return None  # not a flag, or already its default: the problem is not this flag's alone
+        return argparse.Namespace(**{**vars(values), dest: parser.get_default(dest)})
+
+    return every_problem(build, args, leave_out)
 
 
 # --- models -----------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from ..presets import get_preset
 from ..schedule import denoising_steps
 from .common import Parser, PROG, camera_flags, camera_settings, model_flags, model_settings, motion_flags, painting_flags, \
     painting_values, planner_flags, planner_settings, print_metrics, sound_flags, sound_settings, tiny_models, warn, \
-    music_flags, music_settings
+    music_flags, music_settings, every_bad_flag
 
 EXAMPLES = f"""
 examples:
@@ -120,8 +120,8 @@ def job_from_args(args: argparse.Namespace) -> AnimationJob:
 def run_generate(args: argparse.Namespace) -> int:
     from ..models.pipelines import load_pipelines
 
-    # 1. Every cheap check first: nothing loads until all inputs are known good.
-    job = job_from_args(args)
+    # 1. Every cheap check first: nothing loads until all inputs are known good (every bad flag reported at once).
+    job = every_bad_flag(job_from_args, args, build_parser())
     resolved = job.models.resolve()
     # 2. Plan (a missing key fails here; a failing LLM falls back to the offline plan with a warning), then paint.
     plan = job.make_plan()

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from .. import registry
 from ..export import FORMATS
-from .common import Parser, PROG, model_flags, model_settings, preset_values, sound_flags, sound_settings, warn
+from .common import Parser, PROG, every_bad_flag, model_flags, model_settings, preset_values, sound_flags, sound_settings, warn
 
 EXAMPLES = f"""
 examples:
@@ -125,7 +125,7 @@ def run_video(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.metrics_only:
         return score_only(args)
-    job = job_from_args(args)
+    job = every_bad_flag(job_from_args, args, build_parser())  # every bad flag reported at once
     info = job.info
     capped = "" if (args.size or args.width or args.height) else f", long side capped at {args.max_side}"
     print(f"{info.path.name}: {info.frames} frames at {info.fps:.3f} fps, {info.source_size[0]}x{info.source_size[1]} -> "

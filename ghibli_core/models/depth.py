@@ -65,3 +65,28 @@ def held_depth_estimator(source: ModelSource, device: torch.device, dtype: torch
     key = ("depth", source.location, str(device), str(dtype), allow_pickle)
     return HELD.get(key, lambda: load_depth_estimator(source, device, dtype, allow_pickle), label=f"depth: {source.name} ({device})")
 
+
+
+class HeldDepth:
+    """A handle on a depth estimator kept in `HELD` (the depth model alone, without an SD pipeline: a 3D photo's depth,
+    or another depth source for a painting run); cheap to keep, loaded on `get()`, freed with every held model."""
+
+    def __init__(self, source: ModelSource, device: torch.device, dtype: torch.dtype, allow_pickle: bool = False) -> None:
+        self.source, self.device, self.dtype, self.allow_pickle = source, device, dtype, allow_pickle
+
+    @classmethod
+    def of(cls, model: str, device: str = "auto", dtype: str = "auto", allow_pickle: bool = False) -> "HeldDepth":
+        """A checked handle: the model's files (without loading them), the device and the dtype."""
+        from ..device import resolve_device, resolve_dtype
+        from .sources import resolve_source
+
+        source = resolve_source(model, "depth", "depth_model", allow_pickle=allow_pickle)
+        where = resolve_device(device)
+        return cls(source, where, resolve_dtype(dtype, where), allow_pickle)
+
+    def get(self) -> DepthEstimator:
+        return held_depth_estimator(self.source, self.device, self.dtype, self.allow_pickle)
+
+    @property
+    def name(self) -> str:
+        return self.source.name

@@ -204,7 +204,7 @@ class GhibliPipelines:
         return {
             "base": r.base.name,
             "controlnet": r.controlnet.name,
-            "depth_model": r.depth.name,
+            "depth_model": getattr(self.depth, "source", r.depth).name,  # the estimator painting (a host may give another)
             "loras": [{"name": s.name, "weight": s.weight} for s in self.loras],
             **({"tiny_vae": r.tiny_vae.name} if r.tiny_vae is not None else {}),
             **({"controls": [{**e.to_dict(), "controlnet": src.name} for e, src in zip(self.edges, r.edge_controlnets)]}

@@ -213,14 +213,53 @@ def _check_hub_id(repo_id: str, role: Kind, input_name: str) -> None:
         validate_repo_id(repo_id)
     except HFValidationError as exc:
         raise InputError(input_name, f"{repo_id!r} is neither an existing path nor a valid hub id", HOW_TO_GET[role]) from exc
+    cached = isinstance(try_to_load_from_cache(repo_id, MARKER_FILE[role]), str)
+    if cached:
+        return
     if hub_offline():
-        cached = try_to_load_from_cache(repo_id, MARKER_FILE[role])
-        if not isinstance(cached, str):
-            raise ModelNotFoundError(
-                input_name,
-                f"{repo_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1",
-                "run once online to download it, or pass a local folder or .safetensors file",
-            )
+        raise ModelNotFoundError(
+            input_name,
+            f"{repo_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1",
+            "run once online to download it, or pass a local folder or .safetensors file",
+        )
+    endpoint = hub_endpoint()
+    if not reachable(endpoint):  # one short check, instead of the hub client's retries before its own error
+        raise ModelNotFoundError(
+            input_name,
+            f"{repo_id} is not in the local Hugging Face cache and the Hub ({endpoint}) cannot be reached",
+            "connect once to download it, give a local file or folder, or try the whole chain offline with --tiny",
+        )
+
+
+def hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+
+
+#: The Hub's reachability, checked once per endpoint and process.
+_REACHABLE: dict[str, bool] = {}
+REACH_TIMEOUT = 3.0
+
+
+def reachable(url: str, timeout: float = REACH_TIMEOUT) -> bool:
+    """Whether a TCP connection to `url`'s host opens within `timeout` seconds (a proxy in the environment is trusted:
+    the hub client goes through it)."""
+    import socket
+    from urllib.parse import urlparse
+
+    if url not in _REACHABLE:
+        if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")):
+            _REACHABLE[url] = True
+        else:
+            parts = urlparse(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            try:
+                socket.create_connection((parts.hostname, port), timeout=timeout).close()
+                _REACHABLE[url] = True
+            except OSError:
+                _REACHABLE[url] = False
+    return _REACHABLE[url]
 
 
 def resolve_source(value: str, role: Kind, input_name: str, *, allow_pickle: bool = False) -> ModelSource:
