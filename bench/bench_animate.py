@@ -150,9 +150,12 @@ def measure(name: str, pipe: Any, controlnet: Any, device: torch.device, run: Ca
     def count_step(*_: Any) -> None:
         steps[0] += 1
 
+    from ghibli_core.timing import StageTimes, measuring
+
     unet, cnet = CallCounter(pipe.unet), CallCounter(controlnet)
+    times = StageTimes(device)  # the engine's rows say where their time went (the bare rows measure nothing)
     try:
-        with PeakMemory(device) as memory:
+        with PeakMemory(device) as memory, measuring(times):
             _sync(device)
             started = time.perf_counter()
             frames = run(count_step)
@@ -161,8 +164,9 @@ def measure(name: str, pipe: Any, controlnet: Any, device: torch.device, run: Ca
     finally:
         unet.remove()
         cnet.remove()
+    stages = {"stages": times.to_dict()} if times.seconds else {}
     row = Row(name, len(frames), steps[0], unet.calls, cnet.calls, seconds, memory.peak_rss / 2**20, memory.peak_gpu / 2**20,
-              warp_error(frames), flicker(frames), extra)
+              warp_error(frames), flicker(frames), {**extra, **stages})
     print(f"  {name}: {len(frames)} frames in {seconds:.1f} s", flush=True)
     return row, frames
 

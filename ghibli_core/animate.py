@@ -35,6 +35,7 @@ from .errors import Cancelled, InputError
 from .registry import MAX_SEED, SEED_POLICIES
 from .models.pipelines import GhibliPipelines
 from .models.reuse import StepReuse
+from .timing import stage
 from .painter import (SCHEDULERS, CancelCheck, Conditioning, PaintRequest, Painter, Progress, ProgressCallback,
                       PromptEmbeddings, RunPipelines, StartMask)
 
@@ -229,21 +230,24 @@ def paint_frame(
         else:
             camera, step_matrix = view
             relative = depth_model.relative(previous) if previous_depth is None else np.asarray(previous_depth, np.float32)
-            moved_frame = move_frame(previous, relative, step_matrix, camera)
+            with stage("camera"):
+                moved_frame = move_frame(previous, relative, step_matrix, camera)
             init, moved, depth, revealed = moved_frame.image, moved_frame.image, moved_frame.control, moved_frame.revealed
             start = StartMask(revealed, settings.reveal_boost, seed ^ 0x5EED)
         if hold is not None:
-            prepared, applied = prepare_init(np.asarray(init.convert("RGB")), contrast=values.contrast, sharpen=values.sharpen,
-                                             noise=values.noise, seed=seed ^ 0xC0DE, hold=hold, kernel=settings.sharpen_kernel,
-                                             sigma=settings.sharpen_sigma)
+            with stage("coherence"):
+                prepared, applied = prepare_init(np.asarray(init.convert("RGB")), contrast=values.contrast, sharpen=values.sharpen,
+                                                 noise=values.noise, seed=seed ^ 0xC0DE, hold=hold, kernel=settings.sharpen_kernel,
+                                                 sigma=settings.sharpen_sigma)
             init = Image.fromarray(prepared)
     painted = painter.paint(dataclasses.replace(request, init=init, strength=values.strength, start=start,
                                                 controls=painter.run.controls(depth, values.controlnet_scale, moved or previous)),
                             **shown)
     image = painted.image
     if color_target is not None and settings.color_coherence > 0:
-        image = Image.fromarray(match_color(np.asarray(image.convert("RGB")), np.asarray(color_target.convert("RGB")),
-                                            settings.color_coherence, settings.color_mode))
+        with stage("coherence"):
+            image = Image.fromarray(match_color(np.asarray(image.convert("RGB")), np.asarray(color_target.convert("RGB")),
+                                                settings.color_coherence, settings.color_mode))
     return Frame(index, image, prompt, seed, depth, moved, revealed, relative, conditioning, applied, painted.latents)
 
 

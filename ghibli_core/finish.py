@@ -21,6 +21,7 @@ from PIL import Image
 from .blend.flow import FlowCache
 from .export import Comfy, metrics_path, save_animation, write_json, write_png_frames
 from .metrics import MetricsStream, camera_fidelity, stored_metrics
+from .timing import current as current_times, stage
 from .sound import SOUND_FORMATS, Sound, write_sidecar
 
 
@@ -74,19 +75,21 @@ class Finisher:
 
     def add(self, frames: Sequence[Image.Image | np.ndarray]) -> None:
         images = [f if isinstance(f, Image.Image) else Image.fromarray(f) for f in frames]
-        self.metrics.add(frames)
+        with stage("metrics"):
+            self.metrics.add(frames)
         self.frames += images
 
     def close(self, metadata: Mapping[str, Any], *, camera: CameraCheck | None = None,
               extra_metrics: Mapping[str, Any] | None = None, seam: bool = True) -> Finished:
         """The loop seam (unless the job does not loop: `seam` False) and camera fidelity measured, the job type's own
         figures (`extra_metrics`) added, `metadata` completed with them, every file written."""
-        metrics = self.metrics.result()
-        if not seam:
-            metrics.pop("loop_seam")
-        metrics.update(extra_metrics or {})
-        if camera is not None:
-            metrics.update(camera_fidelity(camera.pairs, camera.fov, self.flow, self.flows) or {})
+        with stage("metrics"):
+            metrics = self.metrics.result()
+            if not seam:
+                metrics.pop("loop_seam")
+            metrics.update(extra_metrics or {})
+            if camera is not None:
+                metrics.update(camera_fidelity(camera.pairs, camera.fov, self.flow, self.flows) or {})
         full = {**metadata, "metrics": stored_metrics(metrics)}
         return Finished(self.frames, metrics, full, write_outputs(self.frames, full, metrics, self.outputs))
 
@@ -112,12 +115,16 @@ def write_outputs(images: list[Image.Image], metadata: dict[str, Any], metrics: 
         carries = Path(o.output).suffix.lower() in SOUND_FORMATS
         if o.sound is not None and carries:
             options["sound"] = o.sound
-        paths.append(save_animation(images, o.output, fps=o.fps, metadata=embedded, comfy=o.comfy if o.embed else None,
-                                    **options))
+        with stage("write"):
+            paths.append(save_animation(images, o.output, fps=o.fps, metadata=embedded, comfy=o.comfy if o.embed else None,
+                                        **options))
         if o.sound is not None and not carries and o.sound_sidecar:
             paths.append(write_sidecar(o.sound, o.output))
-        if o.metrics_file:
-            paths.append(write_json({"output": Path(o.output).name, **metrics}, metrics_path(o.output)))
+        if o.metrics_file:  # with the run's seconds per stage when it was measured (timing.py)
+            times = current_times()
+            timings = {"timings": times.to_dict()} if times is not None else {}
+            paths.append(write_json({"output": Path(o.output).name, **metrics, **timings}, metrics_path(o.output)))
     if o.frames_dir is not None:
-        paths += write_png_frames(images, o.frames_dir, metadata=embedded)
+        with stage("write"):
+            paths += write_png_frames(images, o.frames_dir, metadata=embedded)
     return paths

@@ -33,6 +33,7 @@ from .presets import DEFAULT_PRESET, default_motion
 from .render import Animation, render_animation
 from .schedule import default_fps
 from .music import MusicSettings
+from .timing import stage
 from .plan.music import music_prompt
 from .sound import SOUND_FORMATS, Sound, SoundSettings
 
@@ -177,6 +178,12 @@ class AnimationJob:
         }
 
 
+def timed_plan(job: "AnimationJob") -> Plan:
+    """The job's plan, its time counted as the `plan` stage when the run is measured."""
+    with stage("plan"):
+        return job.make_plan()
+
+
 def check_sound_output(sound: SoundSettings, output: Path | None) -> None:
     """Before any work: the sound file is readable and long enough to start where asked, and the output can carry
     sound (MP4, WebM) or the sound goes beside it (`sidecar`)."""
@@ -200,7 +207,8 @@ def pipelines_for(models: ModelSettings | None, pipes: GhibliPipelines | None, p
         raise InputError("models", "none given", "pass loaded pipelines or ModelSettings")
     from .models.pipelines import load_pipelines
 
-    return load_pipelines(models.resolve(), progress=progress)
+    with stage("load"):
+        return load_pipelines(models.resolve(), progress=progress)
 
 
 @dataclass
@@ -266,7 +274,7 @@ def render_job(
 ) -> Rendered:
     """Plan (unless `plan` is given) and paint `job`; `pipes` are loaded models (loaded from `job.models` when None).
     `on_output` receives the output frames as they are made (the finishing step measures them on arrival)."""
-    plan = plan if plan is not None else job.make_plan()
+    plan = plan if plan is not None else timed_plan(job)
     pipes = pipelines_for(job.models, pipes, progress)
     started = time.perf_counter()
     animation = render_animation(pipes, plan.frames, job.painting, job.motion, init_image=job._init, on_progress=on_progress,
@@ -290,7 +298,7 @@ def run_job(
     `pipes` are loaded models (loaded from `job.models` when None). Writes the animation with its metadata, its
     NAME.metrics.json (`job.metrics_file`) and the PNG frames (`job.frames_dir`), each atomically.
     """
-    plan = plan if plan is not None else job.make_plan()
+    plan = plan if plan is not None else timed_plan(job)
     sound, sound_summary = job.soundtrack(plan)  # read or written before painting: a bad sound fails early
     finisher = Finisher(job.outputs(sound), flow=job.motion.flow)
     rendered = render_job(job, pipes, plan=plan, on_progress=on_progress, on_frame=on_frame, on_output=finisher.add,

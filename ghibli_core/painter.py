@@ -31,6 +31,7 @@ from .errors import Cancelled, InputError
 from .models.reuse import ReuseRun, StepReuse
 from .registry import SCHEDULERS
 from .revealed import RevealedStart
+from .timing import stage, time_module
 
 from .models.pipelines import GhibliPipelines, quiet
 
@@ -151,6 +152,9 @@ class RunPipelines:
                 pipes.img2img, scheduler=make_scheduler(config, scheduler), vae=pipes.img2img.vae, dtype=pipes.dtype)
         for own, base in ((self.txt2img, pipes.txt2img), (self.img2img, pipes.img2img)):
             own.set_progress_bar_config(**getattr(base, "_progress_bar_config", {}))
+        for half in ("encoder", "decoder"):  # the VAE's time inside a pipeline call is its own stage when measured
+            if isinstance(getattr(pipes.txt2img.vae, half, None), torch.nn.Module):
+                time_module(getattr(pipes.txt2img.vae, half), "vae")
 
     @property
     def controlnets(self) -> int:
@@ -188,7 +192,8 @@ class PromptEmbeddings:
         if text not in self._cache:
             # Encoding a text as a positive prompt gives the same tensor as encoding it as the negative one
             # (same tokenisation and padding), so one cache serves both.
-            self._cache[text] = self.pipe.encode_prompt(text, self.pipe._execution_device, 1, False)[0]
+            with stage("text"):
+                self._cache[text] = self.pipe.encode_prompt(text, self.pipe._execution_device, 1, False)[0]
         return self._cache[text]
 
     def pipeline_kwargs(self, conditioning: Conditioning, guidance: float) -> dict[str, Any]:
@@ -257,7 +262,7 @@ class Painter:
                 **self.embeddings.pipeline_kwargs(r.conditioning, r.guidance),
             )
             if r.init is None:
-                with reuse or nullcontext():
+                with reuse or nullcontext(), stage("unet"):
                     pixels = pipe(**common, output_type="pt").images[0]
                 return Painted(pixels, last.get("latents"))
             init = r.init
@@ -267,7 +272,7 @@ class Painter:
                                                     generator=generator, noise_seed=r.start.noise_seed, steps=steps,
                                                     share=r.start.share)
             one = len(r.controls) == 1
-            with reuse or nullcontext():
+            with reuse or nullcontext(), stage("unet"):
                 pixels = pipe(
                     image=init, strength=r.strength,
                     control_image=r.controls[0].image if one else [c.image for c in r.controls],

@@ -15,6 +15,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, TypeVar
 
+from .timing import in_context
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -43,6 +45,8 @@ def map_in_order(fn: Callable[[T], R], items: Iterable[T], workers: int | None =
     count = min(workers or cpu_workers(), len(todo))
     if count <= 1 or getattr(_inside, "worker", False):
         return [fn(x) for x in todo]
+
+    fn = in_context(fn)  # a measured run's stages count in its workers too
 
     def run(x: T) -> R:
         _inside.worker = True

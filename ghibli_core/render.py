@@ -22,6 +22,7 @@ from .camera.path import CameraPath, CameraSettings
 from .errors import Cancelled
 from .models.pipelines import GhibliPipelines
 from .presets import default_motion
+from .timing import stage
 from .schedule import default_fps, denoising_steps, keyframe_indices
 
 __all__ = ["Animation", "default_fps", "denoising_steps", "render_animation"]  # the schedule arithmetic, re-exported
@@ -116,13 +117,15 @@ def render_animation(
         def take(frame: Frame) -> None:
             # a keyframe's depth is known once the next one is painted (its move estimated it): one keyframe behind
             if painted:
-                emit(spans.add(painted[-1].index, rgb(painted[-1]), z(frame.previous_depth)))
+                with stage("inbetweens"):
+                    emit(spans.add(painted[-1].index, rgb(painted[-1]), z(frame.previous_depth)))
     else:
         spans = KeyframeSpans(settings.frames, keys, motion.interpolate, loop=motion.loop, method=motion.blend, flow=motion.flow,
                               flows=flows)
 
         def take(frame: Frame) -> None:
-            emit(spans.add(frame.index, rgb(frame)))
+            with stage("inbetweens"):
+                emit(spans.add(frame.index, rgb(frame)))
 
     for frame in animate(pipes, plan, settings, init_image=init_image, keyframes=keys, on_progress=on_progress,
                          should_cancel=should_cancel, progress=progress, camera=camera, loop=motion.loop):
@@ -133,8 +136,11 @@ def render_animation(
     if should_cancel is not None and should_cancel():
         raise Cancelled("cancelled before blending")
     if isinstance(spans, CameraSpans):
-        emit(spans.add(painted[-1].index, rgb(painted[-1]), z(pipes.depth.relative(painted[-1].image))))
-    emit(spans.close())
+        last_z = z(pipes.depth.relative(painted[-1].image))
+        with stage("inbetweens"):
+            emit(spans.add(painted[-1].index, rgb(painted[-1]), last_z))
+    with stage("inbetweens"):
+        emit(spans.close())
     frames = [Image.fromarray(a) for a in out]
     if camera is not None and path is not None:
         closure = None if not motion.loop else ("the camera path returns to its start" if path.closes()

@@ -13,6 +13,8 @@ from collections import OrderedDict
 import cv2
 import numpy as np
 
+from ..timing import stage
+
 from ..errors import check_choice
 
 from ..registry import FLOW_METHODS  # noqa: E402 - the one definition
@@ -127,7 +129,8 @@ class FlowCache:
             waiting.wait()  # another thread computes this pair; then it is in the cache (or evicted: compute it here)
         try:
             first, second = (b, a) if swapped else (a, b)
-            flows = compute_flow(first, second, method), compute_flow(second, first, method)
+            with stage("flow"):
+                flows = compute_flow(first, second, method), compute_flow(second, first, method)
             with self._lock:
                 self.computed += 1
                 self._flows[key] = flows

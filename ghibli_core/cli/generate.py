@@ -11,10 +11,11 @@ from ..animate import parse_size
 from ..device import dtype_note, peak_memory_mb
 from ..errors import InputError
 from ..export import FORMATS
-from ..job import AnimationJob, run_job
+from ..job import AnimationJob, run_job, timed_plan
 from ..models.lora import LoraSpec
 from ..presets import get_preset
 from ..schedule import denoising_steps
+from ..timing import StageTimes, measuring, stage
 from .common import Parser, PROG, camera_flags, camera_settings, model_flags, model_settings, motion_flags, painting_flags, \
     painting_values, planner_flags, planner_settings, print_metrics, sound_flags, sound_settings, tiny_models, warn, \
     music_flags, music_settings, every_bad_flag
@@ -65,6 +66,9 @@ def build_parser(subcommands: tuple[str, ...] = ()) -> argparse.ArgumentParser:
     o.add_argument("--dither", action="store_true", help="GIF only: Floyd-Steinberg dithering against the shared palette")
     o.add_argument("--frames-dir", help="also write every frame as a numbered PNG into this folder")
     o.add_argument("--quiet", action="store_true", help="no progress bars")
+    o.add_argument("--verbose", action="store_true",
+                   help="also print the seconds spent in each stage (load, plan, text, unet, vae, depth, camera, flow, "
+                        "in-betweens, coherence, metrics, write; always in NAME.metrics.json)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
@@ -123,8 +127,11 @@ def run_generate(args: argparse.Namespace) -> int:
     # 1. Every cheap check first: nothing loads until all inputs are known good (every bad flag reported at once).
     job = every_bad_flag(job_from_args, args, build_parser())
     resolved = job.models.resolve()
-    # 2. Plan (a missing key fails here; a failing LLM falls back to the offline plan with a warning), then paint.
-    plan = job.make_plan()
+    # 2. Plan (a missing key fails here; a failing LLM falls back to the offline plan with a warning), then paint;
+    # every stage's seconds are measured (NAME.metrics.json's `timings`; --verbose prints them)
+    times = StageTimes(resolved.device)
+    with measuring(times):
+        plan = timed_plan(job)
     for message in plan.warnings:
         warn(f"plan: {message}")
     settings, motion, camera = job.painting, job.motion, job.camera_for(plan)
@@ -134,9 +141,11 @@ def run_generate(args: argparse.Namespace) -> int:
         f"({denoising_steps(settings, motion, init_image=job.init_image is not None)} denoising steps for "
         f"{motion.output_count(settings.frames)} output frames)" + (f", camera {camera.describe()}" if camera else "") +
         f", on {resolved.device} in {dtype_note(job.models.dtype, resolved.device, resolved.dtype)}")
-    pipes = load_pipelines(resolved, progress=not args.quiet)
+    with measuring(times), stage("load"):
+        pipes = load_pipelines(resolved, progress=not args.quiet)
     loaded = time.perf_counter()
-    result = run_job(job, pipes, plan=plan, progress=not args.quiet)
+    with measuring(times):
+        result = run_job(job, pipes, plan=plan, progress=not args.quiet)
     print(f"wrote {job.output} ({len(result.output_frames)} frames from {len(result.animation.painted)} painted, "
           f"{settings.width}x{settings.height}, {job.fps:g} fps, seed {settings.seed}; load {loaded - started:.1f}s, "
           f"paint {result.paint_seconds:.1f}s, finish {result.finish_seconds:.1f}s, peak memory {peak_memory_mb(resolved.device):.0f} MB)")
@@ -146,5 +155,7 @@ def run_generate(args: argparse.Namespace) -> int:
             Path(job.output).suffix.lower() not in (".mp4", ".webm") else "in it"
         written = f"music by {sound['generator']} from \"{sound['prompt']}\", seed {sound['seed']}" if job.music else sound["name"]
         print(f"sound: {written} ({sound['fit']}, {sound['seconds']:.3f} s at {sound['rate']} Hz) {where}")
+    if args.verbose:
+        print(f"time per stage: {times.line()}")
     print_metrics(result.metrics, args.metrics)
     return 0

@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--keep-work", action="store_true", help="keep the work folder after success")
     o.add_argument("--metrics", action="store_true", help="print the full quality table")
     o.add_argument("--quiet", action="store_true", help="no progress bars")
+    o.add_argument("--verbose", action="store_true", help="also print the seconds spent in each stage (always in NAME.metrics.json)")
     return p
 
 
@@ -135,7 +136,11 @@ def run_video(argv: Sequence[str]) -> int:
     if job.sound_dropped:
         warn(f"the clip's sound is dropped: {str(job.output or 'a frames folder')} cannot carry sound (write .mp4 or .webm to keep it)")
     started, warned = time.perf_counter(), len(info.warnings)
-    result = run_video_job(job, progress=not args.quiet)
+    from ..timing import StageTimes, measuring
+
+    times = StageTimes(job.models.resolve().device if job.models is not None else None)
+    with measuring(times):
+        result = run_video_job(job, progress=not args.quiet)
     for line in info.warnings[warned:] + list(result.sound.warnings if result.sound else ()):  # packets skipped on the way
         warn(line)
     m = result.metrics
@@ -146,6 +151,8 @@ def run_video(argv: Sequence[str]) -> int:
           f"peak memory {peak_memory_mb():.0f} MB)")
     print(f"temporal warp error {m['temporal_warp_error']:.5f} (the source's own {m['source_warp_error']:.5f}), "
           f"structure fidelity {m['structure_fidelity']:.3f}, flicker {m['flicker']:.4f}, colour drift {m['color_drift']:.2f} dE")
+    if args.verbose:
+        print(f"time per stage: {times.line()}")
     if args.metrics:
         print(table(m))
     return 0

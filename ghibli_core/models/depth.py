@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from ..errors import ModelLoadError, first_line
+from ..timing import stage
 from .holder import HELD
 from .sources import ModelSource, safe_load_kwargs
 
@@ -39,7 +40,7 @@ class DepthEstimator:
     @torch.inference_mode()
     def relative(self, image: Image.Image) -> np.ndarray:
         """Relative inverse depth of `image` as float32 HxW in 0..1 (1 = nearest), at the image's size."""
-        with self._lock:
+        with self._lock, stage("depth"):
             out = self.pipe(image.convert("RGB"))
         depth = out["predicted_depth"].float()
         depth = depth.reshape(1, 1, *depth.shape[-2:])

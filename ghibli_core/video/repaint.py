@@ -28,6 +28,7 @@ from ..blend.flow import FlowCache
 from ..errors import Cancelled, check_range
 from ..models.cross_frame import CrossFrameAttention
 from ..models.pipelines import GhibliPipelines
+from ..timing import stage
 from ..painter import CancelCheck, Conditioning, PaintRequest, Painter, ProgressCallback, RunPipelines, StartMask
 from .clip import ClipFrame, ClipInfo, read_clip
 from .motion import CUT_CONSISTENT, carry, change, propagate
@@ -115,7 +116,8 @@ def repaint(pipes: GhibliPipelines, info: ClipInfo, prompt: str | Sequence[str],
         init, start, share = src, None, 0.0
         seed = settings.seed if settings.seed_policy == "fixed" else settings.seed + len(log.keyframes)
         if last is not None and not cut:
-            carried = carry(last.painted, last.source, src, flows)
+            with stage("inbetweens"):  # the carried picture: the in-betweens' own work
+                carried = carry(last.painted, last.source, src, flows)
             blend = keys.flow_blend * carried.image.astype(np.float32) + (1 - keys.flow_blend) * src.astype(np.float32)
             init = np.where(carried.valid[..., None], blend, src).round().astype(np.uint8)
             start, share = StartMask(~carried.valid, settings.reveal_boost, seed ^ 0x5EED), carried.share
@@ -151,6 +153,11 @@ def repaint(pipes: GhibliPipelines, info: ClipInfo, prompt: str | Sequence[str],
 
     def close_interval(next_key: Keyframe | None) -> list[tuple[np.ndarray, np.ndarray]]:
         """The last keyframe and the frames after it (up to the next keyframe), carried from both sides."""
+        assert last is not None
+        with stage("inbetweens"):
+            return _interval(next_key)
+
+    def _interval(next_key: Keyframe | None) -> list[tuple[np.ndarray, np.ndarray]]:
         assert last is not None
         out = [(last.source, last.painted)]
         span = (next_key.index - last.index) if next_key is not None else None
