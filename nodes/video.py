@@ -69,6 +69,10 @@ class GhibliVideoStylize(io.ComfyNode):
                 io.Audio.Input("audio", optional=True, tooltip="The clip's sound: trimmed to the frames and given back."),
                 *([VIDEO.Input("video", optional=True, tooltip="Or a native VIDEO (its frames, rate and sound are used).")]
                   if VIDEO is not None else []),
+                io.Boolean.Input("cross_frame", default=_KEYS.cross_frame, optional=True,
+                                 tooltip="Each keyframe's self-attention also sees its scene's first keyframe: textures and "
+                                 "colours shared across keyframes, at the cost of memory for that reference (one tensor "
+                                 "per attention layer and step)."),
             ],
             outputs=[
                 io.Image.Output("frames", display_name="frames", tooltip="The repainted frames, one per input frame."),
@@ -94,7 +98,8 @@ class GhibliVideoStylize(io.ComfyNode):
 
     @classmethod
     def execute(cls, pipeline, prompt: str, preset: str, keyframe_min: int, keyframe_max: int, keyframe_threshold: float,
-                flow_blend: float, max_side: int, images=None, fps: float = 24.0, audio=None, video=None, **values) -> io.NodeOutput:
+                flow_blend: float, max_side: int, images=None, fps: float = 24.0, audio=None, video=None,
+                cross_frame: bool = False, **values) -> io.NodeOutput:
         import comfy.utils
 
         frames, rate, sound_in = _source(images, video, fps)
@@ -104,7 +109,7 @@ class GhibliVideoStylize(io.ComfyNode):
         sound_in = audio if audio is not None else sound_in
         clip = InMemoryClip(frames, rate, sound=to_sound(sound_in) if sound_in is not None else None)
         job = VideoJob(clip=clip, prompt=prompt, clip_settings=ClipSettings(max_side=max_side), painting=painting,
-                       keys=KeyframeSettings(keyframe_min, keyframe_max, keyframe_threshold, flow_blend),
+                       keys=KeyframeSettings(keyframe_min, keyframe_max, keyframe_threshold, flow_blend, cross_frame),
                        preset=preset, metrics_file=False, generator=host.GENERATOR)
         bar = comfy.utils.ProgressBar(job.info.frames, node_id=cls.hidden.unique_id)
         check = host.cancel_check()

@@ -363,6 +363,13 @@ def test_the_video_workflow_repaints_a_clip_with_its_sound(server):
     assert meta["source"]["frames"] == 12 and meta["keyframes"][0] == 0 and meta["generator"].endswith("(ComfyUI)")
     assert meta["metrics"]["frames"] == 12 and "temporal_warp_error" in meta["metrics"] and "loop_seam" in meta["metrics"]
     assert meta["comfyui_prompt"]["4"]["class_type"] == "GhibliVideoStylize"
+    assert meta["keyframe_settings"]["cross_frame"] is False
+    # cross-frame attention from the node's widget
+    graph = small(api("ghibli_video"))
+    graph["4"]["inputs"].update(cross_frame=True, keyframe_max=4)
+    file, _ = saved_animation(server, run(server, graph), "5")
+    meta = read_metadata(server.output / file["subfolder"] / file["filename"])
+    assert meta["keyframe_settings"]["cross_frame"] is True and len(meta["keyframes"]) >= 3
 
 
 def test_music_and_an_audio_schedule_drive_a_webm(server):
