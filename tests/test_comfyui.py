@@ -749,7 +749,22 @@ def _canvas_checks(server: ComfyServer, driver, front_end: str) -> None:
               const nodes = window.app.graph._nodes || window.app.graph.nodes;
               const missing = nodes.filter(n => !window.LiteGraph.registered_node_types[n.type]).map(n => n.type);
               const dialogs = [...document.querySelectorAll('.p-dialog')].map(d => d.innerText).filter(t => /missing/i.test(t));
-              done({count: nodes.length, types: nodes.map(n => n.type), missing, dialogs,
+              // every widget's label and value fit side by side at the node's width (the front end cuts the label
+              // first when they do not: its drawTruncatingText, with the widgets' own margins)
+              const ctx = document.createElement("canvas").getContext("2d");
+              ctx.font = `${window.LiteGraph.NODE_SUBTEXT_SIZE}px ${window.LiteGraph.NODE_FONT || "Arial"}`;
+              const cut = [];
+              for (const node of nodes) {
+                for (const w of node.widgets || []) {
+                  const value = w._displayValue;  // drawn widgets only (the newest front end); DOM widgets draw themselves
+                  if (typeof value !== "string" || w.element) continue;
+                  const margin = w.constructor.margin ?? 15, gap = w.constructor.labelValueGap ?? 5;
+                  const room = node.size[0] - (margin * 2 + 5) - 2 * margin - 20;
+                  const need = ctx.measureText(w.label || w.name).width + gap + ctx.measureText(value).width;
+                  if (need > room) cut.push([node.type, w.name, Math.round(need), Math.round(room)]);
+                }
+              }
+              done({count: nodes.length, types: nodes.map(n => n.type), missing, dialogs, cut,
                     widgets: nodes.map(n => [n.type, (n.widgets || []).length])});
             })().catch(e => done({error: String(e)}));
             """,
@@ -757,6 +772,7 @@ def _canvas_checks(server: ComfyServer, driver, front_end: str) -> None:
         )
         assert "error" not in result, result
         assert result["missing"] == [] and not [d for d in result["dialogs"] if "node" in d.lower()], result
+        assert result["cut"] == [], f"{name}: widget labels cut at the node's width (node, widget, needs, has): {result['cut']}"
         assert sorted(result["types"]) == sorted(n["type"] for n in workflow["nodes"])
         driver.execute_script(  # close the first-run dialogs and frame the graph for the screenshot
             "document.querySelectorAll('.p-dialog-mask').forEach(d => d.remove());"
