@@ -61,7 +61,7 @@ from ghibli_core.presets import PRESETS  # noqa: E402
 
 IDEA = "a serene forest at dawn, sunlight through swaying trees"
 DEFAULT_ROWS = ("seed", "bare_diffusers", "quality", "balanced-noreuse", "balanced+cache", "balanced+controlnet-end",
-                "balanced+cfg-end", "balanced", "balanced+camera", "fast-noreuse", "fast")
+                "balanced+cfg-end", "balanced", "balanced+camera", "fast-noreuse", "fast", "turbo")
 #: what a row's output is compared with (mean absolute pixel difference): the same schedule without step reuse
 REFERENCES = {"balanced-serial": "balanced",  # same frames, so pixel diff 0: the threads change nothing
               "balanced": "balanced-noreuse", "balanced+cache": "balanced-noreuse", "balanced+controlnet-end": "balanced-noreuse",
@@ -387,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
             "quality": lambda count: run_preset(pipes, "quality", plan[:quality_frames], args.size, count),
             "balanced": lambda count: run_preset(pipes, "balanced", plan[:args.frames], args.size, count),
             "fast": lambda count: run_preset(pipes, "fast", plan[:args.frames], args.size, count),
+            # the few-step schedule (LCM, 2 steps per img2img frame, one conditional batch); its speed LoRA is left out
+            # here: an adapter costs little next to the schedule, and random weights have nothing to distil
+            "turbo": lambda count: run_preset(pipes, "turbo", plan[:args.frames], args.size, count),
             "balanced+camera": lambda count: run_preset(pipes, "balanced", plan[:args.frames], args.size, count, CAMERA_MOVE),
             "balanced-noreuse": lambda count: run_preset(pipes, "balanced", plan[:args.frames], args.size, count, **NO_REUSE),
             "fast-noreuse": lambda count: run_preset(pipes, "fast", plan[:args.frames], args.size, count, **NO_REUSE),

@@ -173,7 +173,7 @@ class RunPipelines:
     def adapters(self) -> Iterator[None]:
         """While painting: this run's LoRAs are the active adapters of the shared weights."""
         pipes = self.shared
-        key = tuple((s.name, s.weight, s.path) for s in pipes.loras)
+        key = tuple((s.name, s.weight, s.path) for s in pipes.adapters)
         with pipes.adapter_gate.use(key, pipes.activate_loras):
             yield
 

@@ -38,9 +38,12 @@ class Preset:
     cache_interval: int = 1
     controlnet_end: float = 1.0
     cfg_end: float = 1.0
+    #: the guidance scale the preset paints with (None: the setting's own default, 7.5)
+    guidance: float | None = None
 
     #: The fields that go to AnimationSettings and to MotionSettings.
-    ANIMATION_FIELDS = ("steps", "strength", "scheduler", "controlnet_scale", "cache_interval", "controlnet_end", "cfg_end")
+    ANIMATION_FIELDS = ("steps", "strength", "scheduler", "controlnet_scale", "cache_interval", "controlnet_end", "cfg_end",
+                        "guidance")
     MOTION_FIELDS = ("cadence", "interpolate")
 
     @property
@@ -58,17 +61,21 @@ class Preset:
             return f"every frame painted {painted}"
         return f"every {_ordinal(self.cadence)} frame painted {painted}, the rest by optical flow"
 
+    def _set(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """The named values this preset sets (guidance only where it sets one)."""
+        return {k: getattr(self, k) for k in names if not (k == "guidance" and self.guidance is None)}
+
     def values(self) -> dict[str, Any]:
         """Every value the preset sets, by setting name."""
-        return {k: getattr(self, k) for k in self.ANIMATION_FIELDS + self.MOTION_FIELDS}
+        return self._set(self.ANIMATION_FIELDS + self.MOTION_FIELDS)
 
     def painting_values(self) -> dict[str, Any]:
         """The values the painting stage takes (what the Sequential Img2Img node's widgets hold): all but the in-betweens."""
-        return {k: getattr(self, k) for k in (*self.ANIMATION_FIELDS, "cadence")}
+        return self._set((*self.ANIMATION_FIELDS, "cadence"))
 
     def animation(self, **overrides: Any) -> AnimationSettings:
         """AnimationSettings with this preset's values; `overrides` that are not None win."""
-        values = {k: getattr(self, k) for k in self.ANIMATION_FIELDS}
+        values = self._set(self.ANIMATION_FIELDS)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return AnimationSettings(**values)
 

@@ -31,6 +31,9 @@ SCHEDULERS = {
     "ddim": "DDIMScheduler",
     "unipc": "UniPCMultistepScheduler",
     "pndm": "PNDMScheduler",
+    # few-step samplers, for a speed LoRA (LCM-LoRA, TCD, Hyper-SD) and the turbo preset
+    "lcm": "LCMScheduler",
+    "tcd": "TCDScheduler",
 }
 COLOR_MODES = ("meanstd", "histogram")
 BLEND_METHODS = ("flow", "crossfade")
@@ -45,7 +48,7 @@ MAX_CADENCE = 16
 #: Settings the presets set: their default is the default preset's, and the command line leaves them unset (None) so
 #: that the chosen preset fills them.
 PRESET_SET = ("steps", "strength", "scheduler", "controlnet_scale", "cadence", "interpolate", "cache_interval",
-              "controlnet_end", "cfg_end")
+              "controlnet_end", "cfg_end", "guidance")
 
 
 @dataclass(frozen=True)
@@ -355,7 +358,8 @@ def markdown_table() -> str:
         out += [f"### {title}", "", "| setting | command line | ComfyUI widget | default | range / choices | meaning |",
                 "|---|---|---|---|---|---|"]
         for s in of(owner):
-            default = "preset" if s.preset else ("" if s.default is None else f"`{s.default}`")
+            default = f"preset (else `{s.default}`)" if s.preset and s.name == "guidance" else "preset" if s.preset else \
+                ("" if s.default is None else f"`{s.default}`")
             if s.kind == "text" and s.default:
                 default = "see `--help`"
             cli = f"`{s.cli_flag}`" if s.cli_flag else ("`--size`" if s.name in ("width", "height") else

@@ -16,6 +16,7 @@
   annotators/tiny-annotators/            the soft-edge and lineart detectors' files at their real shapes, random fp16
                                          weights (ControlNetHED.pth as released, sk_model*.safetensors), when
                                          controlnet_aux is installed
+  loras/tiny-lcm.safetensors             a second LoRA of the same layout, as the speed LoRA (--speed-lora, turbo)
   music/tiny-musicgen/                   transformers MusicGen (T5 text encoder, EnCodec at 32 kHz / 50 Hz, decoder) + its
                                          processor (a T5 tokenizer over a small word list)
 The loaders take them through the same code paths as real weights.
@@ -99,6 +100,11 @@ class TinyModels:
     @property
     def annotators_dir(self) -> Path:
         return self.root / "annotators" / "tiny-annotators"
+
+    @property
+    def speed_lora(self) -> Path:
+        """A LoRA in the layout of LCM-LoRA (diffusers), for --speed-lora and the turbo preset."""
+        return self.root / "loras" / "tiny-lcm.safetensors"
 
     @property
     def music_dir(self) -> Path:
@@ -210,6 +216,17 @@ def _write_annotators(out_dir: Path) -> None:
     torch.save(half(ControlNetHED_Apache2()), out_dir / "ControlNetHED.pth")
     for name in ("sk_model", "sk_model2"):
         _save_file(half(Generator(3, 1, 3)), out_dir / f"{name}.safetensors", metadata={"format": "pt"})
+
+
+def _write_speed_lora(tiny: TinyModels) -> None:
+    """The tiny style LoRA's layout with other weights (its up-projections negated and halved): a second adapter for
+    the speed-LoRA path, without drawing on the random generator the other models were made with."""
+    from safetensors import safe_open
+
+    with safe_open(str(tiny.lora), framework="pt") as f:
+        tensors = {k: (f.get_tensor(k) * -0.5 if "lora_B" in k or "lora.up" in k else f.get_tensor(k)) for k in f.keys()}
+        metadata = f.metadata() or {}
+    _save_file(tensors, tiny.speed_lora, metadata={**metadata, "note": "tiny LCM-style speed LoRA (random weights)"})
 
 
 def _write_loras(pipe, out_dir: Path) -> None:
@@ -399,6 +416,7 @@ def make_tiny(root: Path | str, *, seed: int = 0) -> TinyModels:
         _build_controlnet(clean_unet).save_pretrained(str(tiny.edge_controlnet_dir), safe_serialization=True)
         _write_annotators(tiny.annotators_dir)
         write_tiny_music_model(tiny.music_dir)
+        _write_speed_lora(tiny)
         files = sorted(_files_under(tiny.root))
         (tiny.root / STAMP).write_text(json.dumps({"version": TINY_FORMAT_VERSION, "seed": seed, "image_size": IMAGE_SIZE,
                                                    "files": files}))

@@ -23,7 +23,8 @@ def tooltip(name: str) -> str:
 def default(name: str) -> Any:
     """The widget's default: the default preset's value for a preset-set setting, else the table's."""
     s = SETTINGS[name]
-    return getattr(PRESETS[DEFAULT_PRESET], name) if s.preset else s.default
+    value = getattr(PRESETS[DEFAULT_PRESET], name) if s.preset else None
+    return s.default if value is None else value  # (guidance: set by some presets only)
 
 
 def setting_input(name: str, **overrides: Any) -> io.Input:

@@ -212,7 +212,8 @@ def test_the_widgets_are_the_settings_tables(server):
         if s.owner == "models" and s.kind == "text":  # the loader lists the files in ComfyUI's model folders instead
             assert isinstance(spec.get("options", kind), list), (node, s.name)
             continue
-        default = own_defaults.get((node, s.name), getattr(PRESETS[DEFAULT_PRESET], s.name) if s.preset else s.default)
+        preset_value = getattr(PRESETS[DEFAULT_PRESET], s.name) if s.preset else None  # (guidance: set by turbo only)
+        default = own_defaults.get((node, s.name), s.default if preset_value is None else preset_value)
         if s.kind == "text" and default is None:
             default = ""
         if s.kind in ("schedule", "amount"):
@@ -448,7 +449,7 @@ def test_a_preset_sets_the_schedule_and_its_values_are_served(server):
 
     table = server.get("/ghibli/presets")
     assert table == json.loads(json.dumps(preset_table())) and table["presets"]["fast"]["cadence"] == 4
-    graph["4"]["inputs"]["preset"] = "turbo"
+    graph["4"]["inputs"]["preset"] = "warp-speed"
     status, body = server.queue(graph)
     assert status == 400 and "preset" in _errors(body, "4") and "balanced" in _errors(body, "4")
 
@@ -513,7 +514,7 @@ def test_one_bad_value_gets_one_message_under_its_input_in_canvas_words(server):
              ("3", "lora_name", "missing-style.safetensors", "models/loras"),
              ("4", "guidance", 99.0, "bigger than max"), ("4", "cadence", 0, "smaller than min"),
              ("4", "strength_schedule", "0:(0.5", "unbalanced"), ("4", "seed_schedule", "0:(__import__('os'))", "not an allowed"),
-             ("4", "width", 100, "multiple of 8"), ("4", "preset", "turbo", "balanced"),
+             ("4", "width", 100, "multiple of 8"), ("4", "preset", "warp-speed", "balanced"),
              ("5", "interpolate", -1, "smaller than min"), ("5", "blend", "smudge", "flow"),
              ("6", "fps", 0.0, "smaller than min"), ("6", "filename_prefix", "  ", "is empty"), ("6", "format", "tiff", "webp"),
              ("8", "fov", 0.0, "smaller than min"), ("8", "translation_x", "0:(abc", "unbalanced"), ("8", "move", "warp", "unknown")]
@@ -809,7 +810,11 @@ def _preset_widgets_follow_the_preset(driver) -> None:
           pick("strength", 0.1);  // 7 x 0.1 < 1: explained on the node before anything is queued
           const warned = [...(node.ghibliWarnings || [])];
           pick("steps", 20);
-          done({fast, stillFast, afterEdit, warned, cleared: node.ghibliWarnings || []});
+          const cleared = [...(node.ghibliWarnings || [])];
+          pick("preset", "turbo");
+          const turbo = [w("scheduler").value, w("guidance").value];
+          pick("preset", "balanced");  // turbo's guidance 1 does not stay behind under a preset that leaves it alone
+          done({fast, stillFast, afterEdit, warned, cleared, turbo, guidanceAfter: w("guidance").value});
           window.app.graph.remove(node);
         })().catch(e => done({error: String(e)}));
         """
@@ -819,6 +824,7 @@ def _preset_widgets_follow_the_preset(driver) -> None:
     assert result["fast"] == {k: v for k, v in fast.values().items() if k != "interpolate"} and result["stillFast"] == "fast"
     assert result["afterEdit"] == "custom"
     assert len(result["warned"]) == 1 and "raise steps or strength" in result["warned"][0] and result["cleared"] == []
+    assert result["turbo"] == ["lcm", 1.0] and result["guidanceAfter"] == 7.5, result
 
 
 def _run_from_the_canvas(server: ComfyServer, driver, artifacts: Path, front_end: str) -> None:

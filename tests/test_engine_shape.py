@@ -130,7 +130,9 @@ def test_the_idea_to_file_path_exists_once():
 
 def test_settings_take_their_defaults_from_the_default_preset():
     plain, preset = AnimationSettings(), PRESETS[DEFAULT_PRESET]
-    assert {k: getattr(plain, k) for k in preset.ANIMATION_FIELDS} == {k: getattr(preset, k) for k in preset.ANIMATION_FIELDS}
+    assert {k: getattr(plain, k) for k in preset.values() if k in preset.ANIMATION_FIELDS} == \
+        {k: v for k, v in preset.values().items() if k in preset.ANIMATION_FIELDS}
+    assert plain.guidance == defaults.GUIDANCE  # the default preset leaves guidance to the setting
     assert (plain.frames, plain.width, plain.height) == (defaults.FRAMES, *defaults.size())
     assert defaults.size(tiny=True) == (defaults.TINY_SIZE,) * 2
     # descriptions are written from the values, so they cannot drift from them

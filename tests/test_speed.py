@@ -49,16 +49,16 @@ def test_explicit_values_win_over_the_preset_and_are_still_checked():
     s = fast.animation(frames=4, steps=30, strength=None, **TINY)
     assert s.steps == 30 and s.strength == fast.strength and s.scheduler == fast.scheduler
     assert fast.motion(cadence=1, interpolate=None).cadence == 1 and fast.motion().interpolate == fast.interpolate
-    with pytest.raises(InputError, match="preset.*unknown preset 'turbo'.*quality, balanced, fast"):
-        get_preset("turbo")
+    with pytest.raises(InputError, match="preset.*unknown preset 'warp-speed'.*quality, balanced, fast, turbo"):
+        get_preset("warp-speed")
     with pytest.raises(InputError, match="strength"):
         fast.animation(strength=1.5)
 
 
 def test_cli_rejects_an_unknown_preset_before_loading_anything(capsys):
     with pytest.raises(SystemExit) as exc:
-        cli.main(["idea", "--preset", "turbo", "-o", "x.gif"])
-    assert exc.value.code == 2 and "invalid choice: 'turbo'" in capsys.readouterr().err
+        cli.main(["idea", "--preset", "warp-speed", "-o", "x.gif"])
+    assert exc.value.code == 2 and "invalid choice: 'warp-speed'" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -236,7 +236,7 @@ def test_patch_workflow_sets_a_preset_and_steps_switch_to_custom():
     node = next(n for n in custom.values() if n["class_type"] == "GhibliSequentialImg2Img")["inputs"]
     assert node["preset"] == "custom" and node["steps"] == 7
     with pytest.raises(InputError, match="preset"):
-        patch_workflow(graph, preset="turbo")
+        patch_workflow(graph, preset="warp-speed")
 
 
 def test_shipped_workflows_paint_with_the_default_preset():

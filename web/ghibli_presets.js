@@ -156,7 +156,8 @@ app.registerExtension({
       const values = t.presets[name];
       if (!values) return;
       filling = true;
-      for (const [key, value] of Object.entries(values)) {
+      // a widget only some presets set (turbo's guidance) goes back to its default under the others
+      for (const [key, value] of Object.entries({ ...(t.resets ?? {}), ...values })) {
         const w = widget(node, key);
         if (w) w.value = value;
       }

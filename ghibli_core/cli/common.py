@@ -27,7 +27,8 @@ def warn(message: str) -> None:
 
 def preset_values(field: str) -> str:
     """`quality 25, balanced 16, fast 10`: what each preset sets `field` to, for help texts."""
-    return ", ".join(f"{p.name} {getattr(p, field)}" for p in PRESETS.values())
+    return ", ".join(f"{p.name} {getattr(p, field)}" for p in PRESETS.values() if getattr(p, field) is not None) + \
+        ("; the others the default" if any(getattr(p, field) is None for p in PRESETS.values()) else "")
 
 
 class Parser(argparse.ArgumentParser):
@@ -117,6 +118,10 @@ def model_flags(*, lora: bool = True) -> argparse.ArgumentParser:
                    help="an edge ControlNet beside depth, fed the frame's edges: canny, softedge, lineart or lineart_anime "
                         f"(scale default {defaults.EDGE_SCALE}; model default: ControlNet v1.1's of that kind); repeat for several")
     registry.add_flag(g, S["annotators"], default=None, metavar="HUB_ID|FOLDER")
+    g.add_argument("--speed-lora", metavar="FILE|HUB_ID[:WEIGHT]",
+                   help="a few-step LoRA beside the style LoRAs (LCM-LoRA latent-consistency/lcm-lora-sdv1-5, TCD h1t/TCD-SD15, "
+                        "Hyper-SD ByteDance/Hyper-SD/Hyper-SD15-4steps-lora.safetensors, or a file), for the lcm/tcd "
+                        "schedulers and --preset turbo (--tiny: the tiny one)")
     registry.add_flag(g, S["base_config"], dest="model_config", metavar="FOLDER")
     registry.add_flag(g, S["controlnet_config"], metavar="FOLDER")
     registry.add_flag(g, S["allow_pickle"], default=False)
@@ -135,7 +140,8 @@ def model_flags(*, lora: bool = True) -> argparse.ArgumentParser:
 
 def check_tiny_alone(args: argparse.Namespace) -> None:
     """--tiny brings its own models: refuse it together with --model, --controlnet or --depth-model."""
-    clash = [f"--{n.replace('_', '-')}" for n in ("model", "controlnet", "depth_model", "annotators") if getattr(args, n, None)]
+    clash = [f"--{n.replace('_', '-')}" for n in ("model", "controlnet", "depth_model", "annotators", "speed_lora")
+             if getattr(args, n, None)]
     clash += [f"--control {c}" for c in getattr(args, "control", ()) if "@" in c]
     if clash:
         raise InputError("tiny", f"cannot be combined with {', '.join(clash)}", "drop --tiny to use your own models")
@@ -155,10 +161,13 @@ def model_settings(args: argparse.Namespace, loras: tuple[LoraSpec, ...] = ()) -
                   channels_last=args.channels_last, vae_tiling=args.vae_tiling, vae_slicing=args.vae_slicing,
                   tiny_vae=args.tiny_vae)
     edges = tuple(EdgeControl.parse(c) for c in getattr(args, "control", ()))
-    if args.tiny:
-        return tiny_models(args).model_settings(edges=edges, **common)
+    if args.tiny:  # the tiny speed LoRA for the few-step preset
+        tiny = tiny_models(args)
+        speed = LoraSpec(str(tiny.speed_lora)) if getattr(args, "preset", None) == "turbo" else None
+        return tiny.model_settings(edges=edges, speed_lora=speed, **common)
     return ModelSettings(base=args.model or defaults.BASE_MODEL, controlnet=args.controlnet or defaults.CONTROLNET,
                          edges=edges, annotators=args.annotators or defaults.ANNOTATORS,
+                         speed_lora=LoraSpec.parse(args.speed_lora) if getattr(args, "speed_lora", None) else None,
                          depth_model=args.depth_model or defaults.DEPTH_MODEL, base_config=args.model_config,
                          controlnet_config=args.controlnet_config, **common)
 

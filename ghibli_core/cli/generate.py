@@ -134,6 +134,9 @@ def run_generate(args: argparse.Namespace) -> int:
         plan = timed_plan(job)
     for message in plan.warnings:
         warn(f"plan: {message}")
+    if job.painting.scheduler in ("lcm", "tcd") and job.models.speed_lora is None:
+        warn(f"the {job.painting.scheduler} scheduler paints in a few steps with a speed LoRA: without one (--speed-lora "
+             "latent-consistency/lcm-lora-sdv1-5) the frames come out blurred")
     settings, motion, camera = job.painting, job.motion, job.camera_for(plan)
     started = time.perf_counter()
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))

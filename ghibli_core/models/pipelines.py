@@ -23,6 +23,7 @@ from .depth import DepthEstimator, held_depth_estimator, load_depth_estimator
 from .edges import Detector, EdgeControl, check_annotators, load_detector, resolve_edge_controlnet
 from .holder import HELD
 from .lora import AdapterGate, LoraSpec, check_lora_file, use_loras
+from .speed_lora import name_of as speed_name, resolve_speed_lora
 from .sources import ModelSource, hub_offline, resolve_source
 from .speed import apply_speedups
 from .tiny_vae import check_fits, load_tiny_vae
@@ -38,6 +39,9 @@ class ModelSettings:
     controlnet: str = defaults.CONTROLNET
     depth_model: str = defaults.DEPTH_MODEL
     loras: tuple[LoraSpec, ...] = ()
+    #: A few-step "speed" LoRA (LCM-LoRA, TCD, Hyper-SD) beside the style LoRAs, with its own weight: a file, or a hub
+    #: repo holding pytorch_lora_weights.safetensors, or `org/repo/FILE.safetensors` (speed_lora.py).
+    speed_lora: LoraSpec | None = None
     #: Edge controls painted under beside the depth ControlNet (each its own ControlNet and detector).
     edges: tuple[EdgeControl, ...] = ()
     annotators: str = defaults.ANNOTATORS
@@ -84,12 +88,13 @@ class ModelSettings:
         depth = resolve_source(self.depth_model, "depth", "depth-model", allow_pickle=self.allow_pickle)
         tiny_vae = resolve_source(self.tiny_vae, "tiny-vae", "tiny-vae", allow_pickle=self.allow_pickle) if self.tiny_vae else None
         edges = tuple(resolve_edge_controlnet(e, self.allow_pickle) for e in self.edges)
+        speed = resolve_speed_lora(self.speed_lora) if self.speed_lora is not None else None
         check_annotators(self.edges, self.annotators)
         cross, text = base_dims(base, single_file_config(base, self.base_config))
-        for spec in self.loras:
+        for spec in (*self.loras, *((speed,) if speed else ())):
             check_lora_file(spec, cross_attention_dim=cross, text_hidden_size=text, allow_pickle=self.allow_pickle)
         device = resolve_device(self.device)
-        return ResolvedModels(self, base, controlnet, depth, device, resolve_dtype(self.dtype, device), tiny_vae, edges)
+        return ResolvedModels(self, base, controlnet, depth, device, resolve_dtype(self.dtype, device), tiny_vae, edges, speed)
 
 
 def single_file_config(src: ModelSource, explicit: str | None) -> Path:
@@ -141,11 +146,14 @@ class ResolvedModels:
     tiny_vae: ModelSource | None = None
     #: The edge controls' ControlNets, in the order of `settings.edges`.
     edge_controlnets: tuple[ModelSource, ...] = ()
+    #: The speed LoRA as a local file (a hub repo's file from the cache), at its weight.
+    speed_lora: LoraSpec | None = None
 
     @property
     def sources(self) -> tuple[ModelSource, ...]:
         """Every model file or folder these settings load (their identities key the held copies)."""
-        return (self.base, self.controlnet, self.depth, *((self.tiny_vae,) if self.tiny_vae else ()), *self.edge_controlnets)
+        return (self.base, self.controlnet, self.depth, *((self.tiny_vae,) if self.tiny_vae else ()), *self.edge_controlnets,
+                *((ModelSource("file", self.speed_lora.path, "pipeline"),) if self.speed_lora else ()))
 
 
 @dataclass
@@ -191,10 +199,16 @@ class GhibliPipelines:
                             allow_pickle=self.resolved.settings.allow_pickle)
         return dataclasses.replace(self, loras=tuple(loras), lora_adapters=[])
 
+    @property
+    def adapters(self) -> tuple[LoraSpec, ...]:
+        """Every adapter this handle paints with: its style LoRAs, then the speed LoRA (kept by `with_loras`)."""
+        speed = self.resolved.speed_lora
+        return (*self.loras, *((speed,) if speed is not None else ()))
+
     def activate_loras(self) -> list[str]:
         """Make this handle's LoRAs, at their weights, the active adapters of the shared weights (a painting run does
         this through `adapter_gate`, so it never switches them under another run)."""
-        self.lora_adapters = use_loras(self.txt2img, self.loaded_adapters, self.loras)
+        self.lora_adapters = use_loras(self.txt2img, self.loaded_adapters, self.adapters)
         self.adapter_gate.forget()
         return self.lora_adapters
 
@@ -207,6 +221,7 @@ class GhibliPipelines:
             "depth_model": getattr(self.depth, "source", r.depth).name,  # the estimator painting (a host may give another)
             "loras": [{"name": s.name, "weight": s.weight} for s in self.loras],
             **({"tiny_vae": r.tiny_vae.name} if r.tiny_vae is not None else {}),
+            **({"speed_lora": {"name": speed_name(r.settings.speed_lora), "weight": r.speed_lora.weight}} if r.speed_lora else {}),
             **({"controls": [{**e.to_dict(), "controlnet": src.name} for e, src in zip(self.edges, r.edge_controlnets)]}
                if self.edges else {}),
         }

@@ -1,0 +1,92 @@
+"""Few-step sampling on the tiny models: the lcm and tcd schedulers, a speed LoRA beside the style LoRAs (a file or a
+hub repo's file from the cache), guidance 1 painting one conditional batch, and the turbo preset (at most half a UNet
+step per output frame) from the command line, with the speed LoRA named in the metadata."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ghibli_core.cli import main
+from ghibli_core.errors import InputError, ModelNotFoundError
+from ghibli_core.export import read_metadata
+from ghibli_core.models.lora import LoraSpec
+from ghibli_core.models.pipelines import load_pipelines
+from ghibli_core.models.speed_lora import resolve_speed_lora
+from ghibli_core.painter import Conditioning, PaintRequest, Painter
+from ghibli_core.presets import get_preset
+
+INIT = Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+
+
+def _paint(pipes, scheduler: str, guidance: float = 7.5) -> tuple[np.ndarray, list[int]]:
+    """One img2img frame (4 steps x strength 0.5) and the batch size of every UNet call."""
+    batches: list[int] = []
+    hook = pipes.txt2img.unet.register_forward_pre_hook(lambda m, args: batches.append(args[0].shape[0]))
+    try:
+        painter = Painter.of(pipes, scheduler)
+        request = PaintRequest(index=1, conditioning=Conditioning("a forest"), seed=3, steps=4, guidance=guidance, width=64,
+                               height=64, init=INIT, strength=0.5, controls=painter.run.controls(pipes.depth(INIT), 0.7, INIT))
+        return np.asarray(painter.paint(request).image), batches
+    finally:
+        hook.remove()
+
+
+@pytest.mark.parametrize("scheduler", ["lcm", "tcd"])
+def test_few_step_schedulers_paint_int_steps_x_strength_steps(pipes, scheduler):
+    image, batches = _paint(pipes, scheduler)
+    assert image.shape == (64, 64, 3) and len(batches) == 2 and set(batches) == {2}  # int(4 x 0.5) steps, guided
+    _, unguided = _paint(pipes, scheduler, guidance=1.0)
+    assert unguided == [1, 1]  # guidance 1: one conditional batch, no CFG doubling
+
+
+def test_the_speed_lora_is_a_second_adapter_beside_the_style_loras(tiny):
+    style = (LoraSpec(str(tiny.lora), 0.8),)
+    plain = load_pipelines(tiny.model_settings(loras=style), progress=False)
+    fast = load_pipelines(tiny.model_settings(loras=style, speed_lora=LoraSpec(str(tiny.speed_lora), 1.0)), progress=False)
+    a, _ = _paint(plain, "lcm", 1.0)
+    b, _ = _paint(fast, "lcm", 1.0)
+    assert not np.array_equal(a, b) and len(fast.activate_loras()) == 2
+    assert fast.with_loras(()).adapters == (fast.resolved.speed_lora,)  # another LoRA chain keeps the speed LoRA
+    assert fast.model_names()["speed_lora"] == {"name": "tiny-lcm.safetensors", "weight": 1.0}
+
+
+def test_a_hub_repo_names_its_lora_file_from_the_cache(tiny, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    snapshot = tmp_path / "hub" / "models--tiny-org--lcm-lora" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    shutil.copyfile(tiny.speed_lora, snapshot / "pytorch_lora_weights.safetensors")
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    found = resolve_speed_lora(LoraSpec("tiny-org/lcm-lora", 0.9))
+    assert found.weight == 0.9 and found.path.endswith("pytorch_lora_weights.safetensors")
+    with pytest.raises(ModelNotFoundError, match=r"^speed-lora: tiny-org/other/pytorch_lora_weights\.safetensors is not in "
+                                                 r"the local Hugging Face cache and HF_HUB_OFFLINE=1"):
+        resolve_speed_lora(LoraSpec("tiny-org/other"))
+    with pytest.raises(InputError, match=r"^speed-lora: x\.bin is not a \.safetensors file"):
+        resolve_speed_lora(LoraSpec("tiny-org/lcm-lora/x.bin"))
+
+
+def test_turbo_paints_at_most_half_a_unet_step_per_output_frame():
+    turbo = get_preset("turbo")
+    assert turbo.steps_per_output_frame() <= 0.5 < get_preset("fast").steps_per_output_frame()
+    settings = turbo.animation()
+    assert (settings.scheduler, settings.guidance, int(settings.steps * settings.strength)) == ("lcm", 1.0, 2)
+    assert turbo.animation(guidance=3.0).guidance == 3.0  # a value given wins
+    assert get_preset("fast").animation().guidance == 7.5 and "guidance" not in get_preset("fast").values()
+
+
+def test_the_command_paints_turbo_with_the_tiny_speed_lora(tiny_env, tmp_path, capsys):
+    out = tmp_path / "turbo.gif"
+    assert main(["a forest", "--tiny", "--preset", "turbo", "--frames", "8", "--quiet", "-o", str(out)]) == 0
+    meta = read_metadata(out)
+    assert meta["preset"] == "turbo" and meta["models"]["speed_lora"]["name"] == "tiny-lcm.safetensors"
+    assert meta["settings"]["scheduler"] == "lcm" and meta["settings"]["guidance"] == 1.0
+    assert main(["a forest", "--tiny", "--speed-lora", "x.safetensors", "-o", str(tmp_path / "y.gif")]) == 2
+    assert "tiny: cannot be combined with --speed-lora" in capsys.readouterr().err
