@@ -26,6 +26,10 @@ def _listed_error(name: str, value) -> str | None:
     return host.missing_model_message(name, value, kind)
 
 
+#: The loader's speed_lora choice for none.
+NO_SPEED_LORA = "none"
+
+
 class GhibliPipelineLoader(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -52,16 +56,24 @@ class GhibliPipelineLoader(io.ComfyNode):
                                tooltip="none: the model's own VAE. A TAESD decoder from models/vae_approx "
                                "(taesd_decoder.safetensors, its encoder beside it): every frame encoded and decoded by "
                                "the tiny autoencoder instead: fast drafts, softer detail."),
+                io.Combo.Input("speed_lora", options=[NO_SPEED_LORA, *folder_paths.get_filename_list("loras")],
+                               default=NO_SPEED_LORA, optional=True,
+                               tooltip="A few-step LoRA from models/loras (LCM-LoRA, TCD, Hyper-SD) beside the style LoRAs: with "
+                               "the turbo preset (or the lcm/tcd scheduler) frames paint in 2 steps. none: no speed LoRA."),
+                io.Float.Input("speed_lora_strength", default=1.0, min=WEIGHT_RANGE[0], max=WEIGHT_RANGE[1], step=0.05,
+                               optional=True, tooltip="The speed LoRA's adapter weight."),
             ],
             outputs=[Pipeline.Output("pipeline", display_name="pipeline", tooltip="The loaded models; chain Ghibli LoRA Loaders after it.")],
         )
 
     @classmethod
-    @validation.checks("ckpt_name", "controlnet_name", "depth_model", "tiny_vae", combos=("device", "dtype", "compile"))
+    @validation.checks("ckpt_name", "controlnet_name", "depth_model", "tiny_vae", "speed_lora", combos=("device", "dtype", "compile"))
     def validate_inputs(cls, ckpt_name=None, controlnet_name=None, depth_model=None, device="auto", dtype="auto",
-                        compile="off", tiny_vae=host.NO_TINY_VAE) -> bool | str:
+                        compile="off", tiny_vae=host.NO_TINY_VAE, speed_lora=None) -> bool | str:
         errors = [e for e in (_listed_error(n, v) for n, v in (("ckpt_name", ckpt_name), ("controlnet_name", controlnet_name),
                                                                ("depth_model", depth_model), ("tiny_vae", tiny_vae))) if e]
+        if speed_lora not in (None, NO_SPEED_LORA) and speed_lora not in folder_paths.get_filename_list("loras"):
+            errors.append(host.missing_model_message("speed_lora", speed_lora, "loras"))
         errors += validation.combo_errors({"device": device, "dtype": dtype, "compile": compile},
                                           {"device": DEVICES, "dtype": DTYPES, "compile": COMPILE_MODES})
         return validation.report(errors)
@@ -82,22 +94,32 @@ class GhibliPipelineLoader(io.ComfyNode):
 
     @classmethod
     def fingerprint_inputs(cls, ckpt_name, controlnet_name, depth_model, device, dtype, compile="off", vae_tiling=False,
-                           tiny_vae=host.NO_TINY_VAE):
+                           tiny_vae=host.NO_TINY_VAE, speed_lora=NO_SPEED_LORA, speed_lora_strength=1.0):
         try:
             tiny = cls._tiny_vae_path(tiny_vae)
-            files = host.file_fingerprint(*cls._paths(ckpt_name, controlnet_name, depth_model), *([tiny] if tiny else []))
-            return files, device, dtype, compile, vae_tiling, tiny_vae
+            speed = cls._speed_lora(speed_lora, speed_lora_strength)
+            files = host.file_fingerprint(*cls._paths(ckpt_name, controlnet_name, depth_model), *([tiny] if tiny else []),
+                                          *([speed.path] if speed else []))
+            return files, device, dtype, compile, vae_tiling, tiny_vae, speed_lora, speed_lora_strength
         except Exception:  # a missing model is reported by execute, with the folder to put it in
             return None
 
     @classmethod
+    def _speed_lora(cls, name: str | None, strength: float) -> LoraSpec | None:
+        if name in (None, NO_SPEED_LORA):
+            return None
+        return LoraSpec(folder_paths.get_full_path_or_raise("loras", name), strength)
+
+    @classmethod
     def execute(cls, ckpt_name: str, controlnet_name: str, depth_model: str, device: str, dtype: str, compile: str = "off",
-                vae_tiling: bool = False, tiny_vae: str = host.NO_TINY_VAE) -> io.NodeOutput:
+                vae_tiling: bool = False, tiny_vae: str = host.NO_TINY_VAE, speed_lora: str = "none",
+                speed_lora_strength: float = 1.0) -> io.NodeOutput:
         base, controlnet, depth = cls._paths(ckpt_name, controlnet_name, depth_model)
         device = host.torch_device() if device == "auto" else device
         settings = ModelSettings(base=base, controlnet=controlnet, depth_model=depth, device=device,
                                  dtype=host.torch_dtype(device) if dtype == "auto" else dtype,
-                                 compile=compile, vae_tiling=vae_tiling, tiny_vae=cls._tiny_vae_path(tiny_vae))
+                                 compile=compile, vae_tiling=vae_tiling, tiny_vae=cls._tiny_vae_path(tiny_vae),
+                                 speed_lora=cls._speed_lora(speed_lora, speed_lora_strength))
         resolved = settings.resolve()  # every file checked (headers only) before any weight is read
         host.make_room(str(resolved.device), weights_bytes(resolved, fallback=host.UNKNOWN_MODEL_BYTES))
         held = HeldPipelines.of(resolved)

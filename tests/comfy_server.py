@@ -94,6 +94,7 @@ def write_models_dir(tiny: TinyModels, root: Path) -> Path:
     (models / "depth" / SHIPPED["depth"]).symlink_to(tiny.depth_dir, target_is_directory=True)
     (models / "loras" / SHIPPED["lora"]).symlink_to(tiny.lora)
     (models / "loras" / "tiny-style-kohya.safetensors").symlink_to(tiny.lora_kohya)
+    (models / "loras" / "tiny-lcm.safetensors").symlink_to(tiny.speed_lora)
     (models / "diffusers" / "tiny-sd15").symlink_to(tiny.pipeline_dir, target_is_directory=True)
     (models / "controlnet" / "tiny-controlnet-depth").symlink_to(tiny.controlnet_dir, target_is_directory=True)
     # the tiny TAESD under its own names (the previewer test writes ComfyUI's taesd_decoder.safetensors there)

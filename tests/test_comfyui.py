@@ -553,6 +553,22 @@ def test_one_bad_value_gets_one_message_under_its_input_in_canvas_words(server):
     assert server.get("/queue")["queue_running"] == []
 
 
+def test_turbo_paints_with_the_loaders_speed_lora(server):
+    """The loader's speed LoRA from models/loras and the painter's turbo preset: the file names the speed LoRA and the
+    few-step schedule (lcm, guidance 1); a speed LoRA that is not there is refused when queued, under its input."""
+    graph = small(api("ghibli_minimal"))
+    graph["2"]["inputs"].update(speed_lora="tiny-lcm.safetensors", speed_lora_strength=0.9)
+    graph["3"]["inputs"].update(preset="turbo")
+    file, _ = saved_animation(server, run(server, graph), "4")
+    meta = read_metadata(server.output / file["subfolder"] / file["filename"])
+    assert meta["models"]["speed_lora"] == {"name": "tiny-lcm.safetensors", "weight": 0.9}
+    assert meta["preset"] == "turbo" and (meta["settings"]["scheduler"], meta["settings"]["guidance"]) == ("lcm", 1.0)
+    graph["2"]["inputs"]["speed_lora"] = "missing-lcm.safetensors"
+    status, body = server.queue(graph)
+    errors = body["node_errors"]["2"]["errors"] if status == 400 else []
+    assert [e["extra_info"]["input_name"] for e in errors] == ["speed_lora"] and "models/loras" in errors[0]["details"], body
+
+
 def test_the_loader_paints_drafts_with_a_taesd_from_vae_approx(server):
     """The loader offers the TAESD decoders in models/vae_approx; picked, the run paints with it (the held models name
     it beside the checkpoint), and a name that is not there is refused at queue time under tiny_vae."""
