@@ -34,7 +34,7 @@ from .render import Animation, render_animation
 from .schedule import default_fps
 from .music import MusicSettings
 from .timing import stage
-from .plan.music import music_prompt
+from .plan.music import plan_music
 from .sound import SOUND_FORMATS, Sound, SoundSettings
 
 GENERATOR = f"ghibli-anim {__version__}"
@@ -138,7 +138,8 @@ class AnimationJob:
             if self.idea:
                 return dataclasses.replace(self.plan, idea=self.idea)
             return self.plan
-        return make_planner(self.planner).plan(self.idea, self.frames)
+        with stage("plan"):  # (a measured run's `plan` stage)
+            return make_planner(self.planner).plan(self.idea, self.frames)
 
     @property
     def seconds(self) -> float:
@@ -158,7 +159,7 @@ class AnimationJob:
             sound = self.sound.load(self.seconds)
             return sound, self.sound.summary(sound)
         if self.music is not None:
-            prompt = self.music.prompt or plan.music or music_prompt(plan.idea)  # (Rendered.music_prompt, before painting)
+            prompt = self.music.prompt or plan_music(plan)
             sound = self.music.compose(prompt, self.seconds, seed=self.painting.seed)
             return sound, self.music.summary(sound, prompt, self.music.seed_for(self.painting.seed))
         return None, None
@@ -176,12 +177,6 @@ class AnimationJob:
             "schedule": animation.schedule(), "camera": animation.camera_metadata(), "fps": self.fps, "models": pipes.model_names(),
             "init_image": Path(init).name if isinstance(init, (str, Path)) else ("image" if init is not None else None),
         }
-
-
-def timed_plan(job: "AnimationJob") -> Plan:
-    """The job's plan, its time counted as the `plan` stage when the run is measured."""
-    with stage("plan"):
-        return job.make_plan()
 
 
 def check_sound_output(sound: SoundSettings, output: Path | None) -> None:
@@ -240,7 +235,7 @@ class Rendered:
     @property
     def music_prompt(self) -> str:
         """The plan's music prompt (the rules' for its idea on plans made without one)."""
-        return self.plan.music or music_prompt(self.plan.idea)
+        return plan_music(self.plan)
 
 
 @dataclass
@@ -274,7 +269,7 @@ def render_job(
 ) -> Rendered:
     """Plan (unless `plan` is given) and paint `job`; `pipes` are loaded models (loaded from `job.models` when None).
     `on_output` receives the output frames as they are made (the finishing step measures them on arrival)."""
-    plan = plan if plan is not None else timed_plan(job)
+    plan = plan if plan is not None else job.make_plan()
     pipes = pipelines_for(job.models, pipes, progress)
     started = time.perf_counter()
     animation = render_animation(pipes, plan.frames, job.painting, job.motion, init_image=job._init, on_progress=on_progress,
@@ -298,7 +293,7 @@ def run_job(
     `pipes` are loaded models (loaded from `job.models` when None). Writes the animation with its metadata, its
     NAME.metrics.json (`job.metrics_file`) and the PNG frames (`job.frames_dir`), each atomically.
     """
-    plan = plan if plan is not None else timed_plan(job)
+    plan = plan if plan is not None else job.make_plan()
     sound, sound_summary = job.soundtrack(plan)  # read or written before painting: a bad sound fails early
     finisher = Finisher(job.outputs(sound), flow=job.motion.flow)
     rendered = render_job(job, pipes, plan=plan, on_progress=on_progress, on_frame=on_frame, on_output=finisher.add,

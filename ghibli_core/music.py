@@ -27,7 +27,7 @@ from .device import resolve_device
 from .errors import InputError, ModelLoadError, check_range, first_line
 from .models.holder import HELD
 from .models.sources import ModelSource, resolve_source, safe_load_kwargs
-from .sound import CROSSFADE, Sound, _equal_power, fit_sound
+from .sound import CROSSFADE, Sound, crossfade_join, fit_sound
 
 #: The longest window one generate() call writes, and how much of the last window the next one continues from.
 WINDOW = 30.0
@@ -115,10 +115,7 @@ class MusicModel:
                 more = self._window(prompt, min(WINDOW - CONTEXT, (n - len(track)) / self.rate + CROSSFADE), guidance,
                                     context)
                 # the new window restarts `fade` samples before the end: an equal-power crossfade joins them
-                f = min(fade, len(more), len(track))
-                fade_in, fade_out = _equal_power(f)
-                joined = track[-f:] * fade_out + more[:f] * fade_in
-                track = np.concatenate([track[:-f], joined, more[f:]]) if f else np.concatenate([track, more])
+                track = crossfade_join(track, more, min(fade, len(more), len(track)))
                 k += 1
                 if on_window:
                     on_window(k, windows)
@@ -167,13 +164,14 @@ class MusicSettings:
         `seed` is the animation's (used when the settings name none); `on_window(done, windows)` follows a long track."""
         device = resolve_device(self.device)
         dtype = torch.float32  # MusicGen's EnCodec decoder is sensitive to half precision; the model is small
-        model = held_music_model(self.source(), device, dtype, self.allow_pickle)
+        source = self.source()
+        model = held_music_model(source, device, dtype, self.allow_pickle)
         seed = self.seed_for(seed)
         samples = model.generate(prompt, seconds + CROSSFADE, seed=seed, guidance=self.guidance, on_window=on_window)
-        sound = Sound(samples[None, :], model.rate, name=self.source().name)
+        sound = Sound(samples[None, :], model.rate, name=source.name)
         return fit_sound(sound, seconds, "loop", self.gain_db)
 
     def summary(self, sound: Sound, prompt: str, seed: int) -> dict:
         """For metadata: the generator, its prompt and seed, the fit, what was written."""
-        return {"generator": self.source().name, "prompt": prompt, "seed": seed, "fit": "loop", "guidance": self.guidance,
+        return {"generator": sound.name, "prompt": prompt, "seed": seed, "fit": "loop", "guidance": self.guidance,
                 "gain_db": self.gain_db, **sound.summary()}

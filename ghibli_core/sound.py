@@ -69,6 +69,15 @@ def _equal_power(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sin(theta).astype(np.float32), np.cos(theta).astype(np.float32)
 
 
+def crossfade_join(head: np.ndarray, tail: np.ndarray, n: int) -> np.ndarray:
+    """`head` then `tail` (samples on the last axis), the last `n` samples of one crossfaded into the first `n` of the
+    other with equal power (no crossfade when n is 0)."""
+    if n <= 0:
+        return np.concatenate([head, tail], axis=-1)
+    fade_in, fade_out = _equal_power(n)
+    return np.concatenate([head[..., :-n], head[..., -n:] * fade_out + tail[..., :n] * fade_in, tail[..., n:]], axis=-1)
+
+
 def loop_to(sound: "Sound", seconds: float, crossfade: float = CROSSFADE) -> "Sound":
     """`sound` made exactly `seconds` long so that it loops without a click: repeated as often as needed, each join
     an equal-power crossfade, and the last `crossfade` seconds past the loop point folded into the head, so the sample
@@ -78,9 +87,7 @@ def loop_to(sound: "Sound", seconds: float, crossfade: float = CROSSFADE) -> "So
     fade_in, fade_out = _equal_power(f)
     body = sound.samples
     while body.shape[1] < n + f:  # join another copy with a crossfade until there is enough to fold
-        joined = np.concatenate([body[:, :-f], body[:, -f:] * fade_out + sound.samples[:, :f] * fade_in,
-                                 sound.samples[:, f:]], axis=1)
-        body = joined
+        body = crossfade_join(body, sound.samples, f)
     out = body[:, :n].copy()
     out[:, :f] = body[:, :f] * fade_in + body[:, n:n + f] * fade_out  # the tail past the loop point fades into the head
     return Sound(np.ascontiguousarray(out, dtype=np.float32), sound.rate, sound.name, sound.warnings)

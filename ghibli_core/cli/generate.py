@@ -11,7 +11,7 @@ from ..animate import parse_size
 from ..device import dtype_note, peak_memory_mb
 from ..errors import InputError
 from ..export import FORMATS
-from ..job import AnimationJob, run_job, timed_plan
+from ..job import AnimationJob, run_job
 from ..models.lora import LoraSpec
 from ..presets import get_preset
 from ..schedule import denoising_steps
@@ -122,8 +122,6 @@ def job_from_args(args: argparse.Namespace) -> AnimationJob:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from ..models.pipelines import load_pipelines
-
     # 1. Every cheap check first: nothing loads until all inputs are known good (every bad flag reported at once).
     job = every_bad_flag(job_from_args, args, build_parser())
     resolved = job.models.resolve()
@@ -131,7 +129,14 @@ def run_generate(args: argparse.Namespace) -> int:
     # every stage's seconds are measured (NAME.metrics.json's `timings`; --verbose prints them)
     times = StageTimes(resolved.device)
     with measuring(times):
-        plan = timed_plan(job)
+        return paint_and_write(job, resolved, args, times)
+
+
+def paint_and_write(job: AnimationJob, resolved, args: argparse.Namespace, times: StageTimes) -> int:
+    """Plan, load, paint and write `job` (checked), printing what the command prints; inside the run's measuring."""
+    from ..models.pipelines import load_pipelines
+
+    plan = job.make_plan()
     for message in plan.warnings:
         warn(f"plan: {message}")
     if job.painting.scheduler in ("lcm", "tcd") and job.models.speed_lora is None:
@@ -144,11 +149,10 @@ def run_generate(args: argparse.Namespace) -> int:
         f"({denoising_steps(settings, motion, init_image=job.init_image is not None)} denoising steps for "
         f"{motion.output_count(settings.frames)} output frames)" + (f", camera {camera.describe()}" if camera else "") +
         f", on {resolved.device} in {dtype_note(job.models.dtype, resolved.device, resolved.dtype)}")
-    with measuring(times), stage("load"):
+    with stage("load"):
         pipes = load_pipelines(resolved, progress=not args.quiet)
     loaded = time.perf_counter()
-    with measuring(times):
-        result = run_job(job, pipes, plan=plan, progress=not args.quiet)
+    result = run_job(job, pipes, plan=plan, progress=not args.quiet)
     print(f"wrote {job.output} ({len(result.output_frames)} frames from {len(result.animation.painted)} painted, "
           f"{settings.width}x{settings.height}, {job.fps:g} fps, seed {settings.seed}; load {loaded - started:.1f}s, "
           f"paint {result.paint_seconds:.1f}s, finish {result.finish_seconds:.1f}s, peak memory {peak_memory_mb(resolved.device):.0f} MB)")

@@ -40,6 +40,11 @@ def music_prompt(idea: str) -> str:
     return f"{mood}, {STYLE}"
 
 
+def plan_music(plan: Any) -> str:
+    """A plan's music prompt: its own, or the rules' for its idea (plans made before plans had one)."""
+    return plan.music or music_prompt(plan.idea)
+
+
 def clean_music(text: Any) -> str | None:
     """A reply's music prompt cleaned (one line, no quotes or labels, at most MAX_WORDS words); None if it holds none."""
     if not isinstance(text, str):

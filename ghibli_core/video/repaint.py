@@ -154,20 +154,16 @@ def repaint(pipes: GhibliPipelines, info: ClipInfo, prompt: str | Sequence[str],
     def close_interval(next_key: Keyframe | None) -> list[tuple[np.ndarray, np.ndarray]]:
         """The last keyframe and the frames after it (up to the next keyframe), carried from both sides."""
         assert last is not None
-        with stage("inbetweens"):
-            return _interval(next_key)
-
-    def _interval(next_key: Keyframe | None) -> list[tuple[np.ndarray, np.ndarray]]:
-        assert last is not None
         out = [(last.source, last.painted)]
         span = (next_key.index - last.index) if next_key is not None else None
-        for f in pending:
-            if next_key is not None and not next_key.cut:
-                alpha = (f.index - last.index) / span
-                out.append((f.image, propagate(f.image, (last.painted, last.source), (next_key.painted, next_key.source),
-                                               alpha, flows)))
-            else:  # after the last keyframe, or before a cut: only the keyframe of its own scene
-                out.append((f.image, propagate(f.image, (last.painted, last.source), None, 0.0, flows)))
+        with stage("inbetweens"):
+            for f in pending:
+                if next_key is not None and not next_key.cut:
+                    alpha = (f.index - last.index) / span
+                    out.append((f.image, propagate(f.image, (last.painted, last.source), (next_key.painted, next_key.source),
+                                                   alpha, flows)))
+                else:  # after the last keyframe, or before a cut: only the keyframe of its own scene
+                    out.append((f.image, propagate(f.image, (last.painted, last.source), None, 0.0, flows)))
         return out
 
     for frame in (frames if frames is not None else read_clip(info)):
