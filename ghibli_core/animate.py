@@ -26,6 +26,7 @@ from . import defaults, registry
 from .blend.color import match_color
 from .camera.path import CameraSettings
 from .camera.view import move_frame
+from .camera.warp import warp_device
 from .chain import ChainState
 from .coherence import SharpnessHold, prepare_init
 from .conditioning import PromptMix, prompt_mixes
@@ -231,7 +232,7 @@ def paint_frame(
             camera, step_matrix = view
             relative = depth_model.relative(previous) if previous_depth is None else np.asarray(previous_depth, np.float32)
             with stage("camera"):
-                moved_frame = move_frame(previous, relative, step_matrix, camera)
+                moved_frame = move_frame(previous, relative, step_matrix, camera, warp_device(painter.run.shared.device))
             init, moved, depth, revealed = moved_frame.image, moved_frame.image, moved_frame.control, moved_frame.revealed
             start = StartMask(revealed, settings.reveal_boost, seed ^ 0x5EED)
         if hold is not None:

@@ -87,6 +87,9 @@ def size(tiny: bool = False) -> tuple[int, int]:
 
 
 GUIDANCE = 7.5
+#: Quality figures are measured on a copy scaled to this long side (smaller frames as they are), so measuring never
+#: costs like painting; `--metrics full` measures the frames themselves.
+METRICS_SIDE = 256
 #: With a camera, the share of an img2img frame's steps that newly revealed areas get before the rest joins.
 REVEAL_BOOST = 0.25
 COLOR_MATCH = 0.5

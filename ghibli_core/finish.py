@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
+from . import defaults
 from .blend.flow import FlowCache
 from .export import Comfy, metrics_path, save_animation, write_json, write_png_frames
 from .metrics import MetricsStream, camera_fidelity, stored_metrics
@@ -43,6 +44,8 @@ class Outputs:
     #: `sound_sidecar`, beside the file as NAME.m4a
     sound: "Sound | None" = None
     sound_sidecar: bool = False
+    #: the quality figures measured on the frames themselves, not on a copy of long side `defaults.METRICS_SIDE`
+    full_metrics: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class Finisher:
     def __init__(self, outputs: Outputs, *, flow: str = "dis", flows: FlowCache | None = None) -> None:
         self.outputs, self.flow = outputs, flow
         self.flows = flows if flows is not None else FlowCache()
-        self.metrics = MetricsStream(flow, self.flows)
+        self.metrics = MetricsStream(flow, self.flows, None if outputs.full_metrics else defaults.METRICS_SIDE)
         self.frames: list[Image.Image] = []
 
     def add(self, frames: Sequence[Image.Image | np.ndarray]) -> None:

@@ -78,6 +78,8 @@ class AnimationJob:
     init_image: str | Path | Image.Image | None = None
     frames_dir: str | Path | None = None
     metrics_file: bool = True
+    #: quality figures measured on the frames themselves (default: on a copy of long side defaults.METRICS_SIDE)
+    full_metrics: bool = False
     dither: bool = False
     generator: str = GENERATOR
     extra_metadata: Mapping[str, Any] = field(default_factory=dict)
@@ -150,7 +152,7 @@ class AnimationJob:
         """Where the finishing step writes this job (with its soundtrack: `soundtrack()`)."""
         sidecar = bool((self.sound and self.sound.sidecar) or (self.music and self.music.sidecar))
         return Outputs(fps=self.fps, output=self.output, frames_dir=self.frames_dir, dither=self.dither,
-                       metrics_file=self.metrics_file, sound=sound, sound_sidecar=sidecar)
+                       metrics_file=self.metrics_file, sound=sound, sound_sidecar=sidecar, full_metrics=self.full_metrics)
 
     def soundtrack(self, plan: Plan) -> tuple[Sound | None, dict[str, Any] | None]:
         """The job's sound, fitted to its exact length, and what metadata says of it: the file's (read, fitted), or the
@@ -266,15 +268,17 @@ def render_job(
     should_cancel: CancelCheck | None = None,
     progress: bool = True,
     flows: FlowCache | None = None,
+    overlap: bool | None = None,
 ) -> Rendered:
     """Plan (unless `plan` is given) and paint `job`; `pipes` are loaded models (loaded from `job.models` when None).
-    `on_output` receives the output frames as they are made (the finishing step measures them on arrival)."""
+    `on_output` receives the output frames as they are made (the finishing step measures them on arrival), behind the
+    painting where that pays (`overlap`: see `render_animation`)."""
     plan = plan if plan is not None else job.make_plan()
     pipes = pipelines_for(job.models, pipes, progress)
     started = time.perf_counter()
     animation = render_animation(pipes, plan.frames, job.painting, job.motion, init_image=job._init, on_progress=on_progress,
                                  on_frame=on_frame, on_output=on_output, should_cancel=should_cancel, progress=progress,
-                                 camera=job.camera_for(plan), flows=flows)
+                                 camera=job.camera_for(plan), flows=flows, overlap=overlap)
     return Rendered(job, plan, animation, job.metadata(plan, animation, pipes), time.perf_counter() - started)
 
 
@@ -287,17 +291,18 @@ def run_job(
     on_frame: Callable[[Frame], None] | None = None,
     should_cancel: CancelCheck | None = None,
     progress: bool = True,
+    overlap: bool | None = None,
 ) -> JobResult:
     """Plan (unless `plan` is given), paint, blend, measure and write `job`.
 
-    `pipes` are loaded models (loaded from `job.models` when None). Writes the animation with its metadata, its
+    `pipes` are loaded models (loaded from `job.models` when None); `overlap` as in `render_animation`. Writes the animation with its metadata, its
     NAME.metrics.json (`job.metrics_file`) and the PNG frames (`job.frames_dir`), each atomically.
     """
     plan = plan if plan is not None else job.make_plan()
     sound, sound_summary = job.soundtrack(plan)  # read or written before painting: a bad sound fails early
     finisher = Finisher(job.outputs(sound), flow=job.motion.flow)
     rendered = render_job(job, pipes, plan=plan, on_progress=on_progress, on_frame=on_frame, on_output=finisher.add,
-                          should_cancel=should_cancel, progress=progress, flows=finisher.flows)
+                          should_cancel=should_cancel, progress=progress, flows=finisher.flows, overlap=overlap)
     closing = time.perf_counter()
     metadata = {**rendered.metadata, "sound": sound_summary, "music_prompt": rendered.plan.music or None}
     done = finisher.close(metadata, camera=rendered.camera_check())

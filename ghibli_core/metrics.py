@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+from . import defaults
 from .blend.flow import FlowCache, consistency, flow_pair, pixel_grid, squared_norm, warp
 from .parallel import map_in_order
 
@@ -38,6 +39,15 @@ def as_array(frame: Any) -> np.ndarray:
     if arr.dtype != np.uint8:
         arr = np.clip(arr * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).round().astype(np.uint8)
     return np.ascontiguousarray(arr[..., :3])
+
+
+def measured_copy(frame: np.ndarray, side: int | None) -> np.ndarray:
+    """`frame` scaled (area-averaged) so its long side is at most `side`; as it is when smaller or `side` is None."""
+    h, w = frame.shape[:2]
+    if side is None or max(h, w) <= side:
+        return frame
+    scale = side / max(h, w)
+    return cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
 def flicker(frames: Sequence[np.ndarray]) -> float:
@@ -121,10 +131,12 @@ def drift_ratio(series: Sequence[float]) -> float:
 
 class MetricsStream:
     """The metrics of frames that arrive in batches (as a render makes them): each new pair's warp error and each new
-    frame's figures are computed as it comes; `result()` adds the loop seam and gives what `compute_metrics` gives."""
+    frame's figures are computed as it comes; `result()` adds the loop seam and gives what `compute_metrics` gives.
+    Frames are measured on a copy whose long side is at most `side` (`defaults.METRICS_SIDE`; None: as they are)."""
 
-    def __init__(self, method: str = "dis", flows: FlowCache | None = None) -> None:
-        self.method, self.flows = method, flows
+    def __init__(self, method: str = "dis", flows: FlowCache | None = None, side: int | None = defaults.METRICS_SIDE) -> None:
+        self.method, self.flows, self.side = method, flows, side
+        self.size: tuple[int, int] | None = None
         self.first: np.ndarray | None = None
         self.last: np.ndarray | None = None
         self.count = 0
@@ -134,9 +146,10 @@ class MetricsStream:
         self.per_frame: list[tuple[float, float, float]] = []
 
     def add(self, frames: Sequence[Any]) -> "MetricsStream":
-        arrays = [as_array(f) for f in frames]
+        arrays = [measured_copy(as_array(f), self.side) for f in frames]
         if not arrays:
             return self
+        self.size = self.size or (arrays[0].shape[1], arrays[0].shape[0])
         chain = ([self.last] if self.last is not None else []) + arrays  # the last batch's last frame leads on
         pairs = list(zip(chain, chain[1:]))
         self.errors += map_in_order(lambda pair: pair_warp_error(*pair, self.method, self.flows), pairs)
@@ -155,6 +168,7 @@ class MetricsStream:
         sharp, contrast, sat = ([row[i] for row in self.per_frame] for i in range(3))
         return {
             "frames": self.count,
+            "measured_size": list(self.size) if self.size else None,  # width, height of what was measured
             "flicker": round(float((255.0 - np.mean(self.diffs)) / 255.0) if self.diffs else 1.0, 5),
             "warp_error": round(float(np.mean(self.errors)) if seam is not None else 0.0, 6),
             "loop_seam": round(seam if seam is not None else 0.0, 6),
@@ -169,9 +183,11 @@ class MetricsStream:
         }
 
 
-def compute_metrics(frames: Sequence[Any], method: str = "dis", flows: FlowCache | None = None) -> dict[str, Any]:
-    """All metrics of `frames` as a JSON-ready dict (scalars plus the per-frame series); flows from `flows` when given."""
-    return MetricsStream(method, flows).add(frames).result()
+def compute_metrics(frames: Sequence[Any], method: str = "dis", flows: FlowCache | None = None,
+                    side: int | None = defaults.METRICS_SIDE) -> dict[str, Any]:
+    """All metrics of `frames` as a JSON-ready dict (scalars plus the per-frame series); flows from `flows` when given;
+    measured on copies of long side `side` at most (None: the frames as they are)."""
+    return MetricsStream(method, flows, side).add(frames).result()
 
 
 def camera_fidelity(pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], fov: float,
@@ -221,6 +237,8 @@ def table(metrics: dict[str, Any]) -> str:
     """A readable table for `--metrics`."""
     rows = [
         ("frames", f"{metrics['frames']}", ""),
+        *([("measured at", "x".join(map(str, metrics["measured_size"])), "the frames' size, or the copy measured "
+            f"(long side {defaults.METRICS_SIDE}; --metrics full: the frames themselves)")] if metrics.get("measured_size") else []),
         ("flicker", f"{metrics['flicker']:.5f}", "1.0 = no change between frames (VBench)"),
         ("warp error", f"{metrics['warp_error']:.6f}", "flow-masked MSE frame to frame, lower is smoother"),
         *([("loop seam", f"{metrics['loop_seam']:.6f}", "the same, last frame to first")] if "loop_seam" in metrics else []),

@@ -19,8 +19,10 @@ from .blend.spans import KeyframeSpans
 from .camera.depth import inverse_depth_to_z
 from .camera.inbetween import CameraSpans, CameraTimeline
 from .camera.path import CameraPath, CameraSettings
+from .camera.warp import warp_device
 from .errors import Cancelled
 from .models.pipelines import GhibliPipelines
+from .overlap import Behind, overlap_pays
 from .presets import default_motion
 from .timing import stage
 from .schedule import default_fps, denoising_steps, keyframe_indices
@@ -83,6 +85,7 @@ def render_animation(
     progress: bool = True,
     camera: CameraSettings | None = None,
     flows: FlowCache | None = None,
+    overlap: bool | None = None,
 ) -> Animation:
     """Paint every `motion.cadence`-th frame of `plan`, fill the rest, then add in-betweens and the loop seam.
 
@@ -91,6 +94,8 @@ def render_animation(
     cadence and in-betweens are used. With a `camera`, every keyframe is painted from the previous one moved along the
     camera's path, and every other frame is made by moving the painted keyframes around it to its own pose (optical flow
     only for what the camera does not explain). `flows` shares optical flows with later stages (the metrics).
+    `overlap` runs the work between keyframes (in-betweens, `on_output`) behind the painting of the next keyframe, in
+    order, with the same result (overlap.py); None: where it pays (`overlap_pays`: on an accelerator, or spare cores).
     """
     motion = motion or default_motion()
     flows = flows if flows is not None else FlowCache()
@@ -109,38 +114,42 @@ def render_animation(
 
     if camera is not None and path is not None:
         spans: CameraSpans | KeyframeSpans = CameraSpans(CameraTimeline(path, settings.frames, motion.loop), motion.interpolate,
-                                                         motion.flow, flows)
+                                                         motion.flow, flows, warp_device(pipes.device))
 
         def z(relative: np.ndarray) -> np.ndarray:
             return inverse_depth_to_z(relative, camera.near, camera.far)
 
-        def take(frame: Frame) -> None:
+        def after(previous: Frame | None, frame: Frame) -> None:
             # a keyframe's depth is known once the next one is painted (its move estimated it): one keyframe behind
-            if painted:
+            if previous is not None:
                 with stage("inbetweens"):
-                    emit(spans.add(painted[-1].index, rgb(painted[-1]), z(frame.previous_depth)))
+                    emit(spans.add(previous.index, rgb(previous), z(frame.previous_depth)))
     else:
         spans = KeyframeSpans(settings.frames, keys, motion.interpolate, loop=motion.loop, method=motion.blend, flow=motion.flow,
                               flows=flows)
 
-        def take(frame: Frame) -> None:
+        def after(previous: Frame | None, frame: Frame) -> None:
             with stage("inbetweens"):
                 emit(spans.add(frame.index, rgb(frame)))
 
-    for frame in animate(pipes, plan, settings, init_image=init_image, keyframes=keys, on_progress=on_progress,
-                         should_cancel=should_cancel, progress=progress, camera=camera, loop=motion.loop):
-        take(frame)
-        painted.append(frame)
-        if on_frame is not None:
-            on_frame(frame)
-    if should_cancel is not None and should_cancel():
-        raise Cancelled("cancelled before blending")
-    if isinstance(spans, CameraSpans):
-        last_z = z(pipes.depth.relative(painted[-1].image))
+    def last(frame: Frame, last_z: np.ndarray | None) -> None:
         with stage("inbetweens"):
-            emit(spans.add(painted[-1].index, rgb(painted[-1]), last_z))
-    with stage("inbetweens"):
-        emit(spans.close())
+            if last_z is not None:
+                emit(spans.add(frame.index, rgb(frame), last_z))
+            emit(spans.close())
+
+    # the in-betweens and what `on_output` does with them (the metrics) run behind the painting of the next keyframe
+    with Behind(overlap_pays(pipes.device) if overlap is None else overlap) as behind:
+        for frame in animate(pipes, plan, settings, init_image=init_image, keyframes=keys, on_progress=on_progress,
+                             should_cancel=should_cancel, progress=progress, camera=camera, loop=motion.loop):
+            behind.submit(after, painted[-1] if painted else None, frame)
+            painted.append(frame)
+            if on_frame is not None:
+                on_frame(frame)
+        if should_cancel is not None and should_cancel():
+            raise Cancelled("cancelled before blending")
+        # the last keyframe's depth for the seam back to the first (a model call: here, in the painting thread)
+        behind.submit(last, painted[-1], z(pipes.depth.relative(painted[-1].image)) if isinstance(spans, CameraSpans) else None)
     frames = [Image.fromarray(a) for a in out]
     if camera is not None and path is not None:
         closure = None if not motion.loop else ("the camera path returns to its start" if path.closes()

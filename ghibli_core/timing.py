@@ -23,6 +23,8 @@ from typing import Any, Callable, Iterator
 STAGES = ("load", "plan", "text", "unet", "vae", "depth", "camera", "flow", "inbetweens", "coherence", "metrics", "write")
 #: Stages whose work runs on the painting device: a GPU is synchronised at their end, so their time is theirs.
 DEVICE_STAGES = ("text", "unet", "vae", "depth")
+#: The engine's own work around the models (what overlapping and the device path take off the painting's way).
+ENGINE_STAGES = ("camera", "flow", "inbetweens", "coherence", "metrics", "write")
 
 _CURRENT: contextvars.ContextVar["StageTimes | None"] = contextvars.ContextVar("ghibli_stage_times", default=None)
 

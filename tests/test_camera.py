@@ -20,6 +20,8 @@ from ghibli_core.errors import InputError
 from ghibli_core.metrics import psnr
 
 W, H, FOV = 192, 160, 40.0
+#: the warp's two paths: OpenCV/NumPy (device None: the CPU's) and torch (what a GPU run uses; here on the CPU)
+PATHS = pytest.mark.parametrize("device", [None, "cpu"], ids=["opencv", "torch"])
 
 
 # --- schedules -----------------------------------------------------------------------------------------------------
@@ -223,13 +225,14 @@ STEPS = {
 }
 
 
+@PATHS
 @pytest.mark.parametrize("axis,sign", [(a, i) for a in AXES for i in (0, 1)])
-def test_the_warp_is_exact_on_two_textured_planes_for_every_axis_and_sign(axis, sign):
+def test_the_warp_is_exact_on_two_textured_planes_for_every_axis_and_sign(axis, sign, device):
     scene = PlaneScene.two_planes(seed=7)
     step = step_matrix(**STEPS[axis][sign])
     image, z = scene.render(np.eye(4), W, H, FOV)
     truth, truth_z = scene.render(step, W, H, FOV)
-    out = warp_view(image, z, step, FOV, fill=False)
+    out = warp_view(image, z, step, FOV, fill=False, device=device)
     check = ~out.revealed & ~_edges(truth_z)
     assert check.mean() > 0.6
     assert psnr(out.image[check], truth[check]) > 45  # sub-pixel: bilinear sampling of the exact source
@@ -242,26 +245,28 @@ def test_the_warp_is_exact_on_two_textured_planes_for_every_axis_and_sign(axis, 
     assert np.mean(out.revealed & ~truly & ~band) < 0.002
 
 
-def test_pure_rotation_is_exact_whatever_the_depth():
+@PATHS
+def test_pure_rotation_is_exact_whatever_the_depth(device):
     scene = PlaneScene.wall(seed=2)
     image, z = scene.render(np.eye(4), W, H, FOV)
     for step in (step_matrix(ry=4, rx=-2), step_matrix(rz=10), step_matrix(ry=-3, rz=5)):
         truth, _ = scene.render(step, W, H, FOV)
-        out = warp_view(image, z, step, FOV, fill=False)
+        out = warp_view(image, z, step, FOV, fill=False, device=device)
         assert psnr(out.image[~out.revealed], truth[~out.revealed]) > 45
         # a rotation is a homography: depth plays no part (a wrong depth warps the same)
-        other = warp_view(image, z * 3.0, step, FOV, fill=False)
+        other = warp_view(image, z * 3.0, step, FOV, fill=False, device=device)
         assert np.array_equal(other.revealed, out.revealed) and np.abs(other.image.astype(int) - out.image).max() <= 1
 
 
-def test_nearer_surfaces_win_and_the_identity_changes_nothing():
+@PATHS
+def test_nearer_surfaces_win_and_the_identity_changes_nothing(device):
     scene = PlaneScene.two_planes(seed=1)
     image, z = scene.render(np.eye(4), W, H, FOV)
-    same = warp_view(image, z, np.eye(4), FOV)
+    same = warp_view(image, z, np.eye(4), FOV, device=device)
     assert np.array_equal(same.image, image) and not same.revealed.any()
     step = step_matrix(tx=-0.2)  # the card slides right over the wall
     truth, truth_z = scene.render(step, W, H, FOV)
-    out = warp_view(image, z, step, FOV, fill=True)
+    out = warp_view(image, z, step, FOV, fill=True, device=device)
     card = (truth_z < 3) & ~_edges(truth_z)
     assert np.allclose(out.depth[card], truth_z[card], rtol=1e-3)  # the card, not the wall behind it
     assert not np.isnan(out.depth).any() and (out.depth > 0).all()
@@ -269,18 +274,52 @@ def test_nearer_surfaces_win_and_the_identity_changes_nothing():
 
 # --- in-betweens that follow the camera ----------------------------------------------------------------------------
 
+@PATHS
 @pytest.mark.parametrize("camera", [CameraSettings(translation_z=0.6), CameraSettings(translation_x=0.25),
                                     CameraSettings(rotation_y=6, translation_x=0.1)], ids=["push-in-30%", "truck", "pan+truck"])
-def test_camera_inbetweens_beat_flow_by_3_db_on_large_moves(camera):
+def test_camera_inbetweens_beat_flow_by_3_db_on_large_moves(camera, device):
     scene = PlaneScene.two_planes(seed=4)
     path = camera.path(2)
     timeline = CameraTimeline(path, 2, loop=False)
     (a, za), (b, zb) = (scene.render(p, W, H, FOV) for p in path.poses)
-    ours = camera_frames({0: (a, za), 1: (b, zb)}, timeline, 3)
+    ours = camera_frames({0: (a, za), 1: (b, zb)}, timeline, 3, device=device)
     flow = [a, *interpolate_pair(a, b, 3, "flow"), b]
     truth = [scene.render(timeline.pose(s), W, H, FOV)[0] for s in timeline.times(3)]
     gain = np.mean([psnr(ours[i], truth[i]) - psnr(flow[i], truth[i]) for i in (1, 2, 3)])
     assert gain >= 3, gain
+
+
+@pytest.mark.parametrize("step", [dict(tx=0.15), dict(tz=0.35), dict(ry=-4, ty=0.05), dict(rz=8, tz=-0.2)])
+def test_the_two_paths_agree_to_a_fraction_of_a_pixel(step):
+    """The torch path (a GPU run's) against the OpenCV path on the same input: the same source positions within OpenCV's
+    1/32 px sampling grid, the same revealed pixels but for a few on edges, the same picture and depth."""
+    scene = PlaneScene.two_planes(seed=5)
+    image, z = scene.render(np.eye(4), W, H, FOV)
+    m = step_matrix(**step)
+    cpu, dev = warp_view(image, z, m, FOV, fill=False), warp_view(image, z, m, FOV, fill=False, device="cpu")
+    assert np.mean(cpu.revealed != dev.revealed) < 0.003
+    both = ~cpu.revealed & ~dev.revealed
+    assert np.nanmax(np.abs(cpu.source_x - dev.source_x)[both]) < 0.1 and np.nanmax(np.abs(cpu.source_y - dev.source_y)[both]) < 0.1
+    assert np.max(np.abs(cpu.depth[both] - dev.depth[both]) / cpu.depth[both]) < 1e-3
+    assert np.mean(np.abs(cpu.image[both].astype(int) - dev.image[both])) < 1.0
+    filled = warp_view(image, z, m, FOV, fill=True, device="cpu")  # revealed areas filled from around them, on the device
+    holes = filled.revealed
+    assert holes.any() and np.array_equal(filled.image[~holes], dev.image[~holes])
+    assert np.abs(filled.image[holes].astype(float).mean(0) - image.reshape(-1, 3).mean(0)).max() < 60
+    assert np.isfinite(filled.depth).all() and (filled.depth > 0).all()
+    opencv = warp_view(image, z, m, FOV, fill=True).depth  # the OpenCV path's fill: from the nearest, farther side
+    seen = dev.depth[both]  # the new view's depths: a revealed pixel gets one of them
+    assert seen.min() - 1e-4 <= filled.depth[holes].min() and filled.depth[holes].max() <= seen.max() + 1e-4
+    assert abs(filled.depth[holes].mean() - opencv[holes].mean()) < 0.15 * opencv[holes].mean()
+
+
+def test_runs_warp_on_their_painting_device_when_it_is_an_accelerator():
+    import torch
+
+    from ghibli_core.camera.warp import warp_device
+
+    assert warp_device(torch.device("cpu")) is None and warp_device("cpu") is None and warp_device(None) is None
+    assert warp_device(torch.device("cuda", 0)) == torch.device("cuda", 0) and warp_device("mps") == "mps"
 
 
 def test_loop_seams_close_the_path():

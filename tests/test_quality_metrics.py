@@ -75,3 +75,47 @@ def test_a_run_with_a_camera_reports_its_fidelity(pipes):
     assert 0 <= result.metrics["camera_fidelity"] <= 1 and result.metrics["camera_motion_px"] > 0.25
     assert len(result.metrics["camera_flow_error_per_pair"]) <= 3
     assert "camera_fidelity" in result.metadata["metrics"] and "camera_flow_error_per_pair" not in result.metadata["metrics"]
+
+
+# --- measured on a copy of long side 256 unless asked for the frames themselves ----------------------------------------
+
+def test_large_frames_are_measured_on_a_256_px_copy_and_small_ones_as_they_are():
+    from ghibli_core.blend.scenes import Scene
+    from ghibli_core.metrics import measured_copy
+
+    big = [np.ascontiguousarray(f[:384]) for f in Scene("translate", size=512, seed=3).frames(4)]  # 512 wide, 384 high
+    fast, full = compute_metrics(big), compute_metrics(big, side=None)
+    assert fast["measured_size"] == [256, 192] and full["measured_size"] == [512, 384]
+    copies = [cv2.resize(f, (256, 192), interpolation=cv2.INTER_AREA) for f in big]
+    assert compute_metrics(copies, side=None) == {**fast, "measured_size": [256, 192]}  # exactly the copy's figures
+    # the same story: a smooth move scores far better than unrelated frames at either size
+    jumpy = [np.ascontiguousarray(Scene("translate", size=512, seed=s).frame(0)[:384]) for s in range(4)]
+    assert compute_metrics(jumpy)["warp_error"] > 10 * fast["warp_error"]
+    assert compute_metrics(jumpy, side=None)["warp_error"] > 10 * full["warp_error"]
+    assert fast["color_drift"] == pytest.approx(full["color_drift"], abs=0.2)
+    small = Scene("zoom", size=160, seed=1).frames(3)
+    assert compute_metrics(small) == compute_metrics(small, side=None) and measured_copy(small[0], 256) is small[0]
+
+
+def test_metrics_full_on_the_command_line_measures_the_frames_themselves(tmp_path, capsys):
+    from PIL import Image
+
+    from ghibli_core import cli
+    from ghibli_core.blend.scenes import Scene
+
+    src = tmp_path / "in.gif"
+    imgs = [Image.fromarray(f) for f in Scene("translate", size=320).frames(3)]
+    imgs[0].save(src, save_all=True, append_images=imgs[1:], duration=250, loop=0)
+    import json
+
+    for flag, size in ((["--metrics"], [256, 256]), (["--metrics", "full"], [320, 320]), ([], [256, 256])):
+        out = tmp_path / f"out{len(flag)}.webp"
+        assert cli.main(["blend", str(src), "--interpolate", "1", "-o", str(out), *flag]) == 0
+        assert json.loads(out.with_suffix(".metrics.json").read_text())["measured_size"] == size
+        printed = capsys.readouterr().out
+        assert ("measured at" in printed) == bool(flag), printed
+    with pytest.raises(SystemExit) as bad:
+        cli.main(["blend", str(src), "-o", str(tmp_path / "x.webp"), "--metrics", "half"])
+    assert bad.value.code == 2
+    err = capsys.readouterr().err
+    assert "--metrics" in err and "full" in err and len(err.strip().splitlines()) == 1

@@ -146,7 +146,7 @@ def test_the_old_flag_name_sets_the_renamed_setting(tiny_env, tmp_path):
 def test_every_jobs_field_is_a_setting_or_the_jobs_own_and_each_reaches_the_render(tmp_path):
     settings = [s for s in registry.SETTINGS.values() if s.jobs]
     assert set(registry.JOBS_FIELDS) <= set(FIELDS)
-    assert set(FIELDS) - set(registry.JOBS_FIELDS) == {"id", "prompt", "plan", "preset", "size", "output", "model", "loras", "fps",
+    assert set(FIELDS) - set(registry.JOBS_FIELDS) == {"id", "prompt", "plan", "preset", "size", "output", "model", "loras", "speed_lora", "fps",
                                                         "video", "start", "duration", "every_nth", "max_frames",  # clip rows
                                                         "audio", "audio_fit", "audio_start", "audio_gain", "audio_sidecar"}
     valid = {"int": None, "float": None, "bool": True, "choice": None, "text": None, "schedule": "0:(0.1)", "amount": "0:(0.5)"}

@@ -90,3 +90,26 @@ def test_the_command_paints_turbo_with_the_tiny_speed_lora(tiny_env, tmp_path, c
     assert meta["settings"]["scheduler"] == "lcm" and meta["settings"]["guidance"] == 1.0
     assert main(["a forest", "--tiny", "--speed-lora", "x.safetensors", "-o", str(tmp_path / "y.gif")]) == 2
     assert "tiny: cannot be combined with --speed-lora" in capsys.readouterr().err
+
+
+def test_a_jobs_file_row_names_its_speed_lora_and_a_bad_one_is_listed_by_line(tiny, tmp_path, jobs_files):
+    from ghibli_core.batch import JobsFileError, load_jobs, run_local
+
+    shutil.copy(tiny.speed_lora, tmp_path / "lcm.safetensors")
+    rows = jobs_files.rows(2, preset="turbo")
+    rows[0]["speed_lora"] = "lcm.safetensors:0.8"  # relative to the jobs file's folder
+    with pytest.raises(JobsFileError) as bad:
+        load_jobs(jobs_files.write(tmp_path / "bad.jsonl", [*rows, {**rows[1], "id": "x", "speed_lora": "loras/none.safetensors"},
+                                                           {**rows[1], "id": "y", "speed_lora": 3}]))
+    assert [p.split(":")[0] for p in bad.value.problems] == ["line 3", "line 4"]
+    assert "speed_lora: no file at" in bad.value.problems[0] and "is not text" in bad.value.problems[1]
+
+    jobs = load_jobs(jobs_files.write(tmp_path / "jobs.jsonl", rows))
+    assert jobs[0].speed_lora == LoraSpec(str(tmp_path / "lcm.safetensors"), 0.8) and jobs[1].speed_lora is None
+    ctx = jobs_files.ctx(tiny, tmp_path / "out")
+    assert ctx.fingerprint(jobs[0]) != ctx.fingerprint(dataclasses.replace(jobs[0], speed_lora=LoraSpec(jobs[0].speed_lora.path, 0.5)))
+    results = run_local(jobs, ctx, progress=False)
+    assert [r.status for r in results] == ["done", "done"]
+    first, second = (read_metadata(tmp_path / "out" / j.output) for j in jobs)
+    assert first["models"]["speed_lora"] == {"name": "lcm.safetensors", "weight": 0.8} and "speed_lora" not in second["models"]
+    assert first["settings"]["scheduler"] == "lcm" and first["settings"]["guidance"] == 1.0

@@ -4,7 +4,8 @@ JSONL: one object per line. CSV: a header row with the same names; `loras` as ``
 `plan` as a JSON list or prompts separated by ``|``. Fields (only `prompt` or `plan` is required): the job's own
 
     id, prompt, plan, preset, size ("512x512"), loras (["FILE[:WEIGHT]", ...]), output (file name under the output
-    folder; its extension picks the format), model (a base other than the batch's), fps
+    folder; its extension picks the format), model (a base other than the batch's), fps, speed_lora (a few-step LoRA,
+    "FILE|HUB_ID[:WEIGHT]", for the turbo preset; the batch's --speed-lora otherwise)
 
 and every painting, motion and camera setting by its name in the settings table (registry.py; docs/settings.md lists
 them with their ranges), e.g. frames, seed, width, height, steps, strength, color_coherence, cadence, camera,
@@ -43,7 +44,7 @@ TEXT_FIELDS = ("id", "prompt", "preset", "size", "output", "model", "video")
 CLIP_FIELDS = ("start", "duration", "every_nth", "max_frames")
 #: A soundtrack (as --audio, --audio-fit, --audio-start, --audio-gain, --audio-sidecar)
 SOUND_FIELDS = ("audio", "audio_fit", "audio_start", "audio_gain", "audio_sidecar")
-FIELDS = ("plan", "loras", "fps", *TEXT_FIELDS, *CLIP_FIELDS, *SOUND_FIELDS, *registry.JOBS_FIELDS)
+FIELDS = ("plan", "loras", "speed_lora", "fps", *TEXT_FIELDS, *CLIP_FIELDS, *SOUND_FIELDS, *registry.JOBS_FIELDS)
 CAMERA_FIELDS = tuple(s.name for s in registry.of("camera"))
 #: painting values a row may set over its preset (frames, seed and the size are the job's), and motion values
 PAINT_OVERRIDES = tuple(s.name for s in registry.of("painting") if s.jobs and s.owner == "painting"
@@ -79,6 +80,8 @@ class Job:
     #: a soundtrack: SoundSettings values (absolute path), and its features per planned frame (for audio schedules)
     sound: tuple[tuple[str, Any], ...] = ()
     audio_features: Any = field(default=None, compare=False, repr=False)
+    #: the row's few-step LoRA (a local file made absolute, or a hub id), over the batch's --speed-lora
+    speed_lora: LoraSpec | None = None
 
     def sound_settings(self):
         from ..sound import SoundSettings
@@ -112,6 +115,7 @@ class Job:
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if k != "audio_features"}  # derived from `sound`
         data["loras"] = [{"path": s.path, "weight": s.weight} for s in self.loras]
+        data["speed_lora"] = {"path": self.speed_lora.path, "weight": self.speed_lora.weight} if self.speed_lora else None
         data["paint"], data["motion_overrides"], data["camera"] = dict(self.paint), dict(self.motion_overrides), dict(self.camera)
         data["clip"], data["sound"] = dict(self.clip), dict(self.sound)
         if self.sound:
@@ -200,6 +204,22 @@ def _loras(value: Any, base_dir: Path) -> tuple[LoraSpec, ...]:
     return tuple(specs)
 
 
+def _speed_lora(value: Any, base_dir: Path) -> LoraSpec:
+    """A row's `speed_lora`: FILE or HUB_ID, with :WEIGHT; a file relative to the jobs file's folder, checked now (a hub
+    id is found in the cache, or fetched, when the batch loads its models)."""
+    if not isinstance(value, str):
+        raise InputError("speed_lora", f"{value!r} is not text", 'write e.g. "speed_lora": "lcm-lora-sdv1-5.safetensors:1.0"')
+    spec = LoraSpec.parse(value)
+    local = Path(_resolve(spec.path, base_dir))
+    if local.is_file():
+        return LoraSpec(str(local), spec.weight)
+    parts = spec.path.strip().split("/")
+    if spec.path.startswith((".", "/", "~")) or len(parts) < 2 or not all(parts) or Path(spec.path).suffix and len(parts) < 3:
+        raise InputError("speed_lora", f"no file at {local}", "check the path (relative paths are read from the jobs file's "
+                         "folder), or give a hub id such as latent-consistency/lcm-lora-sdv1-5")
+    return spec
+
+
 def _plan(value: Any, base_dir: Path, idea: str | None, line: int) -> Plan:
     """A row's `plan`: a list (of prompts or {"prompt", "camera"} objects), `a|b|c` (CSV), or a plan file's path."""
     if isinstance(value, str) and not value.lstrip().startswith(("[", "{")):
@@ -260,7 +280,8 @@ def _job(line: int, row: dict[str, Any], base_dir: Path, defaults: dict[str, Any
         model = _resolve(model, base_dir)
     camera = {**defaults.get("camera", {}), **{k: values[k] for k in CAMERA_FIELDS if k in values}}
     job = Job(line, job_id, idea or plan[0], plan, frames, seed, preset, width, height, loras, out.as_posix(), model, 0.0, paint, motion,
-              tuple(sorted(camera.items())), tuple(row_plan.camera) if row_plan is not None else ())
+              tuple(sorted(camera.items())), tuple(row_plan.camera) if row_plan is not None else (),
+              speed_lora=_speed_lora(values["speed_lora"], base_dir) if "speed_lora" in values else None)
     sound = _sound(values, base_dir, out)
     if sound is not None:  # the soundtrack checked now, and its features given to the schedules that follow it
         from ..audio_features import AudioFeatures
@@ -325,7 +346,8 @@ def _clip_job(line: int, values: dict[str, Any], base_dir: Path, defaults: dict[
     paint = tuple((k, values[k]) for k in PAINT_OVERRIDES if k in values)
     job = Job(line, job_id, clean_idea(values["prompt"]), None, info.frames, values.get("seed", defaults.get("seed", 0)),
               preset, info.size[0], info.size[1], loras, out.as_posix(), model, info.fps, paint, (), video=video,
-              clip=tuple(sorted(clip.items())))
+              clip=tuple(sorted(clip.items())),
+              speed_lora=_speed_lora(values["speed_lora"], base_dir) if "speed_lora" in values else None)
     job.video_painting()  # every painting value checked by the dataclass the render uses
     return job
 

@@ -24,11 +24,14 @@ class BatchContext:
     out_dir: str
 
     def model_settings(self, job: Job) -> ModelSettings:
-        return self.models.replace(base=job.model or self.models.base, loras=job.loras)
+        """The batch's models with the row's base, LoRAs and speed LoRA."""
+        return self.models.replace(base=job.model or self.models.base, loras=job.loras,
+                                   speed_lora=job.speed_lora or self.models.speed_lora)
 
-    def model_names(self, job: Job) -> dict[str, str]:
+    def model_names(self, job: Job) -> dict[str, Any]:
         m = self.model_settings(job)
-        return {"base": m.base, "controlnet": m.controlnet, "depth": m.depth_model, "dtype": m.dtype}
+        speed = {"speed_lora": [m.speed_lora.path, m.speed_lora.weight]} if m.speed_lora is not None else {}
+        return {"base": m.base, "controlnet": m.controlnet, "depth": m.depth_model, "dtype": m.dtype, **speed}
 
     def fingerprint(self, job: Job) -> str:
         return job.fingerprint(self.model_names(job))

@@ -10,7 +10,7 @@ makes that no move at all; an open one, like `push-in`, returns through the seam
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
 import cv2
 import numpy as np
@@ -64,16 +64,17 @@ class CameraTimeline:
 
 def between(a_image: np.ndarray, a_depth: np.ndarray, a_pose: np.ndarray, b_image: np.ndarray, b_depth: np.ndarray,
             b_pose: np.ndarray, pose: np.ndarray, alpha: float, fov: float, flow: str = "dis",
-            flows: FlowCache | None = None) -> np.ndarray:
+            flows: FlowCache | None = None, device: Any = None) -> np.ndarray:
     """The view at `pose` from keyframe a (weight 1 - alpha) and keyframe b (weight alpha), each moved there with its
-    depth; each one's revealed pixels come from the other, and flow bridges what the camera does not explain."""
-    wa = warp_view(a_image, a_depth, np.linalg.inv(a_pose) @ pose, fov, fill=False)
-    wb = warp_view(b_image, b_depth, np.linalg.inv(b_pose) @ pose, fov, fill=False)
+    depth; each one's revealed pixels come from the other, and flow bridges what the camera does not explain. The
+    moves run on the torch `device` when one is given (warp.warp_view)."""
+    wa = warp_view(a_image, a_depth, np.linalg.inv(a_pose) @ pose, fov, fill=False, device=device)
+    wb = warp_view(b_image, b_depth, np.linalg.inv(b_pose) @ pose, fov, fill=False, device=device)
     both = wa.revealed & wb.revealed
     ia = np.where(wa.revealed[..., None], wb.image, wa.image)
     ib = np.where(wb.revealed[..., None], wa.image, wb.image)
     if both.any():
-        ia, ib = fill_image(ia, both), fill_image(ib, both)
+        ia, ib = fill_image(ia, both, device=device), fill_image(ib, both, device=device)
     if flow == "none" or np.array_equal(ia, ib):
         out = cv2.addWeighted(ia, 1.0 - alpha, ib, alpha, 0.0)
     else:
@@ -85,8 +86,9 @@ class CameraSpans:
     """Output frames made span by span as painted keyframes arrive (in order, each with its z-depth): the frames from
     one keyframe up to the next are final as soon as both are known. The same frames as all at once."""
 
-    def __init__(self, timeline: CameraTimeline, interpolate: int, flow: str = "dis", flows: FlowCache | None = None) -> None:
-        self.timeline, self.flow, self.flows = timeline, flow, flows
+    def __init__(self, timeline: CameraTimeline, interpolate: int, flow: str = "dis", flows: FlowCache | None = None,
+                 device: Any = None) -> None:
+        self.timeline, self.flow, self.flows, self.device = timeline, flow, flows, device
         self.times = timeline.times(interpolate)
         self.anchors: list[tuple[int, tuple[np.ndarray, np.ndarray], np.ndarray]] = []
 
@@ -112,15 +114,15 @@ class CameraSpans:
             if abs(s - ka) < 1e-9:
                 return ia
             return between(ia, za, pa, ib, zb, pb, self.timeline.pose(s), (s - ka) / (kb - ka), self.timeline.path.fov,
-                           self.flow, self.flows)
+                           self.flow, self.flows, self.device)
 
         # every in-between is independent: side by side
         return map_in_order(frame_at, [s for s in self.times if ka - 1e-9 <= s < kb - 1e-9])
 
 
 def camera_frames(keys: Mapping[int, tuple[np.ndarray, np.ndarray]], timeline: CameraTimeline, interpolate: int,
-                  flow: str = "dis", flows: FlowCache | None = None) -> list[np.ndarray]:
-    """Every output frame (HxWx3 uint8) from the painted keyframes {index: (image, z-depth)}."""
-    spans = CameraSpans(timeline, interpolate, flow, flows)
+                  flow: str = "dis", flows: FlowCache | None = None, device: Any = None) -> list[np.ndarray]:
+    """Every output frame (HxWx3 uint8) from the painted keyframes {index: (image, z-depth)}; the moves on `device`."""
+    spans = CameraSpans(timeline, interpolate, flow, flows, device)
     out = [frame for k in sorted(keys) for frame in spans.add(k, *keys[k])]
     return out + spans.close()

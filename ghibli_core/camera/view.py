@@ -9,6 +9,7 @@ passed in as a function).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -40,8 +41,10 @@ def control_image(z: np.ndarray) -> Image.Image:
     return Image.fromarray(np.stack([gray] * 3, axis=-1), mode="RGB")
 
 
-def move_frame(image: Image.Image, relative_depth: np.ndarray, step: np.ndarray, camera: CameraSettings) -> MovedFrame:
-    """`image` (with its relative inverse depth in 0..1) seen from camera `step` (the new camera in the old one's axes)."""
+def move_frame(image: Image.Image, relative_depth: np.ndarray, step: np.ndarray, camera: CameraSettings,
+               device: Any = None) -> MovedFrame:
+    """`image` (with its relative inverse depth in 0..1) seen from camera `step` (the new camera in the old one's axes);
+    moved on the torch `device` when one is given (warp.warp_view)."""
     z = inverse_depth_to_z(relative_depth, camera.near, camera.far)
-    warped = warp_view(np.asarray(image.convert("RGB")), z, step, camera.fov, fill=True)
+    warped = warp_view(np.asarray(image.convert("RGB")), z, step, camera.fov, fill=True, device=device)
     return MovedFrame(Image.fromarray(warped.image), control_image(warped.depth), warped.revealed, warped.depth)

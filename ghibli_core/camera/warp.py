@@ -19,31 +19,15 @@ How (exact on surfaces, occlusion-aware, sub-pixel):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
 from .geometry import Intrinsics
+from .warped import ITERATIONS, TOLERANCE, Warped, mark_tears
 
-#: a source pixel pair whose images land further apart than this (relative to the local zoom) is a torn depth edge
-TEAR = 2.0
-ITERATIONS = 6
-TOLERANCE = 1e-4  # relative depth error at which a ray has found the surface (a few thousandths of a pixel)
 _ROW = 1024  # OpenCV's remap takes maps of fewer than 32767 rows and columns: long vectors are folded to this width
-
-
-@dataclass
-class Warped:
-    """The new view: `image` (HxWxC, the input's dtype), `depth` (HxW z in the new camera; revealed pixels filled
-    from their neighbours), `revealed` (HxW bool), and where each pixel came from in the source (`source_x/y`,
-    NaN where revealed)."""
-
-    image: np.ndarray
-    depth: np.ndarray
-    revealed: np.ndarray
-    source_x: np.ndarray
-    source_y: np.ndarray
 
 
 def _sample(img: np.ndarray, x: np.ndarray, y: np.ndarray, interpolation: int = cv2.INTER_LINEAR,
@@ -88,18 +72,9 @@ def _splat(x: np.ndarray, y: np.ndarray, depth: np.ndarray, shape: tuple[int, in
 
 def _torn(x: np.ndarray, y: np.ndarray, z: np.ndarray, qz: np.ndarray) -> np.ndarray:
     """Source pixels next to a tear: a neighbour lands more than TEAR pixels away (scaled by the local zoom z/z')."""
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         zoom = np.where(qz > 0, z / qz, np.float32(np.inf)).astype(np.float32)
-        dx, dy = np.diff(x, axis=1), np.diff(y, axis=1)
-        bad_x = ~(dx * dx + dy * dy <= np.square(TEAR * np.maximum(zoom[:, 1:], zoom[:, :-1])))
-        dx, dy = np.diff(x, axis=0), np.diff(y, axis=0)
-        bad_y = ~(dx * dx + dy * dy <= np.square(TEAR * np.maximum(zoom[1:, :], zoom[:-1, :])))
-    torn = ~(qz > 0)
-    torn[:, 1:] |= bad_x
-    torn[:, :-1] |= bad_x
-    torn[1:, :] |= bad_y
-    torn[:-1, :] |= bad_y
-    return torn
+        return mark_tears(x, y, zoom, ~(qz > 0), np.maximum)
 
 
 class _Ray:
@@ -160,9 +135,22 @@ class _Ray:
         return depth, us, vs, converged
 
 
-def warp_view(image: np.ndarray, z: np.ndarray, step: np.ndarray, fov: float, *, fill: bool = True) -> Warped:
+def warp_device(painting_device: Any) -> Any:
+    """Where a run moves its frames: on its painting device when that is an accelerator (the torch path, warp_torch.py),
+    else None: this module's OpenCV/NumPy path, the faster one on the CPU (measured: docs/performance.md)."""
+    kind = str(getattr(painting_device, "type", painting_device or "cpu")).split(":")[0]
+    return None if kind == "cpu" else painting_device
+
+
+def warp_view(image: np.ndarray, z: np.ndarray, step: np.ndarray, fov: float, *, fill: bool = True,
+              device: Any = None) -> Warped:
     """`image` (HxW or HxWxC) with z-depth `z` (HxW, > 0) seen from the camera `step` (4x4, the new camera in the
-    old one's axes) with the horizontal field of view `fov` (degrees)."""
+    old one's axes) with the horizontal field of view `fov` (degrees). With a torch `device` the same warp runs there
+    in torch (warp_torch.py; a GPU run's painting device, see `warp_device`)."""
+    if device is not None:
+        from .warp_torch import warp_view_torch
+
+        return warp_view_torch(image, z, step, fov, fill=fill, device=device)
     h, w = z.shape
     z = np.ascontiguousarray(z, dtype=np.float32)
     k = Intrinsics(w, h, fov)
@@ -214,10 +202,15 @@ def warp_view(image: np.ndarray, z: np.ndarray, step: np.ndarray, fov: float, *,
     return Warped(out, depth, revealed, best_u, best_v)
 
 
-def fill_image(image: np.ndarray, holes: np.ndarray, radius: int = 3) -> np.ndarray:
-    """Revealed pixels painted in from their surroundings (OpenCV's Telea inpainting): a plausible start for img2img."""
+def fill_image(image: np.ndarray, holes: np.ndarray, radius: int = 3, device: Any = None) -> np.ndarray:
+    """Revealed pixels painted in from their surroundings (OpenCV's Telea inpainting; with a torch `device`,
+    warp_torch's push-pull fill there): a plausible start for img2img."""
     if not holes.any():
         return image
+    if device is not None:
+        from .warp_torch import fill_image_torch
+
+        return fill_image_torch(image, holes, device)
     mask = holes.astype(np.uint8) * 255
     if image.dtype == np.uint8:
         return cv2.inpaint(np.ascontiguousarray(image), mask, radius, cv2.INPAINT_TELEA)

@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .. import __version__
+from .. import __version__, defaults
 from ..blend import MotionSettings
 from ..errors import InputError
 from ..export import FORMATS, check_fps, check_frames_dir, check_output_path
-from .common import Parser, PROG, motion_flags, print_metrics, sound_flags, sound_settings
+from .common import Parser, PROG, motion_flags, metrics_flag, print_metrics, sound_flags, sound_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help=f"animation to write ({', '.join(FORMATS)})")
     p.add_argument("--frames-out", help="also (or only) write the result as numbered PNGs into this folder")
     p.add_argument("--fps", type=float, default=None, help="output frame rate (default: the input's x (interpolate + 1), at most 50)")
-    p.add_argument("--metrics", action="store_true", help="print the full quality table of input and output")
+    metrics_flag(p, " of input and output")
     p.add_argument("--dither", action="store_true", help="GIF only: Floyd-Steinberg dithering against the shared palette")
     return p
 
@@ -61,10 +61,12 @@ def run_blend(argv: Sequence[str]) -> int:
     metadata = {"generator": f"{PROG} {__version__}", "source": Path(args.input).name, "source_frames": len(frames),
                 "motion": motion.to_dict(), "fps": fps, "sound": sound.summary(track) if track is not None else None}
     metrics = finish(out, metadata, Outputs(fps=fps, output=output, frames_dir=frames_dir, dither=args.dither, sound=track,
-                                            sound_sidecar=bool(sound and sound.sidecar)), flow=motion.flow, flows=flows).metrics
+                                            sound_sidecar=bool(sound and sound.sidecar), full_metrics=args.metrics == "full"),
+                     flow=motion.flow, flows=flows).metrics
     where = ", ".join(str(x) for x in (output, frames_dir) if x)
     print(f"wrote {where} ({len(out)} frames from {len(frames)}, {fps:g} fps; {time.perf_counter() - started:.1f}s)")
     if args.metrics:
-        print("input:\n" + table(compute_metrics(frames, motion.flow, flows)))
+        side = None if args.metrics == "full" else defaults.METRICS_SIDE
+        print("input:\n" + table(compute_metrics(frames, motion.flow, flows, side)))
     print_metrics(metrics, args.metrics)
     return 0

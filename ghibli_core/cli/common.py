@@ -6,7 +6,7 @@ import argparse
 import re
 import sys
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
 
@@ -355,7 +355,15 @@ def camera_settings(args: argparse.Namespace, *, always: bool = False, audio_fea
     return CameraSettings(**values, audio_features=audio_features) if values or always else None
 
 
-def print_metrics(metrics: dict, full: bool) -> None:
+def metrics_flag(group: Any, what: str = "") -> None:
+    """`--metrics` (print the full quality table) and `--metrics full` (also measure the frames themselves, not a copy
+    scaled to defaults.METRICS_SIDE)."""
+    group.add_argument("--metrics", nargs="?", const="table", choices=("table", "full"), default=None, metavar="full",
+                       help=f"print the full quality table{what}; `--metrics full` also measures the frames at their own "
+                            f"size (default: on a copy of long side {defaults.METRICS_SIDE} px, which is much faster)")
+
+
+def print_metrics(metrics: dict, full: bool | str | None) -> None:
     from ..metrics import summary_line, table
 
     print("quality:\n" + table(metrics) if full else f"quality: {summary_line(metrics)}")

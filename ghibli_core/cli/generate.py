@@ -17,7 +17,7 @@ from ..presets import get_preset
 from ..schedule import denoising_steps
 from ..timing import StageTimes, measuring, stage
 from .common import Parser, PROG, camera_flags, camera_settings, model_flags, model_settings, motion_flags, painting_flags, \
-    painting_values, planner_flags, planner_settings, print_metrics, sound_flags, sound_settings, tiny_models, warn, \
+    painting_values, planner_flags, planner_settings, metrics_flag, print_metrics, sound_flags, sound_settings, tiny_models, warn, \
     music_flags, music_settings, every_bad_flag
 
 EXAMPLES = f"""
@@ -62,7 +62,7 @@ def build_parser(subcommands: tuple[str, ...] = ()) -> argparse.ArgumentParser:
                    help=f"{registry.SETTINGS['frames'].help} (default {defaults.FRAMES}, or the plan file's count)")
     o = p.add_argument_group("output")
     o.add_argument("--fps", type=float, default=None, help="frames per second (default 8 x (interpolate + 1), at most 50)")
-    o.add_argument("--metrics", action="store_true", help="print the full quality table (a one-line summary is always printed)")
+    metrics_flag(o, " (a one-line summary is always printed)")
     o.add_argument("--dither", action="store_true", help="GIF only: Floyd-Steinberg dithering against the shared palette")
     o.add_argument("--frames-dir", help="also write every frame as a numbered PNG into this folder")
     o.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -111,7 +111,7 @@ def job_from_args(args: argparse.Namespace) -> AnimationJob:
     job = AnimationJob(
         painting=painting, motion=motion, camera=camera, idea=idea, plan=file_plan, planner=planner,
         preset=preset.name, output=args.output,
-        fps=args.fps, init_image=args.init_image, frames_dir=args.frames_dir, dither=args.dither, sound=sound,
+        fps=args.fps, init_image=args.init_image, frames_dir=args.frames_dir, full_metrics=args.metrics == "full", dither=args.dither, sound=sound,
         music=music,
     )
     loras = tuple(LoraSpec.parse(x) for x in args.lora)

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from .. import __version__, defaults
 from ..export import FORMATS
-from .common import Parser, PROG, camera_flags, camera_settings, print_metrics, sound_flags, sound_settings
+from .common import Parser, PROG, camera_flags, camera_settings, metrics_flag, print_metrics, sound_flags, sound_settings
 
 EXAMPLES = f"""
 frame 0 is the image itself, frame k the view after k steps of the camera.
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--masks-out", metavar="DIR", help="every frame's revealed-area mask as a numbered PNG (white = nothing seen there)")
     o.add_argument("--fps", type=float, default=defaults.MOVE_FPS, help="frame rate of the animation (default %(default)s)")
     o.add_argument("--no-fill", dest="fill", action="store_false", help="leave revealed areas black instead of painting them in")
-    o.add_argument("--metrics", action="store_true", help="print the full quality table")
+    metrics_flag(o)
     return p
 
 
@@ -100,7 +100,7 @@ def run_move(argv: Sequence[str]) -> int:
     track = sound.load(len(result.frames) / fps) if sound is not None else None
     metadata["sound"] = sound.summary(track) if track is not None else None
     done = finish(result.frames, metadata, Outputs(fps=fps, output=output, frames_dir=frames_dir, sound=track,
-                                                   sound_sidecar=bool(sound and sound.sidecar)))
+                                                   sound_sidecar=bool(sound and sound.sidecar), full_metrics=args.metrics == "full"))
     frames, metrics = done.frames, done.metrics
     if masks_dir is not None:
         masks = [Image.fromarray((m * 255).astype(np.uint8)) for m in result.masks]

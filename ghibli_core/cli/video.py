@@ -8,7 +8,7 @@ from typing import Sequence
 
 from .. import registry
 from ..export import FORMATS
-from .common import Parser, PROG, every_bad_flag, model_flags, model_settings, preset_values, sound_flags, sound_settings, warn
+from .common import Parser, PROG, every_bad_flag, metrics_flag, model_flags, model_settings, preset_values, sound_flags, sound_settings, warn
 
 EXAMPLES = f"""
 examples:
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--work-dir", help="where painted keyframes are kept as they finish, so a rerun resumes after the last "
                    "(default: beside the output, NAME.work; removed after success)")
     o.add_argument("--keep-work", action="store_true", help="keep the work folder after success")
-    o.add_argument("--metrics", action="store_true", help="print the full quality table")
+    metrics_flag(o)
     o.add_argument("--quiet", action="store_true", help="no progress bars")
     o.add_argument("--verbose", action="store_true", help="also print the seconds spent in each stage (always in NAME.metrics.json)")
     return p
@@ -95,7 +95,8 @@ def job_from_args(args: argparse.Namespace):
     painting = preset.animation(frames=1, **{n: getattr(args, n) for n in PAINT_FLAGS})
     return VideoJob(clip=args.clip, prompt=args.prompt, idea=args.idea, clip_settings=clip, painting=painting, keys=keys,
                     models=model_settings(args), preset=preset.name, output=args.output, frames_dir=args.frames_dir,
-                    work_dir=args.work_dir, keep_work=args.keep_work, soundtrack=sound_settings(args))
+                    work_dir=args.work_dir, keep_work=args.keep_work, soundtrack=sound_settings(args),
+                    full_metrics=args.metrics == "full")
 
 
 def clip_settings(args: argparse.Namespace):

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import numpy as np
+
 from .. import __version__, defaults
 from ..animate import AnimationSettings
 from ..blend.flow import FlowCache
@@ -27,6 +29,7 @@ from ..files import file_identity
 from ..finish import Finisher, Outputs
 from ..job import GENERATOR, pipelines_for
 from ..models.pipelines import GhibliPipelines, ModelSettings
+from ..overlap import Behind, overlap_pays
 from ..painter import CancelCheck, ProgressCallback
 from ..presets import DEFAULT_PRESET
 from ..sound import Sound, SoundSettings
@@ -62,6 +65,8 @@ class VideoJob:
     output: str | Path | None = None
     frames_dir: str | Path | None = None
     metrics_file: bool = True
+    #: quality figures measured on the frames themselves (default: on a copy of long side defaults.METRICS_SIDE)
+    full_metrics: bool = False
     loop: bool = False
     #: where painted keyframes are saved as they finish (default: beside the output, NAME.work), so a rerun resumes;
     #: removed after success unless `keep_work`
@@ -150,7 +155,7 @@ class VideoJob:
         carries = self.output is not None and Path(self.output).suffix.lower() in SOUND_FORMATS
         sidecar = bool(self.soundtrack and self.soundtrack.sidecar)
         return Outputs(fps=self.info.fps, output=self.output, frames_dir=self.frames_dir, metrics_file=self.metrics_file,
-                       sound=sound if carries or sidecar else None, sound_sidecar=sidecar)
+                       sound=sound if carries or sidecar else None, sound_sidecar=sidecar, full_metrics=self.full_metrics)
 
 
 @dataclass
@@ -198,11 +203,17 @@ def run_video_job(job: VideoJob, pipes: GhibliPipelines | None = None, *, on_pro
     if work is not None:
         work.open()
     score = ClipScore(flows=finisher.flows)  # temporal consistency with the source's motion, structure fidelity
-    for pairs in repaint(pipes, info, prompt, job.painting, job.keys, flows=finisher.flows, log=log, on_progress=on_progress,
-                         on_keyframe=on_keyframe, should_cancel=should_cancel, work=work):
+
+    def measure(pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
         for src, out in pairs:
             score.add(src, out)
         finisher.add([out for _, out in pairs])
+
+    # each run's figures are measured behind the painting of the next keyframe, in order (overlap.py)
+    with Behind(overlap_pays(pipes.device)) as behind:
+        for pairs in repaint(pipes, info, prompt, job.painting, job.keys, flows=finisher.flows, log=log, on_progress=on_progress,
+                             on_keyframe=on_keyframe, should_cancel=should_cancel, work=work):
+            behind.submit(measure, pairs)
     clip_figures = {**score.result(), "keyframes": len(log.keyframes), "resumed_keyframes": work.resumed if work else 0,
                     "unet_steps_per_frame": round(log.steps / max(info.frames, 1), 3)}
     metadata = {
