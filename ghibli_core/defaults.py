@@ -60,7 +60,12 @@ PRESET_VALUES = {
     # few-step sampling: 4 LCM steps x strength 0.5 = 2 per img2img frame, one conditional batch (guidance 1), every 4th
     # frame painted; made for a speed LoRA (--speed-lora), without which LCM's few steps paint blurred frames
     "turbo": {"steps": 4, "strength": 0.5, "scheduler": "lcm", "controlnet_scale": 0.7, "cadence": 4, "interpolate": 1,
-              "cache_interval": 1, "controlnet_end": 1.0, "cfg_end": 1.0, "guidance": 1.0},
+              "cache_interval": 2, "controlnet_end": 1.0, "cfg_end": 1.0, "guidance": 1.0},
+}
+#: Models a preset paints with unless the command names others (`none` drops one): turbo's few-step LoRA (LCM-LoRA for
+#: SD1.5) and, for its drafts, TAESD encoding and decoding instead of the model's VAE (the VAE would be half its time).
+PRESET_MODELS: dict[str, dict[str, str]] = {
+    "turbo": {"speed_lora": "latent-consistency/lcm-lora-sdv1-5", "tiny_vae": "madebyollin/taesd"},
 }
 #: The speed LoRA --speed-lora names when given a bare keyword, and the file a hub repo of one holds.
 SPEED_LORA_FILE = "pytorch_lora_weights.safetensors"

@@ -92,7 +92,7 @@ class Finisher:
                 metrics.pop("loop_seam")
             metrics.update(extra_metrics or {})
             if camera is not None:
-                metrics.update(camera_fidelity(camera.pairs, camera.fov, self.flow, self.flows) or {})
+                metrics.update(camera_fidelity(camera.pairs, camera.fov, self.flow, self.flows, self.metrics.side) or {})
         full = {**metadata, "metrics": stored_metrics(metrics)}
         return Finished(self.frames, metrics, full, write_outputs(self.frames, full, metrics, self.outputs))
 

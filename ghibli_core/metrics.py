@@ -191,18 +191,27 @@ def compute_metrics(frames: Sequence[Any], method: str = "dis", flows: FlowCache
 
 
 def camera_fidelity(pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], fov: float,
-                    method: str = "dis", flows: FlowCache | None = None) -> dict[str, Any] | None:
+                    method: str = "dis", flows: FlowCache | None = None,
+                    side: int | None = defaults.METRICS_SIDE) -> dict[str, Any] | None:
     """How closely the picture follows the camera: for each (frame a, frame b, a's scene depth z, the camera step
     from a to b), the measured flow a -> b against the flow the step predicts from z, over pixels that stay in view
-    and whose flow is consistent both ways. None when the camera did not move the picture (nothing to follow)."""
+    and whose flow is consistent both ways. None when the camera did not move the picture (nothing to follow).
+    Measured on copies of long side `side` at most (None: the frames as they are); the pixel figures are given in the
+    frames' own pixels either way."""
     from .camera.geometry import Intrinsics
     from .camera.warp import forward_map
 
     def compare(pair: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> tuple[float, float] | None:
-        """Median end-point error and median predicted motion of one pair; None when too little stays in view."""
+        """Median end-point error and median predicted motion of one pair (in the frames' own pixels); None when too
+        little stays in view."""
         a, b, z, step = pair
         a, b = as_array(a), as_array(b)
+        full_w = a.shape[1]
+        a, b = measured_copy(a, side), measured_copy(b, side)
         h, w = a.shape[:2]
+        if (h, w) != np.shape(z):
+            z = cv2.resize(np.asarray(z, np.float32), (w, h), interpolation=cv2.INTER_AREA)
+        scale = full_w / w
         x, y, qz = forward_map(np.asarray(z, np.float32), step, Intrinsics(w, h, fov))
         u, v = pixel_grid(h, w)
         predicted = np.stack([x - u, y - v], -1)
@@ -210,17 +219,16 @@ def camera_fidelity(pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np
         valid = (qz > 0) & (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1) & consistency(measured, back).astype(bool)
         if valid.sum() < 0.05 * valid.size:
             return None
-        return (float(np.median(np.sqrt(squared_norm(measured - predicted))[valid])),
-                float(np.median(np.sqrt(squared_norm(predicted))[valid])))
+        return (scale * float(np.median(np.sqrt(squared_norm(measured - predicted))[valid])),
+                scale * float(np.median(np.sqrt(squared_norm(predicted))[valid])))
 
     kept = [r for r in map_in_order(compare, pairs) if r is not None]
     errors, motions = [e for e, _ in kept], [m for _, m in kept]
-    per_pair = [round(e, 3) for e in errors]
     if not motions or max(motions) < 0.25:  # under a quarter pixel per painted frame: no camera motion to follow
         return None
     error, motion = float(np.mean(errors)), float(np.mean(motions))
     return {"camera_fidelity": round(max(0.0, 1.0 - error / motion), 4), "camera_flow_error_px": round(error, 3),
-            "camera_motion_px": round(motion, 3), "camera_flow_error_per_pair": per_pair}
+            "camera_motion_px": round(motion, 3), "camera_flow_error_per_pair": [round(e, 3) for e in errors]}
 
 
 def summary_line(metrics: dict[str, Any]) -> str:

@@ -47,6 +47,11 @@ class Preset:
     MOTION_FIELDS = ("cadence", "interpolate")
 
     @property
+    def models(self) -> dict[str, str]:
+        """The models this preset paints with unless others are named (speed_lora, tiny_vae; defaults.PRESET_MODELS)."""
+        return dict(defaults.PRESET_MODELS.get(self.name, {}))
+
+    @property
     def description(self) -> str:
         """What the preset paints, in words (written from its values, so it cannot drift from them)."""
         reused = []

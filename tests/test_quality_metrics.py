@@ -62,6 +62,17 @@ def test_camera_fidelity_is_high_when_the_picture_follows_the_camera(move):
     assert camera_fidelity(backwards, camera.fov)["camera_fidelity"] < 0.1
 
 
+def test_camera_fidelity_of_large_frames_is_measured_on_a_copy_in_the_frames_own_pixels():
+    camera = CameraSettings("truck-right", near=2.0, far=6.0)
+    path = camera.path(7)
+    scene = PlaneScene.two_planes(3)
+    views = [scene.render(pose, 512, 448, camera.fov) for pose in path.poses]
+    pairs = [(views[i][0], views[i + 1][0], views[i][1], path.step(i, i + 1)) for i in range(3)]
+    copy, full = camera_fidelity(pairs, camera.fov), camera_fidelity(pairs, camera.fov, side=None)
+    assert copy["camera_fidelity"] > 0.85 and full["camera_fidelity"] > 0.85
+    assert copy["camera_motion_px"] == pytest.approx(full["camera_motion_px"], rel=0.02)  # pixels of the 512 px frames
+
+
 def test_no_camera_motion_no_fidelity_figure():
     view, z = PlaneScene.two_planes(1).render(np.eye(4), 64, 64, 40)
     assert camera_fidelity([(view, view, z, np.eye(4))], 40) is None

@@ -87,7 +87,13 @@ def test_the_command_paints_turbo_with_the_tiny_speed_lora(tiny_env, tmp_path, c
     assert main(["a forest", "--tiny", "--preset", "turbo", "--frames", "8", "--quiet", "-o", str(out)]) == 0
     meta = read_metadata(out)
     assert meta["preset"] == "turbo" and meta["models"]["speed_lora"]["name"] == "tiny-lcm.safetensors"
+    assert meta["models"]["tiny_vae"] == "tiny-taesd"  # turbo drafts through the tiny set's TAESD
     assert meta["settings"]["scheduler"] == "lcm" and meta["settings"]["guidance"] == 1.0
+    plain = tmp_path / "plain.gif"  # both models dropped by name: the model's own VAE, no speed LoRA (and a warning)
+    assert main(["a forest", "--tiny", "--preset", "turbo", "--frames", "8", "--quiet", "--speed-lora", "none",
+                 "--tiny-vae", "none", "-o", str(plain)]) == 0
+    assert "speed_lora" not in read_metadata(plain)["models"] and "tiny_vae" not in read_metadata(plain)["models"]
+    assert "without one" in capsys.readouterr().err
     assert main(["a forest", "--tiny", "--speed-lora", "x.safetensors", "-o", str(tmp_path / "y.gif")]) == 2
     assert "tiny: cannot be combined with --speed-lora" in capsys.readouterr().err
 
@@ -113,3 +119,33 @@ def test_a_jobs_file_row_names_its_speed_lora_and_a_bad_one_is_listed_by_line(ti
     first, second = (read_metadata(tmp_path / "out" / j.output) for j in jobs)
     assert first["models"]["speed_lora"] == {"name": "lcm.safetensors", "weight": 0.8} and "speed_lora" not in second["models"]
     assert first["settings"]["scheduler"] == "lcm" and first["settings"]["guidance"] == 1.0
+
+
+@pytest.mark.parametrize("flags,speed,tiny_vae", [
+    ([], "latent-consistency/lcm-lora-sdv1-5", "madebyollin/taesd"),           # turbo's own models
+    (["--speed-lora", "h1t/TCD-SD15:0.9"], "h1t/TCD-SD15", "madebyollin/taesd"),  # a named one wins
+    (["--speed-lora", "none", "--tiny-vae", "NONE"], None, None),                # dropped by name
+    (["--preset", "fast"], None, None),                                          # other presets name none
+])
+def test_turbo_paints_with_its_speed_lora_and_taesd_unless_the_flags_name_others(flags, speed, tiny_vae):
+    from ghibli_core.cli.common import model_settings
+    from ghibli_core.cli.generate import build_parser
+
+    args = build_parser().parse_args(["a forest", "-o", "x.gif", "--preset", "turbo", *flags])
+    models = model_settings(args)
+    assert (models.speed_lora.path if models.speed_lora else None, models.tiny_vae) == (speed, tiny_vae)
+    if speed == "h1t/TCD-SD15":
+        assert models.speed_lora.weight == 0.9
+
+
+def test_a_batchs_turbo_rows_paint_with_turbos_models_and_its_other_rows_without(tiny_env, tiny, tmp_path, jobs_files):
+    import json
+
+    rows = jobs_files.rows(2)
+    rows[1]["preset"] = "turbo"
+    out = tmp_path / "out"
+    assert main(["batch", str(jobs_files.write(tmp_path / "jobs.jsonl", rows)), "--tiny", "--out-dir", str(out), "-q"]) == 0
+    summary = json.loads((out / "batch-summary.json").read_text())
+    fast, turbo = (read_metadata(out / j["output"]) for j in summary["jobs"])
+    assert "speed_lora" not in fast["models"] and "tiny_vae" not in fast["models"]
+    assert turbo["models"]["speed_lora"]["name"] == "tiny-lcm.safetensors" and turbo["models"]["tiny_vae"] == "tiny-taesd"

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from ..job import GENERATOR, AnimationJob, run_job
 from ..models.pipelines import GhibliPipelines, HeldPipelines, ModelSettings
@@ -22,16 +22,21 @@ class BatchContext:
     models: ModelSettings
     planner: PlannerSettings
     out_dir: str
+    #: per preset, the models its rows paint with where the batch names none (turbo: its speed LoRA and TAESD)
+    preset_models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def model_settings(self, job: Job) -> ModelSettings:
-        """The batch's models with the row's base, LoRAs and speed LoRA."""
+        """The batch's models with the row's base, LoRAs and speed LoRA, and its preset's models where none is named."""
+        own = self.preset_models.get(job.preset, {})
         return self.models.replace(base=job.model or self.models.base, loras=job.loras,
-                                   speed_lora=job.speed_lora or self.models.speed_lora)
+                                   speed_lora=job.speed_lora or self.models.speed_lora or own.get("speed_lora"),
+                                   tiny_vae=self.models.tiny_vae or own.get("tiny_vae"))
 
     def model_names(self, job: Job) -> dict[str, Any]:
         m = self.model_settings(job)
         speed = {"speed_lora": [m.speed_lora.path, m.speed_lora.weight]} if m.speed_lora is not None else {}
-        return {"base": m.base, "controlnet": m.controlnet, "depth": m.depth_model, "dtype": m.dtype, **speed}
+        tiny_vae = {"tiny_vae": m.tiny_vae} if m.tiny_vae else {}
+        return {"base": m.base, "controlnet": m.controlnet, "depth": m.depth_model, "dtype": m.dtype, **speed, **tiny_vae}
 
     def fingerprint(self, job: Job) -> str:
         return job.fingerprint(self.model_names(job))

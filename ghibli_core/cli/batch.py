@@ -10,7 +10,7 @@ from typing import Sequence
 from .. import defaults
 from ..export import FORMATS
 from ..presets import DEFAULT_PRESET, PRESETS
-from .common import Parser, PROG as MAIN, camera_flags, camera_settings, camera_values, model_flags, model_settings, planner_flags, planner_settings
+from .common import Parser, PROG as MAIN, camera_flags, camera_settings, camera_values, model_flags, model_settings, planner_flags, preset_models, planner_settings
 
 PROG = f"{MAIN} batch"
 
@@ -79,9 +79,10 @@ def run_batch(argv: Sequence[str]) -> int:
     row_defaults = {"preset": args.preset, "frames": args.frames, "seed": args.seed, "size": size, "format": f".{args.format}",
                     "loras": tuple(LoraSpec.parse(x) for x in args.lora), "camera": camera}
     jobs = load_jobs(args.jobs, row_defaults)
-    models = model_settings(args)
+    models = model_settings(args, preset=False)  # each row's preset adds its own models (turbo's speed LoRA, TAESD)
     out_dir = Path(args.out_dir).expanduser().resolve()
-    ctx = BatchContext(models, planner_settings(args, None), str(out_dir))
+    ctx = BatchContext(models, planner_settings(args, None), str(out_dir),
+                       {name: preset_models(args, name) for name in PRESETS if PRESETS[name].models})
     preflight(jobs, ctx, Path(args.jobs).name)
     summary_path = Path(args.summary).expanduser() if args.summary else out_dir / "batch-summary.json"
     mode = f"ray ({args.ray})" if args.ray else "local"

@@ -121,7 +121,8 @@ def model_flags(*, lora: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--speed-lora", metavar="FILE|HUB_ID[:WEIGHT]",
                    help="a few-step LoRA beside the style LoRAs (LCM-LoRA latent-consistency/lcm-lora-sdv1-5, TCD h1t/TCD-SD15, "
                         "Hyper-SD ByteDance/Hyper-SD/Hyper-SD15-4steps-lora.safetensors, or a file), for the lcm/tcd "
-                        "schedulers and --preset turbo (--tiny: the tiny one)")
+                        f"schedulers; --preset turbo uses {defaults.PRESET_MODELS['turbo']['speed_lora']} unless one is "
+                        "named, or none (--tiny: the tiny one)")
     registry.add_flag(g, S["base_config"], dest="model_config", metavar="FOLDER")
     registry.add_flag(g, S["controlnet_config"], metavar="FOLDER")
     registry.add_flag(g, S["allow_pickle"], default=False)
@@ -134,14 +135,20 @@ def model_flags(*, lora: bool = True) -> argparse.ArgumentParser:
     registry.add_flag(g, S["vae_slicing"], default=False)
     registry.add_flag(g, S["tiny_vae"], metavar="TAESD",
                       help=S["tiny_vae"].help + " (madebyollin/taesd, its folder, or ComfyUI's "
-                                                 "models/vae_approx/taesd_decoder.safetensors)")
+                                                 "models/vae_approx/taesd_decoder.safetensors; --preset turbo uses "
+                                                 f"{defaults.PRESET_MODELS['turbo']['tiny_vae']} unless one is named, or none)")
     return p
+
+
+def _named(value: str | None) -> bool:
+    """A model flag that names a model (not left out, not `none`)."""
+    return bool(value) and value.strip().lower() != "none"
 
 
 def check_tiny_alone(args: argparse.Namespace) -> None:
     """--tiny brings its own models: refuse it together with --model, --controlnet or --depth-model."""
     clash = [f"--{n.replace('_', '-')}" for n in ("model", "controlnet", "depth_model", "annotators", "speed_lora")
-             if getattr(args, n, None)]
+             if _named(getattr(args, n, None))]
     clash += [f"--control {c}" for c in getattr(args, "control", ()) if "@" in c]
     if clash:
         raise InputError("tiny", f"cannot be combined with {', '.join(clash)}", "drop --tiny to use your own models")
@@ -155,19 +162,32 @@ def tiny_models(args: argparse.Namespace):
     return ensure_tiny(Path(args.tiny_dir) if args.tiny_dir else None)
 
 
-def model_settings(args: argparse.Namespace, loras: tuple[LoraSpec, ...] = ()) -> ModelSettings:
-    """The parsed model flags as ModelSettings: the tiny set with --tiny, else the given models or the defaults."""
+def preset_models(args: argparse.Namespace, preset: str | None) -> dict[str, Any]:
+    """The models `preset` paints with (defaults.PRESET_MODELS: turbo's speed LoRA and TAESD) that the flags leave to
+    it: a flag that names a model, or `none`, wins. With --tiny, the tiny set's counterparts."""
+    wanted = {k: v for k, v in (PRESETS[preset].models if preset in PRESETS else {}).items() if getattr(args, k, None) is None}
+    if args.tiny and wanted:
+        tiny = tiny_models(args)
+        wanted = {k: str(tiny.speed_lora if k == "speed_lora" else tiny.tiny_vae_dir) for k in wanted}
+    return {k: LoraSpec.parse(v) if k == "speed_lora" else v for k, v in wanted.items()}
+
+
+def model_settings(args: argparse.Namespace, loras: tuple[LoraSpec, ...] = (), *,
+                   preset: str | None | bool = True) -> ModelSettings:
+    """The parsed model flags as ModelSettings: the tiny set with --tiny, else the given models or the defaults; with
+    the models the preset (`--preset`, or the one named; False: none) paints with where no flag names them."""
+    preset = getattr(args, "preset", None) if preset is True else (preset or None)
+    chosen = preset_models(args, preset)
+    tiny_vae = args.tiny_vae if _named(args.tiny_vae) else chosen.get("tiny_vae")
+    speed = LoraSpec.parse(args.speed_lora) if _named(getattr(args, "speed_lora", None)) else chosen.get("speed_lora")
     common = dict(loras=loras, device=args.device, dtype=args.dtype, allow_pickle=args.allow_pickle, compile=args.compile,
                   channels_last=args.channels_last, vae_tiling=args.vae_tiling, vae_slicing=args.vae_slicing,
-                  tiny_vae=args.tiny_vae)
+                  tiny_vae=tiny_vae)
     edges = tuple(EdgeControl.parse(c) for c in getattr(args, "control", ()))
-    if args.tiny:  # the tiny speed LoRA for the few-step preset
-        tiny = tiny_models(args)
-        speed = LoraSpec(str(tiny.speed_lora)) if getattr(args, "preset", None) == "turbo" else None
-        return tiny.model_settings(edges=edges, speed_lora=speed, **common)
+    if args.tiny:
+        return tiny_models(args).model_settings(edges=edges, speed_lora=speed, **common)
     return ModelSettings(base=args.model or defaults.BASE_MODEL, controlnet=args.controlnet or defaults.CONTROLNET,
-                         edges=edges, annotators=args.annotators or defaults.ANNOTATORS,
-                         speed_lora=LoraSpec.parse(args.speed_lora) if getattr(args, "speed_lora", None) else None,
+                         edges=edges, annotators=args.annotators or defaults.ANNOTATORS, speed_lora=speed,
                          depth_model=args.depth_model or defaults.DEPTH_MODEL, base_config=args.model_config,
                          controlnet_config=args.controlnet_config, **common)
 
