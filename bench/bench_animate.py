@@ -19,10 +19,11 @@ Rows (all in one process, same weights, same prompts):
   fast-noreuse              the fast schedule with no step reuse (the reference of fast)
   balanced+camera           the balanced preset with a camera move (push-in:0.5): keyframes moved along the path,
                             camera-aware in-betweens; its time against balanced's is the camera's cost
+  turbo+tiny-vae            turbo as `--preset turbo` runs it: with a TAESD-size tiny autoencoder (random weights)
   balanced+camera+behind    (asked for by name) balanced+camera with the work after painting (in-betweens, metrics) run
                             behind the painting of the next keyframe (overlap.py) whatever this machine's default
                             (on an accelerator, or with spare cores); the same frames as balanced+camera
-  balanced+tiny-vae, fast+tiny-vae, turbo+tiny-vae   (asked for by name) the preset with a TAESD-size tiny autoencoder (random weights)
+  balanced+tiny-vae, fast+tiny-vae   (asked for by name) the preset with a TAESD-size tiny autoencoder (random weights)
                             for every encode and decode instead of the VAE, as `--tiny-vae` does; against the preset:
                             what the tiny autoencoder saves
   balanced-serial           (asked for by name, not run by default) balanced with the work after painting (in-betweens,
@@ -66,7 +67,7 @@ from ghibli_core.timing import ENGINE_STAGES  # noqa: E402
 
 IDEA = "a serene forest at dawn, sunlight through swaying trees"
 DEFAULT_ROWS = ("seed", "bare_diffusers", "quality", "balanced-noreuse", "balanced+cache", "balanced+controlnet-end",
-                "balanced+cfg-end", "balanced", "balanced+camera", "fast-noreuse", "fast", "turbo")
+                "balanced+cfg-end", "balanced", "balanced+camera", "fast-noreuse", "fast", "turbo", "turbo+tiny-vae")
 #: what a row's output is compared with (mean absolute pixel difference): the same schedule without step reuse
 REFERENCES = {"balanced-serial": "balanced",  # same frames, so pixel diff 0: the threads change nothing
               "balanced": "balanced-noreuse", "balanced+cache": "balanced-noreuse", "balanced+controlnet-end": "balanced-noreuse",
@@ -478,10 +479,10 @@ def report(rows: list[dict[str, Any]]) -> bool:
     if plain and bare:  # the same schedule, no reuse: what the engine itself costs
         overhead = plain["sec_per_output_frame"] / bare["sec_per_output_frame"] - 1
         checks.append(("engine overhead (balanced-noreuse) over bare diffusers <= 5 %", overhead <= 0.05, f"{overhead * 100:+.1f} %"))
-    fast, turbo = by.get("fast"), by.get("turbo")
-    if fast and turbo:
+    fast, turbo = by.get("fast"), by.get("turbo+tiny-vae") or by.get("turbo")
+    if fast and turbo:  # turbo as --preset turbo runs it (with its TAESD) when that row was run
         speed = fast["sec_per_output_frame"] / turbo["sec_per_output_frame"]
-        checks.append(("turbo >= 2x faster per output frame than fast", speed >= 2, f"{speed:.2f}x"))
+        checks.append((f"turbo ({turbo['name']}) >= 2x faster per output frame than fast", speed >= 2, f"{speed:.2f}x"))
     cam = by.get("balanced+camera")
     if bal and cam:
         cost = cam["sec_per_output_frame"] / bal["sec_per_output_frame"] - 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 import dataclasses
+import functools
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
@@ -26,9 +27,10 @@ from . import defaults, registry
 from .blend.color import match_color
 from .camera.path import CameraSettings
 from .camera.view import move_frame
-from .camera.warp import warp_device
+from .device import work_device
 from .chain import ChainState
 from .coherence import SharpnessHold, prepare_init
+from .coherence_torch import match_color_torch, prepare_init_torch
 from .conditioning import PromptMix, prompt_mixes
 from .metrics import sharpness
 from .per_frame import FrameValues, parse_schedules, values_at
@@ -215,6 +217,7 @@ def paint_frame(
     values = settings.values(index)
     seed = settings.frame_seed(index)
     depth_model = painter.run.depth
+    device = work_device(painter.run.shared.device)  # the warps, colour and grain on a GPU run's device
     request = PaintRequest(
         index=index, conditioning=Conditioning(prompt, settings.negative_prompt, mix), seed=seed, steps=settings.steps,
         guidance=values.guidance, width=settings.width, height=settings.height, reuse=settings.reuse)
@@ -232,14 +235,15 @@ def paint_frame(
             camera, step_matrix = view
             relative = depth_model.relative(previous) if previous_depth is None else np.asarray(previous_depth, np.float32)
             with stage("camera"):
-                moved_frame = move_frame(previous, relative, step_matrix, camera, warp_device(painter.run.shared.device))
+                moved_frame = move_frame(previous, relative, step_matrix, camera, device)
             init, moved, depth, revealed = moved_frame.image, moved_frame.image, moved_frame.control, moved_frame.revealed
             start = StartMask(revealed, settings.reveal_boost, seed ^ 0x5EED)
         if hold is not None:
             with stage("coherence"):
-                prepared, applied = prepare_init(np.asarray(init.convert("RGB")), contrast=values.contrast, sharpen=values.sharpen,
-                                                 noise=values.noise, seed=seed ^ 0xC0DE, hold=hold, kernel=settings.sharpen_kernel,
-                                                 sigma=settings.sharpen_sigma)
+                prepare = prepare_init if device is None else functools.partial(prepare_init_torch, device=device)
+                prepared, applied = prepare(np.asarray(init.convert("RGB")), contrast=values.contrast, sharpen=values.sharpen,
+                                            noise=values.noise, seed=seed ^ 0xC0DE, hold=hold, kernel=settings.sharpen_kernel,
+                                            sigma=settings.sharpen_sigma)
             init = Image.fromarray(prepared)
     painted = painter.paint(dataclasses.replace(request, init=init, strength=values.strength, start=start,
                                                 controls=painter.run.controls(depth, values.controlnet_scale, moved or previous)),
@@ -247,8 +251,9 @@ def paint_frame(
     image = painted.image
     if color_target is not None and settings.color_coherence > 0:
         with stage("coherence"):
-            image = Image.fromarray(match_color(np.asarray(image.convert("RGB")), np.asarray(color_target.convert("RGB")),
-                                                settings.color_coherence, settings.color_mode))
+            match = match_color if device is None else functools.partial(match_color_torch, device=device)
+            image = Image.fromarray(match(np.asarray(image.convert("RGB")), np.asarray(color_target.convert("RGB")),
+                                          settings.color_coherence, settings.color_mode))
     return Frame(index, image, prompt, seed, depth, moved, revealed, relative, conditioning, applied, painted.latents)
 
 

@@ -20,6 +20,7 @@ Deforum's order is followed (contrast -> sharpen -> noise -> img2img):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -86,7 +87,12 @@ def auto_amount(image: np.ndarray, target: float, kernel: int = 5, sigma: float 
     """
     grey = luminance(image)  # the grey `metrics.sharpness` measures
     detail = grey - cv2.GaussianBlur(grey, (kernel, kernel), sigma)
-    li, ld = _laplacian(grey), _laplacian(detail)
+    return solve_amount(_laplacian(grey), _laplacian(detail), target, limit)
+
+
+def solve_amount(li, ld, target: float, limit: float = AUTO_MAX_AMOUNT) -> float:
+    """The amount `a` at which the variance of li + a * ld (the Laplacians of the grey and of its detail: NumPy arrays
+    or torch tensors) is `target`, clamped to [0, limit]; 0 when it is already reached."""
     li, ld = li - li.mean(), ld - ld.mean()
     vi, vd, cov = float((li * li).mean()), float((ld * ld).mean()), float((li * ld).mean())
     if vi >= target or vd <= 1e-12:
@@ -146,22 +152,35 @@ def prepare_init(image: np.ndarray, *, contrast: float, sharpen: float | str, no
     updated. Returns the uint8 image and what was applied, with the hold's state (for metadata)."""
     out = adjust_contrast(image.astype(np.float32), contrast)
     noise_field = grain(out.shape, noise, seed) if noise > 0 else None
-    if sharpen == "auto":
-        if hold is None:
-            raise ValueError("sharpen='auto' needs a SharpnessHold")
-        target = hold.next_target(sharpness(image))
-        if noise_field is not None:  # the grain's own Laplacian energy counts toward the target (they add)
-            target = max(0.0, target - sharpness(noise_field))
-        amount = auto_amount(out, target, kernel, sigma)
-        hold.saturated = amount >= AUTO_MAX_AMOUNT
-    else:
-        amount = float(sharpen)
+    amount = sharpen_amount(sharpen, hold, lambda: sharpness(image),
+                            (lambda: sharpness(noise_field)) if noise_field is not None else None,
+                            lambda target: auto_amount(out, target, kernel, sigma))
     out = unsharp_mask(out, amount, kernel, sigma)
     if noise_field is not None:
         out = out + noise_field
-    result = np.clip(out, 0, 255).round().astype(np.uint8)
+    return np.clip(out, 0, 255).round().astype(np.uint8), applied_record(contrast, amount, noise, hold)
+
+
+def sharpen_amount(sharpen: float | str, hold: SharpnessHold | None, current: Callable[[], float],
+                   grain_sharpness: Callable[[], float] | None, solve: Callable[[float], float]) -> float:
+    """The unsharp amount of one init: a fixed `sharpen`, or `auto`'s: the hold's next target for the frame's sharpness
+    (`current`), less the grain's own Laplacian energy (they add), reached by `solve(target)`; the hold is updated."""
+    if sharpen != "auto":
+        return float(sharpen)
+    if hold is None:
+        raise ValueError("sharpen='auto' needs a SharpnessHold")
+    target = hold.next_target(current())
+    if grain_sharpness is not None:
+        target = max(0.0, target - grain_sharpness())
+    amount = solve(target)
+    hold.saturated = amount >= AUTO_MAX_AMOUNT
+    return amount
+
+
+def applied_record(contrast: float, amount: float, noise: float, hold: SharpnessHold | None) -> dict:
+    """What was done to an init, with the hold's state (the frame's metadata)."""
     applied = {"contrast": round(contrast, 4), "sharpen": round(amount, 4), "noise": round(noise, 4)}
-    return result, {**applied, **(hold.state() if hold is not None else {})}
+    return {**applied, **(hold.state() if hold is not None else {})}
 
 
 def _laplacian(grey: np.ndarray) -> np.ndarray:

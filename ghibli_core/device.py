@@ -27,6 +27,14 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def work_device(painting_device: torch.device | str | None) -> torch.device | str | None:
+    """Where a run's own work around the models (camera warps, colour matching, sharpening, grain) runs: on its painting
+    device when that is an accelerator (the torch paths: camera/warp_torch.py, coherence_torch.py), else None: the
+    OpenCV/NumPy paths, the faster ones on the CPU (measured: docs/performance.md)."""
+    kind = str(getattr(painting_device, "type", painting_device or "cpu")).split(":")[0]
+    return None if kind == "cpu" else painting_device
+
+
 def cpu_has_bf16() -> bool:
     """The CPU does bf16 matrix maths in hardware (AMX tiles or AVX512-BF16), as PyTorch's own probes report."""
     import torch.cpu

@@ -19,7 +19,7 @@ from .blend.spans import KeyframeSpans
 from .camera.depth import inverse_depth_to_z
 from .camera.inbetween import CameraSpans, CameraTimeline
 from .camera.path import CameraPath, CameraSettings
-from .camera.warp import warp_device
+from .device import work_device
 from .errors import Cancelled
 from .models.pipelines import GhibliPipelines
 from .overlap import Behind, overlap_pays
@@ -114,7 +114,7 @@ def render_animation(
 
     if camera is not None and path is not None:
         spans: CameraSpans | KeyframeSpans = CameraSpans(CameraTimeline(path, settings.frames, motion.loop), motion.interpolate,
-                                                         motion.flow, flows, warp_device(pipes.device))
+                                                         motion.flow, flows, work_device(pipes.device))
 
         def z(relative: np.ndarray) -> np.ndarray:
             return inverse_depth_to_z(relative, camera.near, camera.far)

@@ -316,10 +316,10 @@ def test_the_two_paths_agree_to_a_fraction_of_a_pixel(step):
 def test_runs_warp_on_their_painting_device_when_it_is_an_accelerator():
     import torch
 
-    from ghibli_core.camera.warp import warp_device
+    from ghibli_core.device import work_device
 
-    assert warp_device(torch.device("cpu")) is None and warp_device("cpu") is None and warp_device(None) is None
-    assert warp_device(torch.device("cuda", 0)) == torch.device("cuda", 0) and warp_device("mps") == "mps"
+    assert work_device(torch.device("cpu")) is None and work_device("cpu") is None and work_device(None) is None
+    assert work_device(torch.device("cuda", 0)) == torch.device("cuda", 0) and work_device("mps") == "mps"
 
 
 def test_loop_seams_close_the_path():

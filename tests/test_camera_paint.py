@@ -189,3 +189,38 @@ def test_the_headless_client_sets_the_camera_node():
     assert len(cameras) == 1 and cameras[0]["inputs"]["move"] == "orbit-left" and cameras[0]["inputs"]["strength"] == 0.5
     with pytest.raises(InputError, match="camera: unknown move 'spin'"):
         patch_workflow(graph, camera="spin")
+
+
+def test_a_gpu_runs_own_work_goes_to_its_device(pipes, tmp_path, monkeypatch):
+    """Where the painting device is an accelerator, the camera warps, colour matching, sharpening and grain run through
+    the torch paths on it (torch on the CPU stands in for the device here): every one is used, and the run completes
+    with the camera followed."""
+    import ghibli_core.animate as animate_module
+    import ghibli_core.render as render_module
+    from ghibli_core import coherence_torch
+    from ghibli_core.camera import warp_torch
+    from ghibli_core.presets import get_preset
+
+    used: set[str] = set()
+
+    def spy(module, name):
+        real = getattr(module, name)
+
+        def wrapped(*args, **kwargs):
+            used.add(name)
+            assert kwargs.get("device") == "cpu"
+            return real(*args, **kwargs)
+        monkeypatch.setattr(module, name, wrapped)
+
+    spy(warp_torch, "warp_view_torch")
+    spy(animate_module, "prepare_init_torch")
+    spy(animate_module, "match_color_torch")
+    monkeypatch.setattr(animate_module, "work_device", lambda device: "cpu")
+    monkeypatch.setattr(render_module, "work_device", lambda device: "cpu")
+    preset = get_preset("balanced")
+    job = AnimationJob(painting=preset.animation(frames=4, width=64, height=64, seed=5, steps=4, noise=0.02),
+                       motion=preset.motion(cadence=1), idea="a windmill on a hill", camera=CameraSettings("truck-right"),
+                       output=tmp_path / "gpu.webp")
+    result = run_job(job, pipes, progress=False)
+    assert used == {"warp_view_torch", "prepare_init_torch", "match_color_torch"}
+    assert len(result.output_frames) == 8 and result.animation.painted[-1].revealed is not None

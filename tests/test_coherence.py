@@ -83,3 +83,47 @@ def test_the_hold_integrates_and_stops_winding_up():
     assert hold.next_target(400.0) == 100.0  # overshoot is brought down (at most by half a step)
     again = SharpnessHold.from_state(100.0, hold.state())
     assert (again.target, again.saturated) == (hold.target, hold.saturated)
+
+
+# --- the same steps on a GPU run's device (coherence_torch.py; torch on the CPU here) ----------------------------------
+
+def test_the_device_path_prepares_the_same_init_as_the_cpu_path():
+    import cv2
+    import torch
+
+    from ghibli_core import coherence_torch as dev
+
+    image = painted_texture(seed=2, size=128)
+    planar = torch.from_numpy(image).permute(2, 0, 1).float()
+    assert torch.allclose(dev.gaussian_blur(planar, 5, 1.0), torch.from_numpy(
+        cv2.GaussianBlur(image.astype(np.float32), (5, 5), 1.0)).permute(2, 0, 1), atol=1e-3)
+    grey = dev.luminance(planar)
+    assert torch.allclose(dev.laplacian(grey)[0], torch.from_numpy(cv2.Laplacian(grey[0].numpy(), cv2.CV_32F, ksize=1)), atol=1e-3)
+    assert dev.sharpness(planar) == pytest.approx(sharpness(image), rel=1e-4)
+    blurred = degrade(degrade(image))
+    for kw in (dict(contrast=1.0, sharpen="auto", noise=0.02), dict(contrast=1.15, sharpen=0.6, noise=0.0),
+               dict(contrast=0.9, sharpen="auto", noise=0.0)):
+        hold_cpu, hold_dev = SharpnessHold(sharpness(image)), SharpnessHold(sharpness(image))
+        for step in range(3):  # a short chain: the holds' memories must stay in step too
+            cpu, applied_cpu = prepare_init(blurred, seed=step, hold=hold_cpu, **kw)
+            on, applied_dev = dev.prepare_init_torch(blurred, seed=step, hold=hold_dev, device="cpu", **kw)
+            assert applied_dev["sharpen"] == pytest.approx(applied_cpu["sharpen"], abs=2e-3), kw
+            target = applied_cpu["sharpen_target"]
+            assert applied_dev["sharpen_target"] == (pytest.approx(target, rel=1e-3) if target is not None else None)
+            assert np.abs(cpu.astype(int) - on).max() <= 1 and np.mean(cpu != on) < 0.01, kw
+
+
+@pytest.mark.parametrize("mode", ["meanstd", "histogram"])
+def test_the_device_path_matches_colours_as_the_cpu_path(mode):
+    from ghibli_core.blend.color import match_color
+    from ghibli_core.coherence_torch import match_color_torch
+
+    reference = painted_texture(seed=1, size=96)
+    frame = np.clip(painted_texture(seed=4, size=96).astype(int) * [1.2, 0.9, 0.7] + [10, 0, -5], 0, 255).astype(np.uint8)
+    for strength in (0.5, 1.0):
+        cpu, on = match_color(frame, reference, strength, mode), match_color_torch(frame, reference, strength, mode, "cpu")
+        diff = np.abs(cpu.astype(int) - on)
+        # (the LAB levels of the two paths differ by one here and there; a histogram match moves such a pixel to a
+        # neighbouring rank, so a few pixels land further off)
+        assert diff.mean() < 0.6 and np.percentile(diff, 99) <= (3 if mode == "meanstd" else 5), (mode, strength, diff.mean())
+    assert match_color_torch(frame, reference, 0.0, mode) is frame

@@ -118,7 +118,8 @@ def test_the_idea_to_file_path_exists_once():
     # the node paints frames for other nodes through the job (the saver node finishes them); job.py is the one path
     assert _callers("render_animation") == {"ghibli_core/job.py"}
     assert _callers("render_job") == {"ghibli_core/job.py", "nodes/generate.py"}
-    assert _callers("run_job") == {"ghibli_core/cli/generate.py", "ghibli_core/batch/worker.py", "bench/bench_animate.py"}
+    assert _callers("run_job") == {"ghibli_core/cli/generate.py", "ghibli_core/batch/worker.py", "bench/bench_animate.py",
+                                   "bench/bench_engine.py"}
     # one finishing step for every job type: only it writes an animation file
     assert _callers("finish") == {"ghibli_core/cli/blend.py", "ghibli_core/cli/move.py", "nodes/save.py"}
     assert _callers("Finisher") == {"ghibli_core/job.py", "ghibli_core/video/job.py", "ghibli_core/finish.py"}

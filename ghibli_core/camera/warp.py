@@ -135,18 +135,11 @@ class _Ray:
         return depth, us, vs, converged
 
 
-def warp_device(painting_device: Any) -> Any:
-    """Where a run moves its frames: on its painting device when that is an accelerator (the torch path, warp_torch.py),
-    else None: this module's OpenCV/NumPy path, the faster one on the CPU (measured: docs/performance.md)."""
-    kind = str(getattr(painting_device, "type", painting_device or "cpu")).split(":")[0]
-    return None if kind == "cpu" else painting_device
-
-
 def warp_view(image: np.ndarray, z: np.ndarray, step: np.ndarray, fov: float, *, fill: bool = True,
               device: Any = None) -> Warped:
     """`image` (HxW or HxWxC) with z-depth `z` (HxW, > 0) seen from the camera `step` (4x4, the new camera in the
     old one's axes) with the horizontal field of view `fov` (degrees). With a torch `device` the same warp runs there
-    in torch (warp_torch.py; a GPU run's painting device, see `warp_device`)."""
+    in torch (warp_torch.py; a GPU run's painting device, see `device.work_device`)."""
     if device is not None:
         from .warp_torch import warp_view_torch
 

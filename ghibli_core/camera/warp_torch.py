@@ -43,7 +43,7 @@ def _sample(img: Any, x: Any, y: Any) -> Any:
 def _rays(k: Intrinsics, device: Any) -> tuple[Any, Any]:
     torch = _torch()
     rx, ry = k.rays()
-    return torch.from_numpy(np.ascontiguousarray(rx)).to(device), torch.from_numpy(np.ascontiguousarray(ry)).to(device)
+    return torch.tensor(rx, device=device), torch.tensor(ry, device=device)
 
 
 def _project(k: Intrinsics, x: Any, y: Any, z: Any) -> tuple[Any, Any]:
@@ -147,7 +147,7 @@ def warp_view_torch(image: np.ndarray, z: np.ndarray, step: np.ndarray, fov: flo
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
         return Warped(image.copy(), np.ascontiguousarray(z, np.float32).copy(), np.zeros((h, w), bool), xs, ys)
     with torch.inference_mode():
-        zt = torch.from_numpy(np.ascontiguousarray(z, np.float32)).to(device)
+        zt = torch.tensor(np.asarray(z, np.float32), device=device)
         m = torch.from_numpy(np.asarray(step, np.float32)).to(device)
         r, t = m[:3, :3], m[:3, 3]
         rx, ry = _rays(k, device)
@@ -176,7 +176,7 @@ def warp_view_torch(image: np.ndarray, z: np.ndarray, step: np.ndarray, fov: flo
 
         su = torch.where(revealed, torch.zeros_like(best_u), best_u)
         sv = torch.where(revealed, torch.zeros_like(best_v), best_v)
-        src = torch.from_numpy(np.ascontiguousarray(image)).to(device)
+        src = torch.tensor(np.asarray(image), device=device)
         planar = src.reshape(h, w, -1).permute(2, 0, 1).to(torch.float32)
         out = _sample(planar, su, sv)
         known = ~revealed[None]
@@ -198,8 +198,8 @@ def fill_image_torch(image: np.ndarray, holes: np.ndarray, device: Any = "cpu") 
     torch = _torch()
     h, w = holes.shape
     with torch.inference_mode():
-        planar = torch.from_numpy(np.ascontiguousarray(image)).to(device).reshape(h, w, -1).permute(2, 0, 1).to(torch.float32)
-        known = ~torch.from_numpy(np.ascontiguousarray(holes)).to(device)[None].expand_as(planar)
+        planar = torch.tensor(np.asarray(image), device=device).reshape(h, w, -1).permute(2, 0, 1).to(torch.float32)
+        known = ~torch.tensor(np.asarray(holes), device=device)[None].expand_as(planar)
         out = _push_pull(planar, known, "mean")
         if image.dtype == np.uint8:
             out = out.round().clamp(0, 255).to(torch.uint8)
