@@ -12,7 +12,7 @@ from .camera import AXES, MOVES, CameraSettings, Move, inverse_depth_to_z, move_
 from .camera.moves import STRENGTH_RANGE
 from .camera.path import DEFAULT_FAR, DEFAULT_FOV, DEFAULT_NEAR
 from .camera.schedule import Schedule
-from .device import DEVICES, DTYPES
+from .device import DEVICES, DTYPES, work_device
 from .errors import Cancelled, InputError, InputErrors, ModelNotFoundError, every_problem
 from .export import FPS_RANGE, write_webp
 from .files import file_identity
@@ -47,5 +47,5 @@ __all__ = [
     "Progress", "Rendered", "SCHEDULERS", "SEED_POLICIES", "SETTINGS", "STRENGTH_RANGE", "Schedule", "WEIGHT_RANGE", "__version__",
     "blend_frames", "clean_idea", "default_fps", "defaults", "denoising_steps", "file_identity", "finish",
     "inverse_depth_to_z", "make_plan", "move_still", "number_or_schedule", "parse_plan_text", "release_models",
-    "render_job", "weights_bytes", "write_webp",
+    "render_job", "weights_bytes", "work_device", "write_webp",
 ]

@@ -25,6 +25,9 @@ from typing import Any, Callable
 
 import torch
 
+from .device import work_device
+from .parallel import usable_cores
+
 #: calls queued before the painting loop waits: two keyframe pairs' work, so one slow pair never stalls painting
 DEPTH = 2
 _STOP = object()
@@ -33,13 +36,7 @@ _STOP = object()
 def overlap_pays(device: Any) -> bool:
     """Whether the work after painting should run behind it on this painting device: on an accelerator, where the
     painting leaves the CPU idle, yes; on the CPU, only with cores to spare beyond the painting's own threads."""
-    kind = getattr(device, "type", str(device))
-    if kind != "cpu":
-        return True
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return cores > torch.get_num_threads()
+    return work_device(device) is not None or usable_cores() > torch.get_num_threads()
 
 
 class Behind:

@@ -26,13 +26,17 @@ MAX_WORKERS = 8
 _inside = threading.local()
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def cpu_workers() -> int:
     """Threads for per-pair work: as many as PyTorch may use on the CPU (`OMP_NUM_THREADS`, `torch.set_num_threads`;
     so a Ray actor given one CPU keeps to one), at most the cores this process may run on and `MAX_WORKERS`."""
     import torch
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(MAX_WORKERS, cores, torch.get_num_threads()))
+    return max(1, min(MAX_WORKERS, usable_cores(), torch.get_num_threads()))
 
 
 def map_in_order(fn: Callable[[T], R], items: Iterable[T], workers: int | None = None) -> list[R]:

@@ -5,9 +5,9 @@ import numpy as np
 from comfy_api.latest import io
 
 from ghibli_core.api import (AXES, CameraSettings, DEFAULT_FAR, DEFAULT_FOV, DEFAULT_NEAR, defaults, InputError,
-    inverse_depth_to_z, Move, move_still, MOVES, STRENGTH_RANGE)
+    inverse_depth_to_z, Move, move_still, MOVES, STRENGTH_RANGE, work_device)
 
-from . import validation
+from . import host, validation
 from .images import to_arrays, to_image_batch
 from .types import CATEGORY, Camera, DepthModel, Pipeline
 
@@ -144,7 +144,7 @@ class GhibliCameraMove(io.ComfyNode):
         else:
             raise InputError("depth", "no depth source is connected", "connect a depth map, a Ghibli Depth Loader or a pipeline")
         z = inverse_depth_to_z(relative, camera.near, camera.far)
-        moved = move_still(still, z, camera.path(length))
+        moved = move_still(still, z, camera.path(length), device=work_device(host.comfy_device()))  # on ComfyUI's GPU
         masks = torch.from_numpy(np.stack(moved.masks).astype(np.float32))
         return io.NodeOutput(to_image_batch(moved.frames), masks)
 

@@ -8,6 +8,7 @@ import math
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ghibli_core.blend import interpolate_pair
@@ -20,8 +21,10 @@ from ghibli_core.errors import InputError
 from ghibli_core.metrics import psnr
 
 W, H, FOV = 192, 160, 40.0
-#: the warp's two paths: OpenCV/NumPy (device None: the CPU's) and torch (what a GPU run uses; here on the CPU)
-PATHS = pytest.mark.parametrize("device", [None, "cpu"], ids=["opencv", "torch"])
+#: torch devices here: the CPU, and a GPU where there is one (the torch path is what a GPU run uses)
+TORCH_DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+#: the warp's paths: OpenCV/NumPy (device None: the CPU's) and torch on each device
+PATHS = pytest.mark.parametrize("device", [None, *TORCH_DEVICES], ids=["opencv", *(f"torch-{d}" for d in TORCH_DEVICES)])
 
 
 # --- schedules -----------------------------------------------------------------------------------------------------
@@ -289,20 +292,21 @@ def test_camera_inbetweens_beat_flow_by_3_db_on_large_moves(camera, device):
     assert gain >= 3, gain
 
 
+@pytest.mark.parametrize("device", TORCH_DEVICES)
 @pytest.mark.parametrize("step", [dict(tx=0.15), dict(tz=0.35), dict(ry=-4, ty=0.05), dict(rz=8, tz=-0.2)])
-def test_the_two_paths_agree_to_a_fraction_of_a_pixel(step):
+def test_the_two_paths_agree_to_a_fraction_of_a_pixel(step, device):
     """The torch path (a GPU run's) against the OpenCV path on the same input: the same source positions within OpenCV's
     1/32 px sampling grid, the same revealed pixels but for a few on edges, the same picture and depth."""
     scene = PlaneScene.two_planes(seed=5)
     image, z = scene.render(np.eye(4), W, H, FOV)
     m = step_matrix(**step)
-    cpu, dev = warp_view(image, z, m, FOV, fill=False), warp_view(image, z, m, FOV, fill=False, device="cpu")
+    cpu, dev = warp_view(image, z, m, FOV, fill=False), warp_view(image, z, m, FOV, fill=False, device=device)
     assert np.mean(cpu.revealed != dev.revealed) < 0.003
     both = ~cpu.revealed & ~dev.revealed
     assert np.nanmax(np.abs(cpu.source_x - dev.source_x)[both]) < 0.1 and np.nanmax(np.abs(cpu.source_y - dev.source_y)[both]) < 0.1
     assert np.max(np.abs(cpu.depth[both] - dev.depth[both]) / cpu.depth[both]) < 1e-3
     assert np.mean(np.abs(cpu.image[both].astype(int) - dev.image[both])) < 1.0
-    filled = warp_view(image, z, m, FOV, fill=True, device="cpu")  # revealed areas filled from around them, on the device
+    filled = warp_view(image, z, m, FOV, fill=True, device=device)  # revealed areas filled from around them, on the device
     holes = filled.revealed
     assert holes.any() and np.array_equal(filled.image[~holes], dev.image[~holes])
     assert np.abs(filled.image[holes].astype(float).mean(0) - image.reshape(-1, 3).mean(0)).max() < 60

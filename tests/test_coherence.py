@@ -6,6 +6,7 @@ from functools import partial
 
 import numpy as np
 import pytest
+import torch
 
 from ghibli_core.animate import AnimationSettings
 from ghibli_core.coherence import (AUTO_MAX_AMOUNT, SharpnessHold, adjust_contrast, auto_amount, degrade, grain,
@@ -87,9 +88,13 @@ def test_the_hold_integrates_and_stops_winding_up():
 
 # --- the same steps on a GPU run's device (coherence_torch.py; torch on the CPU here) ----------------------------------
 
-def test_the_device_path_prepares_the_same_init_as_the_cpu_path():
+#: torch devices here: the CPU, and a GPU where there is one (the device path is what a GPU run uses)
+TORCH_DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+
+
+@pytest.mark.parametrize("device", TORCH_DEVICES)
+def test_the_device_path_prepares_the_same_init_as_the_cpu_path(device):
     import cv2
-    import torch
 
     from ghibli_core import coherence_torch as dev
 
@@ -106,22 +111,23 @@ def test_the_device_path_prepares_the_same_init_as_the_cpu_path():
         hold_cpu, hold_dev = SharpnessHold(sharpness(image)), SharpnessHold(sharpness(image))
         for step in range(3):  # a short chain: the holds' memories must stay in step too
             cpu, applied_cpu = prepare_init(blurred, seed=step, hold=hold_cpu, **kw)
-            on, applied_dev = dev.prepare_init_torch(blurred, seed=step, hold=hold_dev, device="cpu", **kw)
+            on, applied_dev = dev.prepare_init_torch(blurred, seed=step, hold=hold_dev, device=device, **kw)
             assert applied_dev["sharpen"] == pytest.approx(applied_cpu["sharpen"], abs=2e-3), kw
             target = applied_cpu["sharpen_target"]
             assert applied_dev["sharpen_target"] == (pytest.approx(target, rel=1e-3) if target is not None else None)
             assert np.abs(cpu.astype(int) - on).max() <= 1 and np.mean(cpu != on) < 0.01, kw
 
 
+@pytest.mark.parametrize("device", TORCH_DEVICES)
 @pytest.mark.parametrize("mode", ["meanstd", "histogram"])
-def test_the_device_path_matches_colours_as_the_cpu_path(mode):
+def test_the_device_path_matches_colours_as_the_cpu_path(mode, device):
     from ghibli_core.blend.color import match_color
     from ghibli_core.coherence_torch import match_color_torch
 
     reference = painted_texture(seed=1, size=96)
     frame = np.clip(painted_texture(seed=4, size=96).astype(int) * [1.2, 0.9, 0.7] + [10, 0, -5], 0, 255).astype(np.uint8)
     for strength in (0.5, 1.0):
-        cpu, on = match_color(frame, reference, strength, mode), match_color_torch(frame, reference, strength, mode, "cpu")
+        cpu, on = match_color(frame, reference, strength, mode), match_color_torch(frame, reference, strength, mode, device)
         diff = np.abs(cpu.astype(int) - on)
         # (the LAB levels of the two paths differ by one here and there; a histogram match moves such a pixel to a
         # neighbouring rank, so a few pixels land further off)

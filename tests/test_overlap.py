@@ -158,3 +158,17 @@ def test_a_clips_figures_measured_behind_equal_the_serial_ones(pipes, tmp_path, 
     serial, behind = run("s.webp", False), run("b.webp", True)
     assert serial.metrics == behind.metrics
     assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(serial.output_frames, behind.output_frames))
+
+
+def test_the_work_goes_behind_on_an_accelerator_or_with_cores_to_spare(monkeypatch):
+    import torch
+
+    from ghibli_core import parallel
+
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 2)
+    monkeypatch.setattr(overlap, "usable_cores", lambda: 2)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert overlap.overlap_pays(torch.device("cuda", 0)) and overlap.overlap_pays("mps")
+    assert not overlap.overlap_pays(torch.device("cpu"))  # the painting's threads use every core
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert overlap.overlap_pays(torch.device("cpu"))  # a core to spare

@@ -214,7 +214,8 @@ def _speed_lora(value: Any, base_dir: Path) -> LoraSpec:
     if local.is_file():
         return LoraSpec(str(local), spec.weight)
     parts = spec.path.strip().split("/")
-    if spec.path.startswith((".", "/", "~")) or len(parts) < 2 or not all(parts) or Path(spec.path).suffix and len(parts) < 3:
+    a_path = spec.path.startswith((".", "/", "~")) or len(parts) < 2 or not all(parts)
+    if a_path or (Path(spec.path).suffix and len(parts) < 3):  # a hub id is org/repo or org/repo/FILE
         raise InputError("speed_lora", f"no file at {local}", "check the path (relative paths are read from the jobs file's "
                          "folder), or give a hub id such as latent-consistency/lcm-lora-sdv1-5")
     return spec

@@ -6,7 +6,7 @@ from frame k-1, so nothing is resampled twice). Revealed areas are painted in fr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -24,11 +24,12 @@ class StillMove:
 
 
 def move_still(image: np.ndarray, z: np.ndarray, path: CameraPath, *, fill: bool = True,
-               on_frame: Callable[[int], None] | None = None) -> StillMove:
-    """Every view of `path` (pose k relative to pose 0) of `image` with z-depth `z`."""
+               on_frame: Callable[[int], None] | None = None, device: Any = None) -> StillMove:
+    """Every view of `path` (pose k relative to pose 0) of `image` with z-depth `z`; warped in torch on `device` when one
+    is given (warp.warp_view: a GPU's; see device.work_device)."""
     frames, masks, depths = [image.copy()], [np.zeros(z.shape, bool)], [z.astype(np.float32)]
     for k in range(1, len(path)):
-        out = warp_view(image, z, path.step(0, k), path.fov, fill=fill)
+        out = warp_view(image, z, path.step(0, k), path.fov, fill=fill, device=device)
         frames.append(out.image)
         masks.append(out.revealed)
         depths.append(out.depth)

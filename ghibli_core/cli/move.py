@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--depth-model", help=f"transformers depth model: hub id or folder (default {defaults.DEPTH_MODEL})")
     d.add_argument("--tiny", action="store_true", help="the tiny random depth model (offline checks)")
     d.add_argument("--tiny-dir", help="where --tiny keeps its models (default $GHIBLI_TINY_DIR or ~/.cache/ghibli-anim)")
-    d.add_argument("--device", default="auto", help="for the depth model: auto, cuda, mps or cpu")
+    d.add_argument("--device", default="auto", help="for the depth model and the warps: auto, cuda, mps or cpu")
     o = p.add_argument_group("output (at least one)")
     o.add_argument("-o", "--output", help=f"the animation ({', '.join(FORMATS)})")
     o.add_argument("--frames-out", metavar="DIR", help="every frame as a numbered PNG (frame_0001.png is frame 0)")
@@ -93,7 +93,9 @@ def run_move(argv: Sequence[str]) -> int:
     import numpy as np
 
     started = time.perf_counter()
-    result = move_still(np.asarray(image), z, path, fill=args.fill)
+    from ..device import resolve_device, work_device
+
+    result = move_still(np.asarray(image), z, path, fill=args.fill, device=work_device(resolve_device(args.device)))
     metadata = {"generator": f"{PROG} {__version__} move", "source": Path(args.image).name, "depth": depth_source,
                 "camera": camera.to_dict(), "camera_path": path.to_list(), "frames": len(result.frames), "fps": fps,
                 "revealed": [round(float(m.mean()), 5) for m in result.masks]}
