@@ -38,8 +38,9 @@ def run_local(jobs: list[Job], ctx: BatchContext, *, resume: bool = False, progr
 
     todo, results = skip_done(jobs, ctx, resume)
     cache = PipelineCache()
-    # jobs sharing a base run together, so each base loads once (results keep the file's order)
-    order = sorted(todo, key=lambda j: j.model or "")
+    # jobs sharing a model set (base, and a preset's own models such as turbo's) run together, so each loads once
+    # (results keep the file's order)
+    order = sorted(todo, key=lambda j: repr(ctx.model_settings(j).replace(loras=())))
     bar = tqdm(total=len(jobs), initial=len(results), unit="job", desc="batch", disable=not progress, dynamic_ncols=True)
     try:
         for job in order:
