@@ -145,6 +145,15 @@ app.registerExtension({
         clearOtherPreview(this, output);
         return onExecuted?.call(this, output, ...rest);
       };
+      // and at every draw: an image the front end loads late for an earlier run never sits above the latest video
+      const onDrawBackground = node.onDrawBackground;
+      node.onDrawBackground = function (...args) {
+        if (this.previewMediaType === "video" && this.imgs?.length) {
+          this.imgs = undefined;
+          this.imageIndex = null;
+        }
+        return onDrawBackground?.apply(this, args);
+      };
       return;
     }
     if (node.comfyClass !== NODE) return;
