@@ -197,7 +197,6 @@ def test_a_gpu_runs_own_work_goes_to_its_device(pipes, tmp_path, monkeypatch):
     with the camera followed."""
     import ghibli_core.animate as animate_module
     import ghibli_core.render as render_module
-    from ghibli_core import coherence_torch
     from ghibli_core.camera import warp_torch
     from ghibli_core.presets import get_preset
 
