@@ -17,7 +17,6 @@ and for machines where overlapping does not pay (see `overlap_pays`).
 """
 from __future__ import annotations
 
-import contextvars
 import queue
 import threading
 from types import TracebackType
@@ -27,6 +26,7 @@ import torch
 
 from .device import work_device
 from .parallel import usable_cores
+from .timing import in_context
 
 #: calls queued before the painting loop waits: two keyframe pairs' work, so one slow pair never stalls painting
 DEPTH = 2
@@ -51,8 +51,8 @@ class Behind:
 
     def __enter__(self) -> "Behind":
         if self.enabled:
-            context = contextvars.copy_context()  # a measured run's stages count in the worker too
-            self._thread = threading.Thread(target=context.run, args=(self._work,), name="ghibli-behind", daemon=True)
+            # a measured run's stages count in the worker too
+            self._thread = threading.Thread(target=in_context(self._work), name="ghibli-behind", daemon=True)
             self._thread.start()
         return self
 

@@ -34,6 +34,7 @@ from .. import registry
 from ..errors import InputError, check_choice
 from ..export import FORMATS, check_fps
 from ..models.lora import LoraSpec
+from ..models.speed_lora import hub_parts
 from ..plan import Plan, check_frame_count, clean_idea, load_plan_file, parse_plan_text
 from ..presets import PRESETS, get_preset
 from ..schedule import default_fps
@@ -213,9 +214,7 @@ def _speed_lora(value: Any, base_dir: Path) -> LoraSpec:
     local = Path(_resolve(spec.path, base_dir))
     if local.is_file():
         return LoraSpec(str(local), spec.weight)
-    parts = spec.path.strip().split("/")
-    a_path = spec.path.startswith((".", "/", "~")) or len(parts) < 2 or not all(parts)
-    if a_path or (Path(spec.path).suffix and len(parts) < 3):  # a hub id is org/repo or org/repo/FILE
+    if hub_parts(spec.path) is None:
         raise InputError("speed_lora", f"no file at {local}", "check the path (relative paths are read from the jobs file's "
                          "folder), or give a hub id such as latent-consistency/lcm-lora-sdv1-5")
     return spec

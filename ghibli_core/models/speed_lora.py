@@ -20,16 +20,26 @@ FIX = ("give a LoRA file, a hub repo holding pytorch_lora_weights.safetensors (l
        "h1t/TCD-SD15) or org/repo/FILE.safetensors")
 
 
+def hub_parts(text: str) -> tuple[str, str] | None:
+    """(repo, file) when `text` reads as a hub id (org/repo, or org/repo/FILE), else None (a path)."""
+    parts = text.strip().split("/")
+    if text.startswith((".", "/", "~")) or len(parts) < 2 or not all(parts):
+        return None
+    if len(parts) == 2 and os.path.splitext(text)[1]:  # dir/file.safetensors: a relative path, not a repo
+        return None
+    return "/".join(parts[:2]), "/".join(parts[2:]) or defaults.SPEED_LORA_FILE
+
+
 def resolve_speed_lora(spec: LoraSpec) -> LoraSpec:
     """The speed LoRA as a local file at its weight: the file given, or a hub repo's file from the cache (downloaded
     once when the Hub answers)."""
     path = os.path.abspath(os.path.expanduser(spec.path))
     if os.path.isfile(path):
         return LoraSpec(path, spec.weight)
-    parts = spec.path.strip().split("/")
-    if spec.path.startswith((".", "/", "~")) or len(parts) < 2 or not all(parts):
+    hub = hub_parts(spec.path)
+    if hub is None:
         raise ModelNotFoundError("speed-lora", f"no file at {path}", FIX)
-    repo, filename = "/".join(parts[:2]), "/".join(parts[2:]) or defaults.SPEED_LORA_FILE
+    repo, filename = hub
     if not filename.endswith(".safetensors"):
         raise InputError("speed-lora", f"{filename} is not a .safetensors file", FIX)
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
