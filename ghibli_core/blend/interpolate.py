@@ -33,17 +33,28 @@ def crossfade(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return cv2.addWeighted(a, 1.0 - t, b, t, 0.0)
 
 
-def _splat(visible: np.ndarray, move: np.ndarray, to0: np.ndarray, to1: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Forward-splat the `visible` pixels to x + move(x) (nearest pixel); sum the carried vectors and count arrivals."""
-    h, w = visible.shape
-    xs, ys = pixel_grid(h, w)
-    tx = np.rint(xs + move[..., 0]).astype(np.int64)
-    ty = np.rint(ys + move[..., 1]).astype(np.int64)
-    ok = (visible > 0.5) & (tx >= 0) & (tx < w) & (ty >= 0) & (ty < h)
-    idx = ty[ok] * w + tx[ok]
-    count = np.bincount(idx, minlength=h * w).reshape(h, w).astype(np.float32)
-    sums = [np.stack([np.bincount(idx, v[..., c][ok], minlength=h * w).reshape(h, w) for c in range(2)], -1) for v in (to0, to1)]
-    return sums[0], sums[1], count
+class _Splat:
+    """The pixels of one frame whose flow is trusted (`visible`), ready to be forward-splatted at any time t."""
+
+    def __init__(self, visible: np.ndarray, flow: np.ndarray) -> None:
+        h, w = visible.shape
+        xs, ys = pixel_grid(h, w)
+        self.shape = (h, w)
+        keep = np.flatnonzero(visible > 0.5)  # row-major, as a whole-frame mask would take them: the same sums
+        self.x, self.y = xs.ravel()[keep], ys.ravel()[keep]
+        self.fx, self.fy = flow[..., 0].ravel()[keep], flow[..., 1].ravel()[keep]
+
+    def __call__(self, move: float, to0: float, to1: float) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+        """Move every trusted pixel by `move` times its flow (to the nearest pixel); per channel, the sums of `to0` and
+        `to1` times the flows that arrive at each pixel, and how many arrived (float32)."""
+        h, w = self.shape
+        tx = np.rint(self.x + move * self.fx).astype(np.int64)
+        ty = np.rint(self.y + move * self.fy).astype(np.int64)
+        ok = (tx >= 0) & (tx < w) & (ty >= 0) & (ty < h)
+        idx = ty[ok] * w + tx[ok]
+        fx, fy = self.fx[ok], self.fy[ok]
+        sums = [[np.bincount(idx, scale * f, minlength=h * w).reshape(h, w) for f in (fx, fy)] for scale in (to0, to1)]
+        return sums[0], sums[1], np.bincount(idx, minlength=h * w).reshape(h, w).astype(np.float32)
 
 
 class FlowPair:
@@ -54,16 +65,19 @@ class FlowPair:
         self.f01, self.f10 = flow_pair(a, b, method, flows)
         self.visible0 = consistency(self.f01, self.f10)  # pixels of a still visible in b
         self.visible1 = consistency(self.f10, self.f01)
+        self._from0, self._from1 = _Splat(self.visible0, self.f01), _Splat(self.visible1, self.f10)
 
     def flows_at(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Flows from time t to frame 0 and to frame 1, and where each frame's visible pixels arrived."""
         f01, f10 = self.f01, self.f10
-        a0, a1, n0 = _splat(self.visible0, t * f01, -t * f01, (1 - t) * f01)
-        b0, b1, n1 = _splat(self.visible1, (1 - t) * f10, t * f10, -(1 - t) * f10)
-        n = (n0 + n1)[..., None]
-        hit = n > 0
-        ft0 = np.where(hit, (a0 + b0) / np.maximum(n, 1), -(1 - t) * t * f01 + t * t * f10).astype(np.float32)
-        ft1 = np.where(hit, (a1 + b1) / np.maximum(n, 1), (1 - t) ** 2 * f01 - t * (1 - t) * f10).astype(np.float32)
+        a0, a1, n0 = self._from0(t, -t, 1 - t)
+        b0, b1, n1 = self._from1(1 - t, t, -(1 - t))
+        n = n0 + n1
+        hit, arrived = n > 0, np.maximum(n, 1)
+        ft0, ft1 = np.empty_like(f01), np.empty_like(f01)
+        for c in range(2):  # a channel at a time: the float64 sums stay small
+            ft0[..., c] = np.where(hit, (a0[c] + b0[c]) / arrived, -(1 - t) * t * f01[..., c] + t * t * f10[..., c])
+            ft1[..., c] = np.where(hit, (a1[c] + b1[c]) / arrived, (1 - t) ** 2 * f01[..., c] - t * (1 - t) * f10[..., c])
         return ft0, ft1, n0, n1
 
     def at(self, t: float) -> np.ndarray:

@@ -179,7 +179,8 @@ def warp_view(image: np.ndarray, z: np.ndarray, step: np.ndarray, fov: float, *,
             ok &= (u >= -0.5) & (u <= w - 0.5) & (v >= -0.5) & (v <= h - 0.5)
         ok &= _sample(torn, u, v) < 1e-3  # (replicated border: inside the frame by the check above)
         idx = idx_all[ok]
-        best_z.flat[idx], best_u.flat[idx], best_v.flat[idx] = zt[ok], u[ok], v[ok]
+        # ravel(): a view of these contiguous arrays; assigning through it is ~10x faster than through .flat
+        best_z.ravel()[idx], best_u.ravel()[idx], best_v.ravel()[idx] = zt[ok], u[ok], v[ok]
     revealed = np.isnan(best_z)
 
     su = np.where(revealed, 0, best_u).astype(np.float32)
