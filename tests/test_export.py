@@ -168,3 +168,38 @@ def test_files_of_the_earlier_layout_still_read(tmp_path):
         out = save_animation(frames(2), tmp_path / f"old{ext}", metadata=old)
         assert read_metadata(out) == old
     assert read_metadata(save_animation(frames(2), tmp_path / "none.webp")) is None
+
+
+def webp_frame_rects(data: bytes) -> list[tuple[int, int]]:
+    """(width, height) of every ANMF frame of an animated WebP, read from its RIFF chunks."""
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    rects, pos = [], 12
+    while pos + 8 <= len(data):
+        kind, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        if kind == b"ANMF":
+            body = data[pos + 8:pos + 20]
+            rects.append((int.from_bytes(body[6:9], "little") + 1, int.from_bytes(body[9:12], "little") + 1))
+        pos += 8 + size + (size & 1)
+    return rects
+
+
+def test_webp_stores_what_changes_and_encodes_each_frame_once(tmp_path):
+    """No key frames after the first (libwebp would otherwise encode frames near each key-frame slot twice and keep a
+    whole-canvas copy): a frame that changes a corner stores that corner, and the frames come back at the quality set."""
+    rng = np.random.default_rng(1)
+    small = Image.fromarray(rng.integers(0, 255, (9, 9, 3), dtype=np.uint8))
+    base = np.asarray(small.resize((144, 144), Image.Resampling.BICUBIC))  # smooth, as a painting is at this scale
+    shots = []
+    for i in range(12):
+        frame = base.copy()
+        frame[:16, :16] = 20 * i
+        shots.append(Image.fromarray(frame))
+    out = save_animation(shots, tmp_path / "a.webp", fps=12)
+    rects = webp_frame_rects(out.read_bytes())
+    assert len(rects) == 12 and rects[0] == (144, 144)
+    assert all(w <= 32 and h <= 32 for w, h in rects[1:]), rects
+    with Image.open(out) as im:
+        for i in (0, 5, 11):
+            im.seek(i)
+            err = np.asarray(im.convert("RGB"), float) - np.asarray(shots[i], float)
+            assert 10 * np.log10(255 ** 2 / max(np.mean(err ** 2), 1e-9)) > 35
