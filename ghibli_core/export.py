@@ -135,8 +135,8 @@ def write_webp(frames: Sequence[Image.Image], path: Path, *, fps: float, metadat
     _check_frames(frames)
     images = [f.convert("RGB") for f in frames]
     # kmax=0: no key frames after the first. libwebp otherwise encodes frames near each key-frame slot twice (as a key
-    # frame and as a change) to pick the smaller; for these animations that halves the encoding time at the same size
-    # and quality (measured in docs/performance.md), and key frames only serve seeking, which a short loop never needs.
+    # frame and as a change) to pick the smaller; for these animations that takes a third off the encoding time at the
+    # same size and quality (docs/performance.md), and key frames only serve seeking, which a short loop never needs.
     info: dict[str, Any] = dict(save_all=True, append_images=images[1:], loop=0, duration=_duration_ms(fps),
                                 quality=quality, lossless=lossless, method=4, minimize_size=False, kmin=0, kmax=0)
     if metadata:
