@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from .errors import InputError
 
@@ -41,7 +41,7 @@ def _read_folder(folder: Path, input_name: str) -> tuple[list[np.ndarray], float
     for file in files:
         try:
             with Image.open(file) as im:
-                frames.append(np.asarray(im.convert("RGB")))
+                frames.append(np.asarray(ImageOps.exif_transpose(im).convert("RGB")))  # upright, as shown
         except (UnidentifiedImageError, OSError) as exc:
             raise InputError(input_name, f"{file.name} is not a readable image ({type(exc).__name__})", "remove it or re-export it") from exc
     return _same_size(frames, [f.name for f in files], input_name), None

@@ -28,9 +28,13 @@ CODECS = {".mp4": ("libx264", "yuv420p", "aac", 44100), ".mov": ("libx264", "yuv
 
 
 def write_clip(path: Path, frames: list[np.ndarray], fps: float | Fraction, *, sound: bool = False, sound_first: bool = False,
-               times: list[float] | None = None, click: float | None = None) -> Path:
+               times: list[float] | None = None, click: float | None = None, turn: tuple[int, bool, bool] | None = None,
+               matrix: list[int] | None = None, pixel_aspect: Fraction | None = None) -> Path:
     """`frames` as a video at `fps` (or at explicit `times`, seconds: a variable frame rate), with a 440 Hz tone as
-    sound when asked (its stream added before the video's with `sound_first`), or silence with one click at `click` s."""
+    sound when asked (its stream added before the video's with `sound_first`), or silence with one click at `click` s.
+    `turn` = (degrees counter-clockwise, hflip, vflip) goes in the container's display matrix, as a phone records a
+    portrait clip (or any `matrix`, nine integers as FFmpeg keeps them); `pixel_aspect` is the stream's sample aspect
+    ratio (anamorphic pixels)."""
     import av
 
     codec, pix_fmt, audio_codec, rate = CODECS[path.suffix.lower()]
@@ -41,6 +45,12 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: float | Fraction, *, s
             audio = out.add_stream(audio_codec, rate=rate, layout="stereo")
         video = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         video.width, video.height, video.pix_fmt = w, h, pix_fmt
+        if turn is not None:
+            video.set_display_rotation(turn[0], hflip=turn[1], vflip=turn[2])
+        if matrix is not None:
+            video.set_display_matrix(matrix)
+        if pixel_aspect is not None:
+            video.codec_context.sample_aspect_ratio = pixel_aspect
         if times is not None:
             video.codec_context.time_base = Fraction(1, 1000)
         if sound and not sound_first:

@@ -181,3 +181,77 @@ def test_an_undecodable_packet_is_skipped_with_a_warning_as_ffmpeg_does(tmp_path
     out = list(read_clip(info))
     assert len(out) == 12 and [_which(f.image, frames) for f in out] == [0, 1, 2, 3, 3, 5, 6, 7, 8, 9, 10, 11]
     assert info.warnings == ["1 undecodable video packet(s) skipped, as FFmpeg does"]
+
+
+def _quadrants(height: int, width: int) -> np.ndarray:
+    """Four flat colours, one per quadrant: any turn or flip of it is told apart from every other."""
+    image = np.zeros((height, width, 3), np.uint8)
+    image[: height // 2, : width // 2] = (230, 30, 30)
+    image[: height // 2, width // 2:] = (30, 230, 30)
+    image[height // 2:, : width // 2] = (30, 30, 230)
+    image[height // 2:, width // 2:] = (230, 230, 30)
+    return image
+
+
+def _as_shown(image: np.ndarray, degrees: int, hflip: bool, vflip: bool) -> np.ndarray:
+    """What a player shows for a display matrix set with PyAV's set_display_rotation(degrees, hflip, vflip): turned
+    counter-clockwise, then mirrored."""
+    shown = np.rot90(image, degrees // 90)
+    shown = shown[:, ::-1] if hflip else shown
+    return shown[::-1] if vflip else shown
+
+
+@pytest.mark.parametrize("degrees", [0, 90, 180, 270])
+@pytest.mark.parametrize("hflip,vflip", [(False, False), (True, False), (False, True), (True, True)])
+def test_a_clip_is_read_upright_as_its_display_matrix_shows_it(tmp_path, degrees, hflip, vflip):
+    """A phone stores a portrait clip as landscape pictures and a display matrix; players (and FFmpeg's command line)
+    show it turned: so do the frames read here, in every one of the eight orientations a matrix can hold."""
+    source = _quadrants(64, 128)
+    path = clips.write_clip(tmp_path / "phone.mp4", [source] * 3, 12, turn=(degrees, hflip, vflip))
+    info = probe(path)
+    expected = _as_shown(source, degrees, hflip, vflip)
+    assert info.source_size == (128, 64) and info.size == expected.shape[1::-1]
+    frames = [f.image for f in read_clip(info)]
+    assert len(frames) == 3 and all(f.shape == expected.shape for f in frames)
+    inner = (slice(4, -4), slice(4, -4))  # away from the quadrants' edges, where 4:2:0 colour blurs
+    for q0, q1 in ((slice(0, expected.shape[0] // 2), slice(0, expected.shape[1] // 2)),
+                   (slice(expected.shape[0] // 2, None), slice(expected.shape[1] // 2, None))):
+        got, want = frames[0][q0][inner].astype(int), expected[q0][inner].astype(int)
+        assert np.abs(got - want).mean() < 12, (degrees, hflip, vflip)
+    as_stored = (degrees, hflip, vflip) in ((0, False, False), (180, True, True))  # a half turn and both flips undo
+    assert ("display" in info.summary()) != as_stored
+
+
+@pytest.mark.parametrize("aspect,shown", [(Fraction(2, 1), (256, 64)), (Fraction(8, 9), (112, 64))])
+def test_anamorphic_pixels_are_made_square(tmp_path, aspect, shown):
+    """A clip whose pixels are not square (DV, HDV, some DVDs) is shown at its display aspect: so is it read."""
+    source = _quadrants(64, 128)
+    info = probe(clips.write_clip(tmp_path / "dv.mp4", [source] * 2, 12, pixel_aspect=aspect))
+    assert info.source_size == (128, 64) and info.size == shown
+    image = next(iter(read_clip(info))).image
+    assert image.shape == (shown[1], shown[0], 3)
+    left, right = image[8:24, 8:shown[0] // 2 - 8].astype(int), image[8:24, shown[0] // 2 + 8:-8].astype(int)
+    assert np.abs(left - (230, 30, 30)).mean() < 12 and np.abs(right - (30, 230, 30)).mean() < 12  # stretched, not cropped
+    assert info.summary()["display"]["pixel_aspect"] == f"{aspect.numerator}:{aspect.denominator}"
+
+
+def test_display_matrices_as_ffmpeg_reads_them():
+    """The turns for matrices as files store them (16.16 fixed point), and a turn that is not a quarter turn is not
+    applied but reported (probe warns)."""
+    from ghibli_core.video.display import turns_for
+
+    one = 65536
+    assert turns_for([[0, one, 0], [-one, 0, 0], [0, 0, 1 << 30]]) == (("clock",), 0.0)  # an iPhone's portrait clip
+    assert turns_for([[-one, 0, 0], [0, -one, 0], [0, 0, 1 << 30]]) == (("hflip", "vflip"), 0.0)  # upside down
+    assert turns_for([[one, 0, 0], [0, one, 0], [0, 0, 1 << 30]]) == ((), 0.0)
+    c, s = round(one * np.cos(np.radians(30))), round(one * np.sin(np.radians(30)))
+    tilted = [c, s, 0, -s, c, 0, 0, 0, 1 << 30]
+    assert turns_for(tilted) == ((), 30.0)
+
+
+def test_a_turn_that_is_not_a_quarter_turn_is_kept_as_stored_with_a_warning(tmp_path):
+    one = 65536
+    c, s = round(one * np.cos(np.radians(30))), round(one * np.sin(np.radians(30)))
+    info = probe(clips.write_clip(tmp_path / "tilted.mp4", [_quadrants(64, 128)] * 2, 12, matrix=[c, s, 0, -s, c, 0, 0, 0, 1 << 30]))
+    assert info.size == (128, 64) and "display" not in info.summary()
+    assert any("turned by 30 degrees, not a quarter turn" in w for w in info.warnings)

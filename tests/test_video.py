@@ -86,6 +86,20 @@ def test_the_command_writes_the_clip_with_its_rate_duration_and_metadata(tiny_en
     assert (tmp_path / "walk-ghibli.metrics.json").is_file()
 
 
+def test_a_phones_portrait_clip_comes_out_upright(tiny_env, tmp_path, capsys):
+    """Stored landscape with a display matrix turning it a quarter clockwise, as phones record portrait video: the
+    repainted clip is portrait, as every player shows the source."""
+    import av
+
+    path = clips.write_clip(tmp_path / "phone.mp4", clips.moving_frames(4, 128, 64), 8, turn=(-90, False, False))
+    out = tmp_path / "phone-ghibli.mp4"
+    assert main(["video", "--tiny", str(path), "--prompt", "a quiet street", "-o", str(out), "--quiet", "--steps", "4"]) == 0
+    assert "64x128 (stored 128x64) -> 64x128" in capsys.readouterr().err
+    with av.open(str(out)) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (64, 128)
+    assert read_metadata(out)["source"]["display"] == {"turns": ["clock"], "pixel_aspect": "1:1"}
+
+
 @pytest.mark.parametrize("args,match", [
     (["{missing}", "--prompt", "x"], r"^clip: no file at "),
     (["{sound}", "--prompt", "x"], r"^clip: tone\.wav holds only sound"),

@@ -130,7 +130,9 @@ def run_video(argv: Sequence[str]) -> int:
     job = every_bad_flag(job_from_args, args, build_parser())  # every bad flag reported at once
     info = job.info
     capped = "" if (args.size or args.width or args.height) else f", long side capped at {args.max_side}"
-    print(f"{info.path.name}: {info.frames} frames at {info.fps:.3f} fps, {info.source_size[0]}x{info.source_size[1]} -> "
+    shown = info.display.size(*info.source_size)
+    stored = f" (stored {info.source_size[0]}x{info.source_size[1]})" if shown != info.source_size else ""
+    print(f"{info.path.name}: {info.frames} frames at {info.fps:.3f} fps, {shown[0]}x{shown[1]}{stored} -> "
           f"{info.size[0]}x{info.size[1]}{capped}", file=sys.stderr)
     for line in info.warnings:
         warn(line)

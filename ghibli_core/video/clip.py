@@ -9,7 +9,8 @@ any stream of the file (not only the first); timestamps come from the stream's p
 followed. Without `fps` every source frame of the window is kept (every `every_nth`-th), at the source's average rate;
 with it, the clip is resampled in time (each output time takes the latest source frame shown by then). The picture
 keeps the source's aspect, sides rounded to multiples of 8, the long side capped at `max_side` unless a size is given
-(both sides: scaled to cover, then centre-cropped). A damaged packet is skipped with a warning, as FFmpeg does.
+(both sides: scaled to cover, then centre-cropped). The picture is the one players show (display.py): a phone's
+portrait clip upright, an anamorphic clip's pixels square. A damaged packet is skipped with a warning, as FFmpeg does.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, check_range
+from .display import Display
 
 #: The long side a clip is scaled to when no size is given (SD1.5 paints well up to about this).
 MAX_SIDE = 768
@@ -89,6 +91,8 @@ class ClipInfo:
     size: tuple[int, int]
     audio: AudioInfo | None = None
     warnings: list[str] = field(default_factory=list)
+    #: how the stored pictures are shown (turned upright, stretched to square pixels): `size` is of the shown picture
+    display: Display = Display()
     #: the frames themselves, for a clip held in memory (`InMemoryClip`: a host's IMAGE batch)
     memory: Sequence[np.ndarray] | None = field(default=None, repr=False)
 
@@ -101,6 +105,7 @@ class ClipInfo:
         return {"source": self.path.name, "codec": self.codec, "source_size": list(self.source_size),
                 "source_fps": round(self.source_fps, 4), "window": [round(t, 4) for t in self.window],
                 "frames": self.frames, "fps": round(self.fps, 4), "size": list(self.size),
+                **({"display": self.display.summary()} if self.display.summary() else {}),
                 "audio": None if self.audio is None else {"codec": self.audio.codec, "sample_rate": self.audio.sample_rate,
                                                           "channels": self.audio.channels}}
 
@@ -170,9 +175,9 @@ def fit_frame(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def probe(path: str | os.PathLike, settings: ClipSettings | None = None) -> ClipInfo:
-    """Check the clip and the window asked for with a demux pass (no decoding of the picture): refuses a missing file,
-    a file that is no video (or only sound), a window past the end or holding no frame, and a file cut short inside the
-    window, each in one line naming the clip and the fix."""
+    """Check the clip and the window asked for with a demux pass (decoding only the first picture, for how it is shown):
+    refuses a missing file, a file that is no video (or only sound), a window past the end or holding no frame, and a
+    file cut short inside the window, each in one line naming the clip and the fix."""
     import av
 
     settings = settings or ClipSettings()
@@ -252,9 +257,29 @@ def probe(path: str | os.PathLike, settings: ClipSettings | None = None) -> Clip
     out_times, fps = _schedule(times, source_fps, settings, start, end)
     if width <= 0 or height <= 0:
         raise InputError("clip", f"{file.name}'s video stream has no picture size", _FIX)
+    display = _display(file, index)
+    if display.unapplied_angle:
+        warnings.append(f"{file.name} asks to be shown turned by {display.unapplied_angle:g} degrees, not a quarter turn: "
+                        "its pictures are kept as stored")
     window = (start, min(end, (times[-1] + 1 / source_fps)))
     return ClipInfo(file, index, codec, (width, height), source_fps, len(times), duration or window[1], window,
-                    out_times, fps, output_size(width, height, settings), audio, warnings)
+                    out_times, fps, output_size(*display.size(width, height), settings), audio, warnings, display=display)
+
+
+def _display(file: Path, index: int) -> Display:
+    """How the stream's pictures are shown: its sample aspect ratio, and the display matrix its decoder puts on a frame
+    (decoding the first one; the stream's last, flushing packet gives a frame a short clip's decoder still holds)."""
+    import av
+
+    with _open(file) as container:
+        stream = next(s for s in container.streams if s.index == index)
+        for packet in container.demux(stream):
+            try:
+                for frame in packet.decode():
+                    return Display.of(stream, frame)
+            except av.FFmpegError:
+                continue  # a damaged packet: the next one may decode
+        return Display.of(stream)
 
 
 def _duration(stream, container) -> float | None:
@@ -306,7 +331,8 @@ def read_clip(info: ClipInfo) -> Iterator[ClipFrame]:
             container.seek(int(info.window[0] / base + first), stream=stream, backward=True, any_frame=False)
         decoded = ((float((f.pts - first) * base) if f.pts is not None else -math.inf, f.to_ndarray)
                    for f in _frames(container, stream, info))
-        yield from _select(info, ((t, lambda convert=convert: convert(format="rgb24")) for t, convert in decoded))
+        show = info.display.apply if info.display != Display() else np.asarray
+        yield from _select(info, ((t, lambda convert=convert: show(convert(format="rgb24"))) for t, convert in decoded))
 
 
 def _select(info: ClipInfo, source: Iterator[tuple[float, Callable[[], np.ndarray]]]) -> Iterator[ClipFrame]:
