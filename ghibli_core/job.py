@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from . import __version__
 from .animate import AnimationSettings, CancelCheck, Frame, ProgressCallback
@@ -28,6 +28,7 @@ from .errors import InputError
 from .export import check_fps, check_frames_dir, check_output_path
 from .finish import CameraCheck, Finisher, Outputs
 from .models.pipelines import GhibliPipelines, ModelSettings
+from .readers import shown_rgb
 from .plan import Plan, PlannerSettings, clean_idea, make_planner
 from .presets import DEFAULT_PRESET, default_motion
 from .render import Animation, render_animation
@@ -41,15 +42,15 @@ GENERATOR = f"ghibli-anim {__version__}"
 
 
 def open_init_image(path: str | Path, input_name: str = "init-image") -> Image.Image:
-    """Open an image fully now, so a bad file fails before any model loads (errors name `input_name`); upright as it is
-    shown (a phone's portrait photo is stored sideways with an EXIF orientation)."""
+    """Open an image fully now, so a bad file fails before any model loads (errors name `input_name`); as it is shown
+    (`readers.shown_rgb`: upright by its EXIF orientation, 8-bit RGB)."""
     file = Path(path).expanduser()
     if not file.is_file():
         raise InputError(input_name, f"no file at {file.resolve()}", "check the path")
     try:
         with Image.open(file) as im:
             im.load()
-            return ImageOps.exif_transpose(im).convert("RGB")
+            return shown_rgb(im)
     except (UnidentifiedImageError, OSError) as exc:
         raise InputError(input_name, f"{file.name} is not a readable image ({exc.__class__.__name__})", "give a PNG, JPEG or WebP file") from exc
 

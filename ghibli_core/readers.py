@@ -16,6 +16,18 @@ MAX_FRAMES = 5000
 _FIX = "give a folder of frames (PNG/JPEG/WebP), an animated GIF/WebP, or a video (MP4/MOV/WebM)"
 
 
+def shown_rgb(image: Image.Image) -> Image.Image:
+    """A user's picture as it is shown, in 8-bit RGB: turned upright by its EXIF orientation (a phone stores a portrait
+    photo sideways), deep greys (16-bit or float PNG/TIFF, which Pillow's own conversion clips to white) scaled down."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        values = np.asarray(image, dtype=np.float64)
+        top = values.max(initial=0.0)
+        full = 65535.0 if image.mode.startswith("I;16") or top > 255 else (1.0 if image.mode == "F" and top <= 1 else 255.0)
+        image = Image.fromarray(np.clip(values * (255.0 / full) + 0.5, 0, 255).astype(np.uint8), "L")
+    return image.convert("RGB")
+
+
 def natural_key(name: str) -> list:
     """frame_2 before frame_10."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
@@ -41,7 +53,7 @@ def _read_folder(folder: Path, input_name: str) -> tuple[list[np.ndarray], float
     for file in files:
         try:
             with Image.open(file) as im:
-                frames.append(np.asarray(ImageOps.exif_transpose(im).convert("RGB")))  # upright, as shown
+                frames.append(np.asarray(shown_rgb(im)))
         except (UnidentifiedImageError, OSError) as exc:
             raise InputError(input_name, f"{file.name} is not a readable image ({type(exc).__name__})", "remove it or re-export it") from exc
     return _same_size(frames, [f.name for f in files], input_name), None

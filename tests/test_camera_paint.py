@@ -24,6 +24,8 @@ from ghibli_core.job import AnimationJob, run_job
 from ghibli_core.metrics import psnr
 from ghibli_core.plan import Plan
 
+from photos import sideways
+
 TINY = dict(width=64, height=64)
 
 
@@ -225,33 +227,12 @@ def test_a_gpu_runs_own_work_goes_to_its_device(pipes, tmp_path, monkeypatch):
     assert len(result.output_frames) == 8 and result.animation.painted[-1].revealed is not None
 
 
-def _sideways(image: np.ndarray, path):
-    """`image` stored as a phone stores a portrait photo: the pixels a quarter turn counter-clockwise, and an EXIF
-    orientation (6) saying to turn them a quarter clockwise to show them."""
-    stored = Image.fromarray(np.ascontiguousarray(np.rot90(image, 1)))
-    exif = stored.getexif()
-    exif[0x0112] = 6
-    stored.save(path, exif=exif)
-    return path
-
-
 def test_a_phone_photo_is_moved_upright_as_it_is_shown(tmp_path):
     _scene_files(tmp_path)
     upright = np.asarray(Image.open(tmp_path / "still.png").convert("RGB"))
-    photo = _sideways(upright, tmp_path / "phone.png")
+    photo = sideways(upright, tmp_path / "phone.png")
     argv = ["move", str(photo), "--depth", str(tmp_path / "still.npy"), "--frames", "2", "--translation-x", "0.02",
             "--frames-out", str(tmp_path / "views"), "-o", str(tmp_path / "move.webp")]
     assert main(argv) == 0  # the depth is 96x80, as the photo is shown
     first = np.asarray(Image.open(tmp_path / "views" / "frame_0001.png").convert("RGB"))
     assert np.array_equal(first, upright)
-
-
-def test_a_folder_of_phone_photos_is_read_upright(tmp_path):
-    from ghibli_core.readers import load_frames
-
-    upright = np.random.default_rng(0).integers(0, 255, (40, 64, 3), dtype=np.uint8)
-    (tmp_path / "frames").mkdir()
-    for i in range(2):
-        _sideways(upright, tmp_path / "frames" / f"f{i}.png")
-    frames, _ = load_frames(tmp_path / "frames")
-    assert all(np.array_equal(f, upright) for f in frames)

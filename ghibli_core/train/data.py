@@ -20,6 +20,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError, check_choice
+from ..readers import shown_rgb
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 CROP_MODES = ("center", "random")
@@ -120,7 +121,7 @@ class CaptionedImages(torch.utils.data.Dataset):
         ex = self.examples[index]
         rng = random.Random(f"{self.seed}:{epoch}:{index}")
         with Image.open(ex.image) as im:
-            image = ImageOps.exif_transpose(im).convert("RGB")
+            image = shown_rgb(im)
         size = self.resolution
         scale = size / min(image.size)
         image = image.resize((max(size, round(image.width * scale)), max(size, round(image.height * scale))), Image.Resampling.BICUBIC)
