@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from .errors import InputError
+from .streams import main_stream
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 VIDEO_EXTS = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
@@ -79,7 +80,7 @@ def _read_video(file: Path, input_name: str) -> tuple[list[np.ndarray], float | 
 
     try:
         with av.open(str(file)) as container:
-            stream = container.streams.video[0]
+            stream = main_stream(container, "video")
             rate = float(stream.average_rate) if stream.average_rate else None
             frames = []
             for frame in container.decode(stream):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .streams import main_stream
 
 #: What each container's sound is encoded as, and the rate its encoder needs (None: the sound's own).
 SOUND_CODECS = {".mp4": ("aac", None), ".webm": ("libopus", 48000)}
@@ -155,7 +156,7 @@ class SoundSettings:
             if not container.streams.audio:
                 kind = "a video without sound" if container.streams.video else "not a sound file"
                 raise InputError("audio", f"{file.name} is {kind}", _FIX)
-            length = _length(container.streams.audio[0], container)
+            length = _length(main_stream(container, "audio"), container)
         if length is not None and self.start >= length:
             raise InputError("audio-start", f"{self.start:g} s is past the end of {file.name}'s sound ({length:.2f} s)",
                              f"give a start before {length:.2f}")
@@ -216,7 +217,7 @@ def read_sound(path: str | Path, start: float = 0.0, duration: float | None = No
         if not container.streams.audio:
             kind = "a video without sound" if container.streams.video else "not a sound file"
             raise InputError(input_name, f"{file.name} is {kind}", _FIX)
-        stream = container.streams.audio[0]
+        stream = main_stream(container, "audio")
         rate = int(stream.codec_context.sample_rate or stream.rate or 0)
         if rate <= 0:
             raise InputError(input_name, f"{file.name}'s sound has no sample rate", _FIX)

@@ -255,3 +255,25 @@ def test_a_turn_that_is_not_a_quarter_turn_is_kept_as_stored_with_a_warning(tmp_
     info = probe(clips.write_clip(tmp_path / "tilted.mp4", [_quadrants(64, 128)] * 2, 12, matrix=[c, s, 0, -s, c, 0, 0, 0, 1 << 30]))
     assert info.size == (128, 64) and "display" not in info.summary()
     assert any("turned by 30 degrees, not a quarter turn" in w for w in info.warnings)
+
+
+def test_the_moving_picture_is_read_not_a_one_frame_cover(tmp_path):
+    """A file may hold a still (cover art, a thumbnail track) before the video: FFmpeg's choice of stream is read."""
+    import av
+
+    path = tmp_path / "covered.mkv"
+    frames = clips.moving_frames(8)
+    with av.open(str(path), "w") as out:
+        cover = out.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 64, 64, "yuvj420p"
+        video = out.add_stream("libx264", rate=8)
+        video.width, video.height, video.pix_fmt = 96, 64, "yuv420p"
+        for stream, pictures in ((cover, [np.full((64, 64, 3), 200, np.uint8)]), (video, frames)):
+            for picture in pictures:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+                    out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+    info = probe(path)
+    assert info.stream_index == 1 and info.codec == "h264" and info.frames == 8
+    assert [_which(f.image, frames) for f in read_clip(info)] == list(range(8))

@@ -112,12 +112,13 @@ def _render_clip(job: Job, ctx: BatchContext, cache: PipelineCache, target: Path
 def decode_all(path: Path) -> int:
     """Decode every frame (a truncated file fails here) and return how many the file stores."""
     from ..readers import VIDEO_EXTS
+    from ..streams import main_stream
 
     if path.suffix.lower() in VIDEO_EXTS:
         import av
 
         with av.open(str(path)) as container:
-            return sum(1 for _ in container.decode(video=0))
+            return sum(1 for _ in container.decode(main_stream(container, "video")))
     from PIL import Image
 
     with Image.open(path) as im:

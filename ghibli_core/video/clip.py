@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, check_range
+from ..streams import main_stream
 from .display import Display
 
 #: The long side a clip is scaled to when no size is given (SD1.5 paints well up to about this).
@@ -189,13 +190,12 @@ def probe(path: str | os.PathLike, settings: ClipSettings | None = None) -> Clip
     if file.suffix.lower() in IMAGE_EXTS:
         return _probe_image(file, settings)
     with _open(file) as container:
-        videos = [s for s in container.streams.video if s.codec_context is not None]
-        if not videos:
+        stream = main_stream(container, "video")
+        if stream is None:
             if container.streams.audio:
                 raise InputError("clip", f"{file.name} holds only sound (no video stream)",
                                  "give a video; a sound file goes to --audio")
             raise InputError("clip", f"{file.name} holds no video stream", _FIX)
-        stream = videos[0]
         base = stream.time_base or Fraction(1, 1000)
         first = stream.start_time if stream.start_time is not None else 0
         duration = _duration(stream, container)
@@ -234,8 +234,9 @@ def probe(path: str | os.PathLike, settings: ClipSettings | None = None) -> Clip
             raise InputError("clip", f"{file.name} is broken{where} inside the window asked for ({_why(exc)})",
                              "re-encode it, or choose --start/--duration before the damage") from exc
         audio = None
-        if container.streams.audio:
-            a = container.streams.audio[0].codec_context
+        sound = main_stream(container, "audio")
+        if sound is not None:
+            a = sound.codec_context
             audio = AudioInfo(a.name, int(a.sample_rate or 0), int(a.channels or 0))
         codec, index = stream.codec_context.name, stream.index
         width, height = stream.codec_context.width, stream.codec_context.height
