@@ -76,15 +76,21 @@ def _read_animation(file: Path, input_name: str) -> tuple[list[np.ndarray], floa
 
 
 def _read_video(file: Path, input_name: str) -> tuple[list[np.ndarray], float | None]:
+    """Every frame of the file's main video stream, as players show it (video/display.py: upright, square pixels)."""
     import av
+
+    from .video.display import Display
 
     try:
         with av.open(str(file)) as container:
             stream = main_stream(container, "video")
+            if stream is None:
+                raise InputError(input_name, f"{file.name} holds no video stream", _FIX)
             rate = float(stream.average_rate) if stream.average_rate else None
-            frames = []
+            frames, shown = [], None
             for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
+                shown = shown or Display.of(stream, frame)
+                frames.append(shown.apply(frame.to_ndarray(format="rgb24")))
                 if len(frames) > MAX_FRAMES:
                     raise InputError(input_name, f"{file.name} has more than {MAX_FRAMES} frames", "trim it first")
     except (av.FFmpegError, IndexError) as exc:

@@ -228,3 +228,13 @@ def test_occlusion_handling_beats_naive_warping_where_content_enters(seed):
         truth = scene.frame(t)
         gains.append(psnr(pair.at(t), truth) - psnr(naive, truth))
     assert min(gains) > 0 and np.mean(gains) > 1.0, gains
+
+
+def test_a_phones_portrait_clip_is_blended_upright(tmp_path):
+    import clips
+
+    frames = clips.moving_frames(4, 96, 64)
+    path = clips.write_clip(tmp_path / "phone.mp4", frames, 8, turn=(-90, False, False))
+    read, fps = load_frames(path)
+    assert fps == 8 and len(read) == 4 and read[0].shape == (96, 64, 3)  # shown a quarter turn clockwise
+    assert np.abs(read[0].astype(int) - np.rot90(frames[0], -1)).mean() < 8
