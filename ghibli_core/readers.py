@@ -76,10 +76,12 @@ def _read_animation(file: Path, input_name: str) -> tuple[list[np.ndarray], floa
 
 
 def _read_video(file: Path, input_name: str) -> tuple[list[np.ndarray], float | None]:
-    """Every frame of the file's main video stream, as players show it (video/display.py: upright, square pixels)."""
+    """Every frame of the file's main video stream, as players show it (video/display.py: upright, square pixels;
+    video/hdr.py: HDR in SDR colours)."""
     import av
 
     from .video.display import Display
+    from .video.hdr import sdr_rgb
 
     try:
         with av.open(str(file)) as container:
@@ -90,7 +92,7 @@ def _read_video(file: Path, input_name: str) -> tuple[list[np.ndarray], float | 
             frames, shown = [], None
             for frame in container.decode(stream):
                 shown = shown or Display.of(stream, frame)
-                frames.append(shown.apply(frame.to_ndarray(format="rgb24")))
+                frames.append(shown.apply(sdr_rgb(frame)))
                 if len(frames) > MAX_FRAMES:
                     raise InputError(input_name, f"{file.name} has more than {MAX_FRAMES} frames", "trim it first")
     except (av.FFmpegError, IndexError) as exc:

@@ -122,3 +122,52 @@ def write_audio_file(path: Path, seconds: float = 1.0, rate: int = 44100, hz: fl
         stream = out.add_stream(codec, rate=rate, layout="stereo")
         encode_samples(out, stream, samples, rate, fmt, 1152 if codec == "libmp3lame" else 960 if codec == "libopus" else 1024)
     return path
+
+
+def srgb_to_light(values: np.ndarray) -> np.ndarray:
+    """sRGB uint8 -> linear light 0..1."""
+    v = values.astype(np.float64) / 255.0
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def hdr_signal(light709: np.ndarray, transfer: str) -> np.ndarray:
+    """Linear BT.709 light (SDR white = HDR reference white, 203 cd/m²) as a BT.2020 PQ or HLG signal 0..1: the inverse
+    of what ghibli_core.video.hdr does below its knee, written out from the standards (ST 2084, BT.2100, BT.2087)."""
+    from ghibli_core.video.hdr import BT2020_TO_BT709, HLG_PEAK, REFERENCE_WHITE
+
+    light = light709 @ np.linalg.inv(BT2020_TO_BT709.astype(np.float64)).T
+    nits = np.maximum(light, 0.0) * REFERENCE_WHITE
+    if transfer == "PQ":
+        m1, m2, c1, c2, c3 = 2610 / 16384, 2523 / 4096 * 128, 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
+        y = (nits / 10000.0) ** m1
+        return ((c1 + c2 * y) / (1 + c3 * y)) ** m2
+    luma_d = np.maximum(nits @ np.array([0.2627, 0.6780, 0.0593]), 1e-12)[..., None]  # the OOTF inverted
+    luma_s = (luma_d / HLG_PEAK) ** (1 / 1.2)
+    scene = nits / (HLG_PEAK * luma_s ** 0.2)
+    a, b = 0.17883277, 0.28466892
+    c = 0.5 - a * np.log(4 * a)
+    return np.where(scene <= 1 / 12, np.sqrt(3 * scene), a * np.log(np.maximum(12 * scene - b, 1e-12)) + c)
+
+
+def write_hdr_clip(path: Path, frames: list[np.ndarray], fps: float, transfer: str) -> Path:
+    """sRGB `frames` stored as an HDR clip (10-bit HEVC, BT.2020, PQ or HLG, tagged as phones tag theirs)."""
+    import av
+    from av.video.reformatter import ColorPrimaries, Colorspace, ColorTrc
+
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx265", rate=fps)
+        video.width, video.height, video.pix_fmt = w, h, "yuv444p10le"
+        cc = video.codec_context
+        cc.color_trc = ColorTrc.SMPTE2084 if transfer == "PQ" else ColorTrc.ARIB_STD_B67
+        cc.color_primaries, cc.colorspace = ColorPrimaries.BT2020, Colorspace.BT2020
+        video.options = {"x265-params": "log-level=error:lossless=1"}
+        for image in frames:
+            signal = np.clip(hdr_signal(srgb_to_light(image), transfer) * 65535 + 0.5, 0, 65535).astype(np.uint16)
+            frame = av.VideoFrame.from_ndarray(signal, format="rgb48le").reformat(format="yuv444p10le",
+                                                                                   dst_colorspace=Colorspace.BT2020)
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+    return path

@@ -277,3 +277,31 @@ def test_the_moving_picture_is_read_not_a_one_frame_cover(tmp_path):
     info = probe(path)
     assert info.stream_index == 1 and info.codec == "h264" and info.frames == 8
     assert [_which(f.image, frames) for f in read_clip(info)] == list(range(8))
+
+
+@pytest.mark.parametrize("transfer", ["PQ", "HLG"])
+def test_an_hdr_clip_is_read_in_the_colours_players_show(tmp_path, transfer):
+    """A phone's HDR clip (HLG on an iPhone, PQ elsewhere) reads dim and grey through FFmpeg's plain conversion: it is
+    brought to SDR as players show it. A picture stored as HDR comes back as itself below the highlights' knee."""
+    import av
+
+    source = clips.moving_frames(3, 96, 64)
+    source = (source[0].astype(np.float32) * 0.85).astype(np.uint8)  # below the knee (linear 0.8 of white)
+    path = clips.write_hdr_clip(tmp_path / f"{transfer}.mp4", [source] * 2, 8, transfer)
+    info = probe(path)
+    assert info.hdr == transfer and info.summary()["hdr"] == transfer
+    image = next(iter(read_clip(info))).image
+    assert np.abs(image.astype(int) - source).mean() < 1.5 and np.abs(image.astype(int) - source).max() <= 8
+    with av.open(str(path)) as c:
+        plain = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    assert np.abs(plain.astype(int) - source).mean() > 10  # what the clip would have been painted from before
+
+
+def test_hdr_highlights_roll_off_below_white_keeping_their_hue():
+    from ghibli_core.video.hdr import encode_srgb, roll_off
+
+    light = np.array([[[2.0, 0.2, 0.1], [1.0, 1.0, 1.0], [0.5, 0.25, 0.1]]], np.float32)  # a 2x-white red, white, mid
+    rolled = roll_off(light)
+    assert 0.99 < rolled[0, 0, 0] < 1.0 and abs(rolled[0, 0, 1] / rolled[0, 0, 0] - 0.1) < 1e-6  # hue kept
+    assert np.all(rolled[0, 1] < 1.0) and np.allclose(rolled[0, 2], light[0, 2])  # below the knee: unchanged
+    assert encode_srgb(np.array([0.0, 1.0, 0.5], np.float32)).tolist() == [0, 255, 188]

@@ -10,7 +10,8 @@ followed. Without `fps` every source frame of the window is kept (every `every_n
 with it, the clip is resampled in time (each output time takes the latest source frame shown by then). The picture
 keeps the source's aspect, sides rounded to multiples of 8, the long side capped at `max_side` unless a size is given
 (both sides: scaled to cover, then centre-cropped). The picture is the one players show (display.py): a phone's
-portrait clip upright, an anamorphic clip's pixels square. A damaged packet is skipped with a warning, as FFmpeg does.
+portrait clip upright, an anamorphic clip's pixels square, an HDR clip (PQ, HLG) in SDR colours (hdr.py). A damaged
+packet is skipped with a warning, as FFmpeg does.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import numpy as np
 from ..errors import InputError, check_range
 from ..streams import main_stream
 from .display import Display
+from .hdr import sdr_rgb, transfer_of
 
 #: The long side a clip is scaled to when no size is given (SD1.5 paints well up to about this).
 MAX_SIDE = 768
@@ -94,6 +96,8 @@ class ClipInfo:
     warnings: list[str] = field(default_factory=list)
     #: how the stored pictures are shown (turned upright, stretched to square pixels): `size` is of the shown picture
     display: Display = Display()
+    #: "PQ" or "HLG" for an HDR clip, read as players show it on an SDR screen (hdr.py)
+    hdr: str | None = None
     #: the frames themselves, for a clip held in memory (`InMemoryClip`: a host's IMAGE batch)
     memory: Sequence[np.ndarray] | None = field(default=None, repr=False)
 
@@ -107,6 +111,7 @@ class ClipInfo:
                 "source_fps": round(self.source_fps, 4), "window": [round(t, 4) for t in self.window],
                 "frames": self.frames, "fps": round(self.fps, 4), "size": list(self.size),
                 **({"display": self.display.summary()} if self.display.summary() else {}),
+                **({"hdr": self.hdr} if self.hdr else {}),
                 "audio": None if self.audio is None else {"codec": self.audio.codec, "sample_rate": self.audio.sample_rate,
                                                           "channels": self.audio.channels}}
 
@@ -258,18 +263,20 @@ def probe(path: str | os.PathLike, settings: ClipSettings | None = None) -> Clip
     out_times, fps = _schedule(times, source_fps, settings, start, end)
     if width <= 0 or height <= 0:
         raise InputError("clip", f"{file.name}'s video stream has no picture size", _FIX)
-    display = _display(file, index)
+    display, hdr = _shown(file, index)
     if display.unapplied_angle:
         warnings.append(f"{file.name} asks to be shown turned by {display.unapplied_angle:g} degrees, not a quarter turn: "
                         "its pictures are kept as stored")
     window = (start, min(end, (times[-1] + 1 / source_fps)))
     return ClipInfo(file, index, codec, (width, height), source_fps, len(times), duration or window[1], window,
-                    out_times, fps, output_size(*display.size(width, height), settings), audio, warnings, display=display)
+                    out_times, fps, output_size(*display.size(width, height), settings), audio, warnings, display=display,
+                    hdr=hdr)
 
 
-def _display(file: Path, index: int) -> Display:
-    """How the stream's pictures are shown: its sample aspect ratio, and the display matrix its decoder puts on a frame
-    (decoding the first one; the stream's last, flushing packet gives a frame a short clip's decoder still holds)."""
+def _shown(file: Path, index: int) -> tuple[Display, str | None]:
+    """How the stream's pictures are shown (its sample aspect ratio, the display matrix its decoder puts on a frame)
+    and whether they are HDR ("PQ", "HLG"), from the first frame (the stream's last, flushing packet gives a frame a
+    short clip's decoder still holds)."""
     import av
 
     with _open(file) as container:
@@ -277,10 +284,10 @@ def _display(file: Path, index: int) -> Display:
         for packet in container.demux(stream):
             try:
                 for frame in packet.decode():
-                    return Display.of(stream, frame)
+                    return Display.of(stream, frame), transfer_of(frame)
             except av.FFmpegError:
                 continue  # a damaged packet: the next one may decode
-        return Display.of(stream)
+        return Display.of(stream), None
 
 
 def _duration(stream, container) -> float | None:
@@ -330,10 +337,10 @@ def read_clip(info: ClipInfo) -> Iterator[ClipFrame]:
         first = stream.start_time if stream.start_time is not None else 0
         if info.window[0] > 0:
             container.seek(int(info.window[0] / base + first), stream=stream, backward=True, any_frame=False)
-        decoded = ((float((f.pts - first) * base) if f.pts is not None else -math.inf, f.to_ndarray)
+        decoded = ((float((f.pts - first) * base) if f.pts is not None else -math.inf, f)
                    for f in _frames(container, stream, info))
         show = info.display.apply if info.display != Display() else np.asarray
-        yield from _select(info, ((t, lambda convert=convert: show(convert(format="rgb24"))) for t, convert in decoded))
+        yield from _select(info, ((t, lambda frame=frame: show(sdr_rgb(frame))) for t, frame in decoded))
 
 
 def _select(info: ClipInfo, source: Iterator[tuple[float, Callable[[], np.ndarray]]]) -> Iterator[ClipFrame]:
