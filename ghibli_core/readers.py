@@ -95,7 +95,7 @@ def _read_video(file: Path, input_name: str) -> tuple[list[np.ndarray], float | 
                 frames.append(shown.apply(sdr_rgb(frame)))
                 if len(frames) > MAX_FRAMES:
                     raise InputError(input_name, f"{file.name} has more than {MAX_FRAMES} frames", "trim it first")
-    except (av.FFmpegError, IndexError) as exc:
+    except av.FFmpegError as exc:
         raise InputError(input_name, f"{file.name} is not a readable video ({type(exc).__name__})", _FIX) from exc
     if not frames:
         raise InputError(input_name, f"{file.name} has no video frames", _FIX)
