@@ -204,3 +204,15 @@ def test_a_row_with_a_soundtrack_writes_it_and_its_schedules_follow_the_beat(tmp
     for text, expected in zip(err.value.problems, ("a GIF file cannot carry sound", "audio_gain: was given without a sound",
                                                    "beat(t) follows a soundtrack")):
         assert expected in text, text
+
+
+def test_rows_sharing_a_model_set_are_worked_on_together_in_file_order(tiny, tmp_path, jobs_files):
+    """A worker loads a model set (base, speed LoRA, VAE) once for all its rows instead of switching row by row; the
+    results still come in the file's order (test_batch_ray.py: Ray dispatches in the same order)."""
+    rows = jobs_files.rows(5)
+    for i in (0, 2, 4):
+        rows[i]["speed_lora"] = str(tiny.speed_lora)
+    jobs = load_jobs(jobs_files.write(tmp_path / "jobs.jsonl", rows))
+    order = [j.id for j in jobs_files.ctx(tiny, tmp_path / "out").in_model_order(jobs)]
+    ids = [j.id for j in jobs]
+    assert order in ([ids[1], ids[3], ids[0], ids[2], ids[4]], [ids[0], ids[2], ids[4], ids[1], ids[3]])

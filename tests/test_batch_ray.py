@@ -73,3 +73,17 @@ def test_cli_batch_tiny_ray_starts_its_own_local_cluster(tmp_path, tiny, jobs_fi
     summary = json.loads((out / "batch-summary.json").read_text())
     assert summary["counts"]["done"] == 4 and summary["mode"] == "ray (local)"
     assert len({j["worker"] for j in summary["jobs"]}) == 2
+
+
+def test_ray_dispatches_the_rows_of_one_model_set_together(ray_cluster, tiny, tmp_path, jobs_files):
+    from ghibli_core.batch.ray_pool import run_ray
+
+    rows = jobs_files.rows(4)
+    rows[0]["speed_lora"] = rows[2]["speed_lora"] = str(tiny.speed_lora)
+    jobs = load_jobs(jobs_files.write(tmp_path / "jobs.jsonl", rows))
+    dispatched = []
+    results = run_ray(jobs, jobs_files.ctx(tiny, tmp_path / "out"), workers=1, progress=False,
+                      on_dispatch=lambda job, actor: dispatched.append(job))
+    assert [r.status for r in results] == ["done"] * 4 and [r.id for r in results] == [j.id for j in jobs]
+    kinds = [job.speed_lora is not None for job in dispatched]
+    assert sum(a != b for a, b in zip(kinds, kinds[1:])) == 1  # one switch of model set, not one per row

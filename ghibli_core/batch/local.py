@@ -38,9 +38,7 @@ def run_local(jobs: list[Job], ctx: BatchContext, *, resume: bool = False, progr
 
     todo, results = skip_done(jobs, ctx, resume)
     cache = PipelineCache()
-    # jobs sharing a model set (base, and a preset's own models such as turbo's) run together, so each loads once
-    # (results keep the file's order)
-    order = sorted(todo, key=lambda j: repr(ctx.model_settings(j).replace(loras=())))
+    order = ctx.in_model_order(todo)  # each model set loads once (results keep the file's order)
     bar = tqdm(total=len(jobs), initial=len(results), unit="job", desc="batch", disable=not progress, dynamic_ncols=True)
     try:
         for job in order:

@@ -132,7 +132,7 @@ def run_ray(jobs: list[Job], ctx: BatchContext, *, address: str | None = None, w
         _, sees_folder = ray.get(actor.hello.remote(str(marker)))
         return actor, sees_folder and transfer == "auto"
 
-    queue = deque(todo)
+    queue = deque(ctx.in_model_order(todo))  # an actor switches model sets at most once per set, not per row
     attempts: dict[str, int] = {}
     inflight: dict[Any, tuple[Job, Any, bool, float]] = {}
     idle: list[tuple[Any, bool]] = []

@@ -41,6 +41,11 @@ class BatchContext:
     def fingerprint(self, job: Job) -> str:
         return job.fingerprint(self.model_names(job))
 
+    def in_model_order(self, jobs: list[Job]) -> list[Job]:
+        """`jobs` with those sharing a model set (base, and a preset's own models such as turbo's; LoRAs switch as
+        adapters) next to each other, in file order within a set: a worker then loads each set once, not per row."""
+        return sorted(jobs, key=lambda job: repr(self.model_settings(job).replace(loras=())))
+
 
 class PipelineCache:
     """A worker's models, asked of the engine's one holder: the last base used stays held; a job with another base
