@@ -6,7 +6,11 @@ from typing import Any
 
 
 def main_stream(container: Any, kind: str) -> Any:
-    """The PyAV container's main "video" or "audio" stream with a decoder, or None when it has none."""
-    usable = [s for s in getattr(container.streams, kind) if s.codec_context is not None]
+    """The PyAV container's main "video" or "audio" stream with a decoder, or None when it has none (a song's cover
+    picture is no video)."""
+    import av
+
+    usable = [s for s in getattr(container.streams, kind) if s.codec_context is not None
+              and not (kind == "video" and s.disposition & av.stream.Disposition.attached_pic)]
     best = container.streams.best(kind)
     return best if best is not None and best in usable else (usable[0] if usable else None)

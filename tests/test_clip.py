@@ -305,3 +305,19 @@ def test_hdr_highlights_roll_off_below_white_keeping_their_hue():
     assert 0.99 < rolled[0, 0, 0] < 1.0 and abs(rolled[0, 0, 1] / rolled[0, 0, 0] - 0.1) < 1e-6  # hue kept
     assert np.all(rolled[0, 1] < 1.0) and np.allclose(rolled[0, 2], light[0, 2])  # below the knee: unchanged
     assert encode_srgb(np.array([0.0, 1.0, 0.5], np.float32)).tolist() == [0, 255, 188]
+
+
+def test_a_song_with_its_cover_picture_is_sound_not_a_clip(tmp_path):
+    import av
+
+    path = tmp_path / "song.m4a"
+    with av.open(str(path), "w", format="mp4") as out:
+        audio = out.add_stream("aac", rate=44100, layout="stereo")
+        cover = out.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 64, 64, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        for packet in [*cover.encode(av.VideoFrame.from_ndarray(np.full((64, 64, 3), 200, np.uint8), format="rgb24")), *cover.encode()]:
+            out.mux(packet)
+        clips.encode_samples(out, audio, clips.tone(1.0, 44100), 44100, "fltp", 1024)
+    with pytest.raises(InputError, match=r"^clip: song\.m4a holds only sound \(no video stream\)"):
+        probe(path)
