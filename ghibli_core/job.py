@@ -28,7 +28,7 @@ from .errors import InputError
 from .export import check_fps, check_frames_dir, check_output_path
 from .finish import CameraCheck, Finisher, Outputs
 from .models.pipelines import GhibliPipelines, ModelSettings
-from .readers import shown_rgb
+from .readers import enable_heif, shown_rgb
 from .plan import Plan, PlannerSettings, clean_idea, make_planner
 from .presets import DEFAULT_PRESET, default_motion
 from .render import Animation, render_animation
@@ -47,12 +47,13 @@ def open_init_image(path: str | Path, input_name: str = "init-image") -> Image.I
     file = Path(path).expanduser()
     if not file.is_file():
         raise InputError(input_name, f"no file at {file.resolve()}", "check the path")
+    enable_heif()
     try:
         with Image.open(file) as im:
             im.load()
             return shown_rgb(im)
     except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(input_name, f"{file.name} is not a readable image ({exc.__class__.__name__})", "give a PNG, JPEG or WebP file") from exc
+        raise InputError(input_name, f"{file.name} is not a readable image ({exc.__class__.__name__})", "give a PNG, JPEG, WebP or HEIC file") from exc
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Reading frames made anywhere: a folder of images (natural order), an animated GIF/WebP/PNG, or a video."""
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -11,10 +12,21 @@ from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 from .errors import InputError
 from .streams import main_stream
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif")
 VIDEO_EXTS = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
 MAX_FRAMES = 5000
-_FIX = "give a folder of frames (PNG/JPEG/WebP), an animated GIF/WebP, or a video (MP4/MOV/WebM)"
+_FIX = "give a folder of frames (PNG/JPEG/WebP/HEIC), an animated GIF/WebP, or a video (MP4/MOV/WebM)"
+
+
+@functools.cache
+def enable_heif() -> bool:
+    """Let Pillow open HEIC/HEIF photos (an iPhone's own format) through pillow-heif, a dependency; False without it."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()
+    return True
 
 
 def shown_rgb(image: Image.Image) -> Image.Image:
@@ -51,6 +63,7 @@ def _read_folder(folder: Path, input_name: str) -> tuple[list[np.ndarray], float
     if len(files) > MAX_FRAMES:
         raise InputError(input_name, f"folder {folder} holds {len(files)} images", f"keep at most {MAX_FRAMES}")
     frames = []
+    enable_heif()
     for file in files:
         try:
             with Image.open(file) as im:
@@ -61,6 +74,7 @@ def _read_folder(folder: Path, input_name: str) -> tuple[list[np.ndarray], float
 
 
 def _read_animation(file: Path, input_name: str) -> tuple[list[np.ndarray], float | None]:
+    enable_heif()
     try:
         with Image.open(file) as im:
             frames, durations = [], []

@@ -47,3 +47,19 @@ def test_eight_bit_pictures_are_unchanged():
     assert np.array_equal(np.asarray(shown_rgb(Image.fromarray(rgb))), rgb)
     grey = rgb[..., 0]
     assert np.array_equal(np.asarray(shown_rgb(Image.fromarray(grey)))[..., 1], grey)
+
+
+def test_an_iphones_heic_photos_are_read(tmp_path):
+    """HEIC is an iPhone's own photo format: read as an init image, a still to move, frames and training images."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()  # to write the test's photos (the readers register it themselves to read them)
+    smooth = np.asarray(Image.fromarray(np.random.default_rng(3).integers(0, 255, (6, 8, 3), dtype=np.uint8))
+                        .resize((64, 48), Image.Resampling.BICUBIC))
+    (tmp_path / "roll").mkdir()
+    for i in range(2):
+        Image.fromarray(smooth).save(tmp_path / "roll" / f"IMG_{i}.HEIC", quality=95)
+    image = np.asarray(open_init_image(tmp_path / "roll" / "IMG_0.HEIC"))
+    assert image.shape == (48, 64, 3) and np.abs(image.astype(int) - smooth).mean() < 10  # lossy, 4:2:0 colour
+    frames, _ = load_frames(tmp_path / "roll")
+    assert len(frames) == 2 and frames[1].shape == (48, 64, 3)

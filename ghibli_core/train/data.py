@@ -20,9 +20,9 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError, check_choice
-from ..readers import shown_rgb
+from ..readers import enable_heif, shown_rgb
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".heic", ".heif")
 CROP_MODES = ("center", "random")
 #: Caption columns accepted in metadata.jsonl, in order of preference.
 CAPTION_KEYS = ("text", "caption", "prompt")
@@ -75,6 +75,7 @@ def scan_dataset(root: str | Path) -> list[Example]:
     examples = _read_jsonl(root) if (root / "metadata.jsonl").is_file() else _read_txt_pairs(root)
     if not examples:
         raise InputError("data", f"{root} holds no images", f"add {'/'.join(IMAGE_EXTS)} images with same-name .txt captions or a metadata.jsonl")
+    enable_heif()
     for ex in examples:
         try:
             with Image.open(ex.image) as im:
@@ -120,6 +121,7 @@ class CaptionedImages(torch.utils.data.Dataset):
         run sees exactly the crops an uninterrupted one would have."""
         ex = self.examples[index]
         rng = random.Random(f"{self.seed}:{epoch}:{index}")
+        enable_heif()  # in a data loader's worker process too
         with Image.open(ex.image) as im:
             image = shown_rgb(im)
         size = self.resolution
