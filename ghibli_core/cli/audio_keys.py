@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=1.0, help="multiply each value (default 1)")
     p.add_argument("--offset", type=float, default=0.0, help="then add this (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON (tempo, beats, every series)")
-    p.add_argument("--quiet", action="store_true", help="print only the keyframe string (one feature)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the keyframe string (one feature)")
     return p
 
 

@@ -65,7 +65,7 @@ def build_parser(subcommands: tuple[str, ...] = ()) -> argparse.ArgumentParser:
     metrics_flag(o, " (a one-line summary is always printed)")
     o.add_argument("--dither", action="store_true", help="GIF only: Floyd-Steinberg dithering against the shared palette")
     o.add_argument("--frames-dir", help="also write every frame as a numbered PNG into this folder")
-    o.add_argument("--quiet", action="store_true", help="no progress bars")
+    o.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     o.add_argument("--verbose", action="store_true",
                    help="also print the seconds spent in each stage (load, plan, text, unet, vae, depth, camera, flow, "
                         "in-betweens, coherence, metrics, write; always in NAME.metrics.json)")

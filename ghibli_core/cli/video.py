@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: beside the output, NAME.work; removed after success)")
     o.add_argument("--keep-work", action="store_true", help="keep the work folder after success")
     metrics_flag(o)
-    o.add_argument("--quiet", action="store_true", help="no progress bars")
+    o.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     o.add_argument("--verbose", action="store_true", help="also print the seconds spent in each stage (always in NAME.metrics.json)")
     return p
 
