@@ -13,6 +13,7 @@ Below the knee this is exact: an SDR picture stored as HDR comes back within a g
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -43,11 +44,27 @@ def sdr_rgb(frame: Any) -> np.ndarray:
     transfer = transfer_of(frame)
     if transfer is None:
         return frame.to_ndarray(format="rgb24")
-    signal = frame.to_ndarray(format="rgb48le").astype(np.float32) / 65535.0
-    light = pq_to_light(signal) if transfer == "PQ" else hlg_to_light(signal)
+    light = to_light(frame.to_ndarray(format="rgb48le"), transfer)
     if int(getattr(frame, "color_primaries", 0) or 0) == BT2020_PRIMARIES:
         light = light @ BT2020_TO_BT709.T
     return encode_srgb(roll_off(np.maximum(light, 0.0)))
+
+
+def to_light(signal: np.ndarray, transfer: str) -> np.ndarray:
+    """16-bit PQ or HLG signal (HxWx3 uint16) -> linear light with HDR reference white at 1 (float32); the curves are
+    tabled for every 16-bit code, so a 4K frame costs table lookups, not powers and exponentials."""
+    if transfer == "PQ":
+        return _table("PQ")[signal]
+    scene = _table("HLG")[signal]
+    gamma = 1.2  # BT.2100's system gamma at 1000 cd/m²
+    luma = np.maximum(scene @ _BT2020_LUMA, 1e-12)[..., None]
+    return (HLG_PEAK / REFERENCE_WHITE) * np.power(luma, gamma - 1.0) * scene
+
+
+@functools.cache
+def _table(transfer: str) -> np.ndarray:
+    codes = np.arange(65536, dtype=np.float64) / 65535.0
+    return (pq_to_light(codes) if transfer == "PQ" else hlg_inverse_oetf(codes)).astype(np.float32)
 
 
 def pq_to_light(signal: np.ndarray) -> np.ndarray:
@@ -56,32 +73,39 @@ def pq_to_light(signal: np.ndarray) -> np.ndarray:
     c1, c2, c3 = 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
     p = np.power(np.clip(signal, 0.0, 1.0), 1 / m2)
     nits = 10000.0 * np.power(np.maximum(p - c1, 0.0) / (c2 - c3 * p), 1 / m1)
-    return (nits / REFERENCE_WHITE).astype(np.float32)
+    return nits / REFERENCE_WHITE
 
 
-def hlg_to_light(signal: np.ndarray) -> np.ndarray:
-    """HLG signal (0..1, BT.2020 RGB) -> displayed linear light with HDR reference white at 1 (BT.2100's inverse OETF,
-    then its OOTF for a HLG_PEAK display)."""
+def hlg_inverse_oetf(signal: np.ndarray) -> np.ndarray:
+    """HLG signal (0..1) -> normalised scene light 0..1 (BT.2100's inverse OETF)."""
     a, b = 0.17883277, 0.28466892
     c = 0.5 - a * np.log(4 * a)
     e = np.clip(signal, 0.0, 1.0)
-    scene = np.where(e <= 0.5, e * e / 3.0, (np.exp((e - c) / a) + b) / 12.0).astype(np.float32)
-    gamma = 1.2  # BT.2100's system gamma at 1000 cd/m²
-    luma = np.maximum(scene @ _BT2020_LUMA, 1e-12)[..., None]
-    return (HLG_PEAK * np.power(luma, gamma - 1.0) * scene / REFERENCE_WHITE).astype(np.float32)
+    return np.where(e <= 0.5, e * e / 3.0, (np.exp((e - c) / a) + b) / 12.0)
 
 
 def roll_off(light: np.ndarray, knee: float = KNEE) -> np.ndarray:
     """Light above `knee` (on each pixel's brightest channel) rolled off smoothly below 1, hue kept; unchanged below."""
-    peak = light.max(axis=-1, keepdims=True)
-    over = np.maximum(peak - knee, 0.0)
+    peak = np.maximum(np.maximum(light[..., 0], light[..., 1]), light[..., 2])  # NumPy reduces a 3-long axis slowly
+    bright = peak > knee
+    if not bright.any():
+        return np.clip(light, 0.0, 1.0)
+    over = peak[bright] - knee  # only the highlights pay for the exponential
     rolled = knee + (1.0 - knee) * (1.0 - np.exp(-over / (1.0 - knee)))  # slope 1 at the knee, 1 at infinity
-    scale = np.where(peak > knee, rolled / np.maximum(peak, 1e-12), 1.0)
-    return np.clip(light * scale, 0.0, 1.0)
+    scale = np.ones_like(peak)
+    scale[bright] = rolled / peak[bright]
+    return np.clip(light * scale[..., None], 0.0, 1.0)
 
 
 def encode_srgb(light: np.ndarray) -> np.ndarray:
-    """Linear light 0..1 -> sRGB uint8 (IEC 61966-2-1)."""
+    """Linear light 0..1 -> sRGB uint8 (IEC 61966-2-1), through a table of 16-bit linear codes."""
+    codes = np.clip(light * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
+    return _srgb_table()[codes]
+
+
+@functools.cache
+def _srgb_table() -> np.ndarray:
+    light = np.arange(65536, dtype=np.float64) / 65535.0
     v = np.where(light <= 0.0031308, 12.92 * light, 1.055 * np.power(np.maximum(light, 0.0031308), 1 / 2.4) - 0.055)
     return np.clip(v * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
