@@ -66,7 +66,7 @@ class Display:
     def of(cls, stream: Any, frame: Any = None) -> "Display":
         """From a PyAV video stream (its sample aspect ratio) and one of its decoded frames (its display matrix)."""
         sar = stream.sample_aspect_ratio or getattr(stream.codec_context, "sample_aspect_ratio", None)
-        aspect = Fraction(sar) if sar and sar > 0 else Fraction(1)
+        aspect = Fraction(sar) if sar and Fraction(1, 4) <= sar <= 4 else Fraction(1)  # beyond: broken metadata
         matrix = _display_matrix(frame) if frame is not None else None
         turns, unapplied = turns_for(matrix) if matrix is not None else ((), 0.0)
         return cls(turns, aspect, unapplied)
