@@ -103,9 +103,13 @@ def _read_video(file: Path, input_name: str) -> tuple[list[np.ndarray], float | 
             if stream is None:
                 raise InputError(input_name, f"{file.name} holds no video stream", _FIX)
             rate = float(stream.average_rate) if stream.average_rate else None
-            frames, shown = [], None
-            for frame in container.decode(stream):
-                shown = shown or Display.of(stream, frame)
+            first = next(container.decode(stream), None)
+            if first is None:
+                raise InputError(input_name, f"{file.name} has no video frames", _FIX)
+            container.seek(0)
+            shown = Display.of(stream, first)
+            frames = []
+            for frame in shown.progressive(container.decode(stream), stream.time_base):
                 frames.append(shown.apply(sdr_rgb(frame)))
                 if len(frames) > MAX_FRAMES:
                     raise InputError(input_name, f"{file.name} has more than {MAX_FRAMES} frames", "trim it first")

@@ -171,3 +171,30 @@ def write_hdr_clip(path: Path, frames: list[np.ndarray], fps: float, transfer: s
         for packet in video.encode():
             out.mux(packet)
     return path
+
+
+def write_interlaced_clip(path: Path, count: int, width: int = 128, height: int = 96, fps: float = 25) -> tuple[Path, list[np.ndarray]]:
+    """Stripes sliding 8 px per field, stored interlaced (top field first) as a DV camcorder or broadcast stores them:
+    each stored frame holds its two fields from two moments, half a frame apart. Returns the file and the frames as
+    stored (combed)."""
+    import av
+
+    def at(t: float) -> np.ndarray:
+        stripes = ((np.sin((np.arange(width) - 8 * t) / 6.0) > 0) * 200 + 30).astype(np.uint8)
+        return np.repeat(np.repeat(stripes[None, :], height, 0)[..., None], 3, 2)
+
+    stored = []
+    for k in range(count):
+        frame = at(2 * k)
+        frame[1::2] = at(2 * k + 1)[1::2]  # the bottom field, a field later
+        stored.append(frame)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"x264-params": "interlaced=1:tff=1", "qp": "0"}
+        for image in stored:
+            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+    return path, stored

@@ -238,3 +238,13 @@ def test_a_phones_portrait_clip_is_blended_upright(tmp_path):
     read, fps = load_frames(path)
     assert fps == 8 and len(read) == 4 and read[0].shape == (96, 64, 3)  # shown a quarter turn clockwise
     assert np.abs(read[0].astype(int) - np.rot90(frames[0], -1)).mean() < 8
+
+
+def test_an_interlaced_clip_is_blended_deinterlaced(tmp_path):
+    import clips
+
+    path, stored = clips.write_interlaced_clip(tmp_path / "dv.mp4", 6)
+    read, fps = load_frames(path)
+    assert fps == 25 and len(read) == 6
+    comb = lambda f: np.abs(f[1:-1].astype(float) - (f[:-2].astype(float) + f[2:]) / 2).mean()  # noqa: E731
+    assert comb(read[3]) < comb(stored[3]) / 4

@@ -321,3 +321,22 @@ def test_a_song_with_its_cover_picture_is_sound_not_a_clip(tmp_path):
         clips.encode_samples(out, audio, clips.tone(1.0, 44100), 44100, "fltp", 1024)
     with pytest.raises(InputError, match=r"^clip: song\.m4a holds only sound \(no video stream\)"):
         probe(path)
+
+
+def _combing(image: np.ndarray) -> float:
+    """How much each line differs from the mean of the lines around it: high where two fields disagree."""
+    rows = image.astype(float).mean(-1)
+    return float(np.abs(rows[1:-1] - (rows[:-2] + rows[2:]) / 2).mean())
+
+
+def test_an_interlaced_clip_is_read_deinterlaced_as_players_show_it(tmp_path):
+    """A camcorder's interlaced clip combs wherever something moves (its two fields are half a frame apart): it is
+    read through FFmpeg's bwdif deinterlacer, frame for frame, with the same timestamps."""
+    path, stored = clips.write_interlaced_clip(tmp_path / "dv.mp4", 8)
+    info = probe(path)
+    assert info.display.interlaced and info.summary()["display"]["deinterlaced"] is True
+    frames = list(read_clip(info))
+    assert [f.index for f in frames] == list(range(8)) and [round(f.time, 4) for f in frames] == [k / 25 for k in range(8)]
+    assert all(_combing(f.image) < _combing(s) / 4 for f, s in zip(frames[1:-1], stored[1:-1]))
+    progressive = probe(clips.write_clip(tmp_path / "p.mp4", clips.moving_frames(4), 8))
+    assert not progressive.display.interlaced and "display" not in progressive.summary()

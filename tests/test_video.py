@@ -97,7 +97,7 @@ def test_a_phones_portrait_clip_comes_out_upright(tiny_env, tmp_path, capsys):
     assert "64x128 (stored 128x64) -> 64x128" in capsys.readouterr().err
     with av.open(str(out)) as c:
         assert (c.streams.video[0].width, c.streams.video[0].height) == (64, 128)
-    assert read_metadata(out)["source"]["display"] == {"turns": ["clock"], "pixel_aspect": "1:1"}
+    assert read_metadata(out)["source"]["display"] == {"turns": ["clock"], "pixel_aspect": "1:1", "deinterlaced": False}
 
 
 @pytest.mark.parametrize("args,match", [

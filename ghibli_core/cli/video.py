@@ -132,7 +132,7 @@ def run_video(argv: Sequence[str]) -> int:
     capped = "" if (args.size or args.width or args.height) else f", long side capped at {args.max_side}"
     shown = info.display.size(*info.source_size)
     stored = f" (stored {info.source_size[0]}x{info.source_size[1]})" if shown != info.source_size else ""
-    hdr = f", {info.hdr} HDR shown in SDR" if info.hdr else ""
+    hdr = (f", {info.hdr} HDR shown in SDR" if info.hdr else "") + (", deinterlaced" if info.display.interlaced else "")
     print(f"{info.path.name}: {info.frames} frames at {info.fps:.3f} fps, {shown[0]}x{shown[1]}{stored}{hdr} -> "
           f"{info.size[0]}x{info.size[1]}{capped}", file=sys.stderr)
     for line in info.warnings:

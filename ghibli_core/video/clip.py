@@ -338,7 +338,7 @@ def read_clip(info: ClipInfo) -> Iterator[ClipFrame]:
         if info.window[0] > 0:
             container.seek(int(info.window[0] / base + first), stream=stream, backward=True, any_frame=False)
         decoded = ((float((f.pts - first) * base) if f.pts is not None else -math.inf, f)
-                   for f in _frames(container, stream, info))
+                   for f in info.display.progressive(_frames(container, stream, info), base))
         show = info.display.apply if info.display != Display() else np.asarray
         yield from _select(info, ((t, lambda frame=frame: show(sdr_rgb(frame))) for t, frame in decoded))
 

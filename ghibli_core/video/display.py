@@ -1,11 +1,13 @@
-"""How a stored video picture is shown: its pixels' aspect and its display matrix, as FFmpeg shows them.
+"""How a stored video picture is shown: its pixels' aspect, its display matrix and its fields, as players show them.
 
 A phone stores a portrait clip as landscape pictures with a display matrix saying "turn a quarter clockwise"; an
-anamorphic clip (DV, HDV, some DVDs) stores pixels wider or narrower than square. Players, and FFmpeg's command line
-(which turns by default), show the picture upright at its display aspect; so does a clip read here:
+anamorphic clip (DV, HDV, some DVDs) stores pixels wider or narrower than square; an interlaced one (DV, broadcast)
+stores two fields taken a field apart in time, which combs wherever something moves. Players, and FFmpeg's command
+line (which turns by default), show the picture upright at its display aspect, deinterlaced; so does a clip read here:
 
     shown = Display.of(stream, first_frame)   # from the stream's sample aspect ratio and the frame's display matrix
     shown.size(w, h)                           # the picture's (width, height) as shown
+    frames = shown.progressive(decoded, tb)    # decoded frames, deinterlaced when they are interlaced (FFmpeg's bwdif)
     shown.apply(rgb)                           # the stored HxWx3 picture, as shown
 
 The turns are FFmpeg's own choice of filters for each display matrix (fftools' autorotate: `transpose`, `hflip`,
@@ -17,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -61,15 +63,40 @@ class Display:
     turns: tuple[str, ...] = ()
     pixel_aspect: Fraction = Fraction(1)
     unapplied_angle: float = 0.0  # a display matrix's turn that is not a quarter turn (kept as stored)
+    interlaced: bool = False
 
     @classmethod
     def of(cls, stream: Any, frame: Any = None) -> "Display":
-        """From a PyAV video stream (its sample aspect ratio) and one of its decoded frames (its display matrix)."""
+        """From a PyAV video stream (its sample aspect ratio) and one of its decoded frames (its display matrix, and
+        whether it is interlaced)."""
         sar = stream.sample_aspect_ratio or getattr(stream.codec_context, "sample_aspect_ratio", None)
         aspect = Fraction(sar) if sar and Fraction(1, 4) <= sar <= 4 else Fraction(1)  # beyond: broken metadata
         matrix = _display_matrix(frame) if frame is not None else None
         turns, unapplied = turns_for(matrix) if matrix is not None else ((), 0.0)
-        return cls(turns, aspect, unapplied)
+        return cls(turns, aspect, unapplied, bool(getattr(frame, "interlaced_frame", False)))
+
+    def progressive(self, frames: Iterable[Any], time_base: Any) -> Iterator[Any]:
+        """The decoded PyAV frames as shown: through FFmpeg's bwdif deinterlacer (one frame out per frame in, same
+        timestamps; frames not flagged interlaced pass untouched) when the clip is interlaced, else as they are."""
+        if not self.interlaced:
+            yield from frames
+            return
+        import av
+
+        graph = None
+        for frame in frames:
+            if graph is None:
+                graph = av.filter.Graph()
+                source = graph.add_buffer(width=frame.width, height=frame.height, format=frame.format, time_base=time_base)
+                deinterlace = graph.add("bwdif", "mode=send_frame:parity=auto:deint=interlaced")
+                source.link_to(deinterlace)
+                deinterlace.link_to(graph.add("buffersink"))
+                graph.configure()
+            graph.push(frame)
+            yield from _drain(graph)
+        if graph is not None:
+            graph.push(None)  # the last frame waits for a next one: flush it
+            yield from _drain(graph)
 
     @property
     def swaps_sides(self) -> bool:
@@ -92,9 +119,20 @@ class Display:
 
     def summary(self) -> dict | None:
         """For metadata: what was done to show the picture (None when nothing was)."""
-        if not self.turns and self.pixel_aspect == 1:
+        if not self.turns and self.pixel_aspect == 1 and not self.interlaced:
             return None
-        return {"turns": list(self.turns), "pixel_aspect": f"{self.pixel_aspect.numerator}:{self.pixel_aspect.denominator}"}
+        return {"turns": list(self.turns), "pixel_aspect": f"{self.pixel_aspect.numerator}:{self.pixel_aspect.denominator}",
+                "deinterlaced": self.interlaced}
+
+
+def _drain(graph: Any) -> Iterator[Any]:
+    import av
+
+    while True:
+        try:
+            yield graph.pull()
+        except (av.BlockingIOError, av.EOFError):
+            return
 
 
 def _display_matrix(frame: Any) -> np.ndarray | None:
