@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from . import __version__
 from .animate import AnimationSettings, CancelCheck, Frame, ProgressCallback
@@ -28,7 +28,7 @@ from .errors import InputError
 from .export import check_fps, check_frames_dir, check_output_path
 from .finish import CameraCheck, Finisher, Outputs
 from .models.pipelines import GhibliPipelines, ModelSettings
-from .readers import enable_heif, shown_rgb
+from .readers import UNREADABLE, enable_heif, shown_rgb, unreadable
 from .plan import Plan, PlannerSettings, clean_idea, make_planner
 from .presets import DEFAULT_PRESET, default_motion
 from .render import Animation, render_animation
@@ -52,8 +52,8 @@ def open_init_image(path: str | Path, input_name: str = "init-image") -> Image.I
         with Image.open(file) as im:
             im.load()
             return shown_rgb(im)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(input_name, f"{file.name} is not a readable image ({exc.__class__.__name__})", "give a PNG, JPEG, WebP or HEIC file") from exc
+    except UNREADABLE as exc:
+        raise unreadable(exc, file, input_name, "give a PNG, JPEG, WebP or HEIC file") from exc
 
 
 @dataclass(frozen=True)

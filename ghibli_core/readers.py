@@ -18,6 +18,18 @@ MAX_FRAMES = 5000
 _FIX = "give a folder of frames (PNG/JPEG/WebP/HEIC), an animated GIF/WebP, or a video (MP4/MOV/WebM)"
 
 
+#: what opening a picture raises when the file is no picture, is damaged, or is too large to open safely
+UNREADABLE = (UnidentifiedImageError, OSError, Image.DecompressionBombError)
+
+
+def unreadable(exc: BaseException, file: Path, input_name: str, fix: str) -> InputError:
+    """The one-line error for a picture that could not be opened (`exc`, one of UNREADABLE)."""
+    if isinstance(exc, Image.DecompressionBombError):
+        return InputError(input_name, f"{file.name} has more pixels than are opened safely ({exc.args[0].split(',')[0]})",
+                          "scale it down first (a few thousand pixels a side is plenty)")
+    return InputError(input_name, f"{file.name} is not a readable image ({type(exc).__name__})", fix)
+
+
 @functools.cache
 def enable_heif() -> bool:
     """Let Pillow open HEIC/HEIF photos (an iPhone's own format) through pillow-heif, a dependency; False without it."""
@@ -68,8 +80,8 @@ def _read_folder(folder: Path, input_name: str) -> tuple[list[np.ndarray], float
         try:
             with Image.open(file) as im:
                 frames.append(np.asarray(shown_rgb(im)))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise InputError(input_name, f"{file.name} is not a readable image ({type(exc).__name__})", "remove it or re-export it") from exc
+        except UNREADABLE as exc:
+            raise unreadable(exc, file, input_name, "remove it or re-export it") from exc
     return _same_size(frames, [f.name for f in files], input_name), None
 
 
@@ -83,8 +95,8 @@ def _read_animation(file: Path, input_name: str) -> tuple[list[np.ndarray], floa
                 durations.append(frame.info.get("duration") or im.info.get("duration"))
                 if len(frames) > MAX_FRAMES:
                     raise InputError(input_name, f"{file.name} has more than {MAX_FRAMES} frames", "trim it first")
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(input_name, f"{file.name} is not a readable image ({type(exc).__name__})", _FIX) from exc
+    except UNREADABLE as exc:
+        raise unreadable(exc, file, input_name, _FIX) from exc
     known = [d for d in durations if d]
     return frames, (1000.0 / float(np.median(known)) if known else None)
 

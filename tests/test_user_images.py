@@ -63,3 +63,17 @@ def test_an_iphones_heic_photos_are_read(tmp_path):
     assert image.shape == (48, 64, 3) and np.abs(image.astype(int) - smooth).mean() < 10  # lossy, 4:2:0 colour
     frames, _ = load_frames(tmp_path / "roll")
     assert len(frames) == 2 and frames[1].shape == (48, 64, 3)
+
+
+def test_a_picture_too_large_to_open_safely_is_refused_in_one_line(tmp_path, monkeypatch):
+    """Pillow refuses pictures past its decompression-bomb limit with its own exception, not an OSError."""
+    from ghibli_core.errors import InputError
+
+    Image.new("RGB", (64, 64)).save(tmp_path / "pano.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64x64 is past twice this: Pillow's error, not its warning
+    with pytest.raises(InputError, match=r"^init-image: pano\.png has more pixels than are opened safely .*scale it down"):
+        open_init_image(tmp_path / "pano.png")
+    (tmp_path / "frames").mkdir()
+    Image.new("RGB", (64, 64)).save(tmp_path / "frames" / "f0.png")
+    with pytest.raises(InputError, match=r"f0\.png has more pixels than are opened safely"):
+        load_frames(tmp_path / "frames")

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from ..errors import InputError, check_choice
-from ..readers import enable_heif, shown_rgb
+from ..readers import UNREADABLE, enable_heif, shown_rgb, unreadable
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".heic", ".heif")
 CROP_MODES = ("center", "random")
@@ -80,8 +80,8 @@ def scan_dataset(root: str | Path) -> list[Example]:
         try:
             with Image.open(ex.image) as im:
                 im.load()
-        except (UnidentifiedImageError, OSError) as exc:
-            raise InputError("data", f"{ex.image.name} is not a readable image ({exc.__class__.__name__})", "remove or replace it") from exc
+        except UNREADABLE as exc:
+            raise unreadable(exc, ex.image, "data", "remove or replace it") from exc
     return examples
 
 
