@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
 from pathlib import Path
@@ -115,13 +116,13 @@ def _read_video(file: Path, input_name: str) -> tuple[list[np.ndarray], float | 
             if stream is None:
                 raise InputError(input_name, f"{file.name} holds no video stream", _FIX)
             rate = float(stream.average_rate) if stream.average_rate else None
-            first = next(container.decode(stream), None)
+            decoded = container.decode(stream)
+            first = next(decoded, None)
             if first is None:
                 raise InputError(input_name, f"{file.name} has no video frames", _FIX)
-            container.seek(0)
-            shown = Display.of(stream, first)
+            shown = Display.of(stream, first)  # how the first frame is shown is how they all are
             frames = []
-            for frame in shown.progressive(container.decode(stream), stream.time_base):
+            for frame in shown.progressive(itertools.chain([first], decoded), stream.time_base):
                 frames.append(shown.apply(sdr_rgb(frame)))
                 if len(frames) > MAX_FRAMES:
                     raise InputError(input_name, f"{file.name} has more than {MAX_FRAMES} frames", "trim it first")
