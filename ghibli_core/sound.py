@@ -201,9 +201,14 @@ def _length(stream, container) -> float | None:
     return container.duration / 1_000_000 if container.duration is not None else None
 
 
-def read_sound(path: str | Path, start: float = 0.0, duration: float | None = None, input_name: str = "audio") -> Sound:
-    """The first sound stream of a file from `start` for `duration` seconds (to the sample), as float32 planar; a
-    damaged packet is skipped, as FFmpeg does. Refuses a missing or unreadable file, and a file without sound."""
+def read_sound(path: str | Path, start: float = 0.0, duration: float | None = None, input_name: str = "audio",
+               origin: float | None = None) -> Sound:
+    """The main sound stream of a file from `start` for `duration` seconds (to the sample), as float32 planar; a
+    damaged packet is skipped, as FFmpeg does. Refuses a missing or unreadable file, and a file without sound.
+
+    Times count from `origin` on the file's timeline (seconds) when given: a clip's picture starts there, so its sound
+    stays in sync where the two streams start apart (a recorder's, a stream-copied cut's); else from the sound's own
+    first sample."""
     import av
 
     file = Path(path).expanduser()
@@ -221,11 +226,14 @@ def read_sound(path: str | Path, start: float = 0.0, duration: float | None = No
         rate = int(stream.codec_context.sample_rate or stream.rate or 0)
         if rate <= 0:
             raise InputError(input_name, f"{file.name}'s sound has no sample rate", _FIX)
-        first = float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else 0.0
+        own = float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else 0.0
+        first = own if origin is None else origin
         resampler = av.AudioResampler(format="fltp", rate=rate)  # planar float at the stream's own rate and layout
-        if start > 0:
-            container.seek(int(max(0.0, start - 1.0) / stream.time_base), stream=stream, backward=True)
+        if first + start - 1.0 > own:  # a second early: the packet before the start holds its first samples
+            container.seek(int((first + start - 1.0) / stream.time_base), stream=stream, backward=True)
         length = _length(stream, container)
+        if length is not None:
+            length += own - first  # where the sound ends, counted from `first`
         if length is not None and start >= length:
             raise InputError("audio-start" if input_name == "audio" else input_name,
                              f"{start:g} s is past the end of {file.name}'s sound ({length:.2f} s)", f"give a start before {length:.2f}")

@@ -212,3 +212,17 @@ def test_an_idea_is_planned_into_one_prompt_per_scene(pipes, tmp_path):
     prompts, scenes = result.metadata["prompts"], result.log.scenes
     assert len(prompts) == 8 and len(set(prompts)) > 1 and all("Ghibli" in p for p in prompts)
     assert scenes[0] == 0 and scenes[result.log.keyframes.index(6)] == 1  # the cut moves to the plan's next beat
+
+
+def test_the_sound_stays_in_sync_when_the_picture_starts_later_on_the_files_timeline(pipes, tmp_path):
+    """A recorder's file, or a cut made by copying streams, may start its picture later than its sound: players keep
+    them in sync on the file's timeline, and so does the repainted clip (its time 0 is the first picture)."""
+    from ghibli_core.sound import read_sound
+
+    times = [0.5 + k / 8 for k in range(24)]  # the picture from 0.5 s on the file's timeline; the sound from 0
+    path = clips.write_clip(tmp_path / "late.mkv", clips.moving_frames(24, 64, 64), 8, sound=True, click=1.5, times=times)
+    out = tmp_path / "out.mp4"
+    result = run_video_job(_job(path, output=out), pipes, progress=False)
+    assert result.metrics["frames"] == 24 and abs(result.sound.samples.shape[1] / result.sound.rate - 3.0) < 1e-3
+    back = read_sound(out)
+    assert abs(np.argmax(np.abs(back.samples[0])) / back.rate - 1.0) < 0.01  # 1.5 s on the file's clock: 1.0 s in

@@ -98,6 +98,8 @@ class ClipInfo:
     display: Display = Display()
     #: "PQ" or "HLG" for an HDR clip, read as players show it on an SDR screen (hdr.py)
     hdr: str | None = None
+    #: where the video stream starts on the file's timeline (seconds): time 0 of `times`, and of the clip's sound
+    origin: float = 0.0
     #: the frames themselves, for a clip held in memory (`InMemoryClip`: a host's IMAGE batch)
     memory: Sequence[np.ndarray] | None = field(default=None, repr=False)
 
@@ -270,7 +272,7 @@ def probe(path: str | os.PathLike, settings: ClipSettings | None = None) -> Clip
     window = (start, min(end, (times[-1] + 1 / source_fps)))
     return ClipInfo(file, index, codec, (width, height), source_fps, len(times), duration or window[1], window,
                     out_times, fps, output_size(*display.size(width, height), settings), audio, warnings, display=display,
-                    hdr=hdr)
+                    hdr=hdr, origin=float(first * base))
 
 
 def _shown(file: Path, index: int) -> tuple[Display, str | None]:

@@ -131,7 +131,7 @@ class VideoJob:
             return self.clip.sound.window(start, seconds)
         if self.output is None or Path(self.output).suffix.lower() not in SOUND_FORMATS:
             return None
-        return read_sound(self.info.path, start=start, duration=seconds, input_name="clip")
+        return read_sound(self.info.path, start=start, duration=seconds, input_name="clip", origin=self.info.origin)
 
     @property
     def sound_dropped(self) -> bool:
