@@ -161,7 +161,7 @@ def write_hdr_clip(path: Path, frames: list[np.ndarray], fps: float, transfer: s
         cc = video.codec_context
         cc.color_trc = ColorTrc.SMPTE2084 if transfer == "PQ" else ColorTrc.ARIB_STD_B67
         cc.color_primaries, cc.colorspace = ColorPrimaries.BT2020, Colorspace.BT2020
-        video.options = {"x265-params": "log-level=error:lossless=1"}
+        video.options = {"x265-params": "log-level=error:lossless=1:frame-threads=1:pools=none"}  # threaded x265 now and then gave a packet the MP4 muxer refuses
         for image in frames:
             signal = np.clip(hdr_signal(srgb_to_light(image), transfer) * 65535 + 0.5, 0, 65535).astype(np.uint16)
             frame = av.VideoFrame.from_ndarray(signal, format="rgb48le").reformat(format="yuv444p10le",
