@@ -68,21 +68,31 @@ def _same_size(frames: list[np.ndarray], names: list[str], input_name: str) -> l
     return frames
 
 
-def _read_folder(folder: Path, input_name: str) -> tuple[list[np.ndarray], float | None]:
+def frame_files(folder: Path, input_name: str, limit: int = MAX_FRAMES) -> list[Path]:
+    """A folder's pictures in natural order (frame_2 before frame_10), hidden files left out; an empty folder, or one
+    of more than `limit`, refused in one line."""
     files = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".")),
                    key=lambda p: natural_key(p.name))
     if not files:
         raise InputError(input_name, f"folder {folder} holds no images", _FIX)
-    if len(files) > MAX_FRAMES:
-        raise InputError(input_name, f"folder {folder} holds {len(files)} images", f"keep at most {MAX_FRAMES}")
-    frames = []
+    if len(files) > limit:
+        raise InputError(input_name, f"folder {folder} holds {len(files)} images", f"keep at most {limit}")
+    return files
+
+
+def read_picture(file: Path, input_name: str, fix: str = "remove it or re-export it") -> np.ndarray:
+    """One picture file as it is shown (`shown_rgb`), HxWx3 uint8; an unreadable one refused in one line."""
     enable_heif()
-    for file in files:
-        try:
-            with Image.open(file) as im:
-                frames.append(np.asarray(shown_rgb(im)))
-        except UNREADABLE as exc:
-            raise unreadable(exc, file, input_name, "remove it or re-export it") from exc
+    try:
+        with Image.open(file) as im:
+            return np.asarray(shown_rgb(im))
+    except UNREADABLE as exc:
+        raise unreadable(exc, file, input_name, fix) from exc
+
+
+def _read_folder(folder: Path, input_name: str) -> tuple[list[np.ndarray], float | None]:
+    files = frame_files(folder, input_name)
+    frames = [read_picture(file, input_name) for file in files]
     return _same_size(frames, [f.name for f in files], input_name), None
 
 

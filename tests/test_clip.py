@@ -340,3 +340,22 @@ def test_an_interlaced_clip_is_read_deinterlaced_as_players_show_it(tmp_path):
     assert all(_combing(f.image) < _combing(s) / 4 for f, s in zip(frames[1:-1], stored[1:-1]))
     progressive = probe(clips.write_clip(tmp_path / "p.mp4", clips.moving_frames(4), 8))
     assert not progressive.display.interlaced and "display" not in progressive.summary()
+
+
+def test_a_folder_of_frames_is_a_clip_at_the_rate_given(tmp_path):
+    """Deforum and WarpFusion keep a clip as numbered frames: a folder reads like a video, in natural order
+    (frame_2 before frame_10), at --fps, one picture at a time."""
+    frames = clips.moving_frames(12)
+    (tmp_path / "frames").mkdir()
+    for k, frame in enumerate(frames):
+        Image.fromarray(frame).save(tmp_path / "frames" / f"frame_{k + 1}.png")
+    (tmp_path / "frames" / ".DS_Store").write_bytes(b"junk")
+    info = probe(tmp_path / "frames", ClipSettings(fps=12, start=0.5))
+    assert (info.frames, info.fps, info.size, info.codec) == (6, 12.0, (96, 64), "frames")
+    assert [_which(f.image, frames) for f in read_clip(info)] == list(range(6, 12))
+    assert info.summary()["source"] == "frames"
+    with pytest.raises(InputError, match=r"^fps: frames is a folder of frames, which has no rate of its own; give --fps"):
+        probe(tmp_path / "frames")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match=r"^clip: folder .*empty holds no images"):
+        probe(tmp_path / "empty", ClipSettings(fps=8))

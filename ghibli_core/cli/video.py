@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog=f"{PROG} video", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 parents=[model_flags(), sound_flags()], description="Repaint a clip in the Ghibli style, in sync, "
                                 "temporally consistent, streamed.")
-    p.add_argument("clip", help="the video (MP4, MOV, WebM, MKV, AVI, or an animated GIF/WebP)")
+    p.add_argument("clip", help="the video (MP4, MOV, WebM, MKV, AVI, or an animated GIF/WebP), or a folder of its "
+                   "frames with --fps")
     p.add_argument("-o", "--output", help=f"the repainted clip ({', '.join(FORMATS)})")
     p.add_argument("--metrics-only", metavar="STYLISED", help="paint nothing: score STYLISED (any tool's stylised version "
                    "of the clip's window) against the clip, print the figures and exit")
@@ -46,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--duration", type=float, metavar="SEC", help="this long (default: to the end)")
     c.add_argument("--every-nth", type=int, default=1, metavar="N", help="every N-th frame (default 1)")
     c.add_argument("--max-frames", type=int, metavar="N", help="at most N frames")
-    c.add_argument("--fps", type=float, help="resample to this rate (default: the clip's)")
+    c.add_argument("--fps", type=float, help="resample to this rate (default: the clip's); a folder of frames: the rate "
+                   "they were taken at")
     c.add_argument("--size", metavar="WxH", help="exactly this size (scaled to cover, centre-cropped); multiples of 8")
     c.add_argument("--width", type=int, help="this width, the clip's aspect kept")
     c.add_argument("--height", type=int, help="this height, the clip's aspect kept")

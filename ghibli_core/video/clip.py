@@ -4,7 +4,8 @@
     for frame in read_clip(info):                                           # decoded as needed, never whole
         frame.index, frame.time, frame.image                                # HxWx3 uint8 at info.size
 
-Any container and codec PyAV decodes (MP4/H.264, WebM/VP9, MOV, AVI/MJPEG, MKV, animated GIF/WebP); the video may be
+Any container and codec PyAV decodes (MP4/H.264, WebM/VP9, MOV, AVI/MJPEG, MKV, animated GIF/WebP), or a folder of
+numbered frames shown at `fps` (a folder has no rate of its own); the video may be
 any stream of the file (not only the first); timestamps come from the stream's pts, so a variable frame rate is
 followed. Without `fps` every source frame of the window is kept (every `every_nth`-th), at the source's average rate;
 with it, the clip is resampled in time (each output time takes the latest source frame shown by then). The picture
@@ -192,6 +193,8 @@ def probe(path: str | os.PathLike, settings: ClipSettings | None = None) -> Clip
     if isinstance(path, InMemoryClip):
         return _probe_memory(path, settings)
     file = Path(path).expanduser()
+    if file.is_dir():
+        return _probe_folder(file, settings)
     if not file.is_file():
         raise InputError("clip", f"no file at {file.resolve()}", "check the path")
     if file.suffix.lower() in IMAGE_EXTS:
@@ -329,6 +332,12 @@ def read_clip(info: ClipInfo) -> Iterator[ClipFrame]:
     if info.memory is not None:
         yield from _select(info, ((k / info.source_fps, (lambda f=f: np.asarray(f))) for k, f in enumerate(info.memory)))
         return
+    if info.path.is_dir():
+        from ..readers import frame_files, read_picture
+
+        files = frame_files(info.path, "clip", MAX_FRAMES)
+        yield from _select(info, ((k / info.source_fps, (lambda f=f: read_picture(f, "clip"))) for k, f in enumerate(files)))
+        return
     if info.stream_index < 0:
         yield from _select(info, _image_frames(info))
         return
@@ -416,17 +425,35 @@ def _probe_memory(clip: InMemoryClip, settings: ClipSettings) -> ClipInfo:
     if len(shapes) != 1 or len(next(iter(shapes))) != 3:
         raise InputError("images", f"frames differ in size {sorted(shapes)[:3]}", "give frames of one size")
     height, width = next(iter(shapes))[:2]
-    starts = [k / clip.fps for k in range(len(clip.frames))]
-    total = len(clip.frames) / clip.fps
+    sound = clip.sound
+    audio = AudioInfo("pcm", int(sound.rate), int(sound.channels)) if sound is not None else None
+    return _evenly_timed(Path(clip.name), -2, (width, height), len(clip.frames), float(clip.fps), settings, audio, clip.frames)
+
+
+def _probe_folder(folder: Path, settings: ClipSettings) -> ClipInfo:
+    """A folder of numbered frames (natural order: frame_2 before frame_10), as Deforum and WarpFusion keep a clip's
+    frames, taken at `settings.fps`: a folder has no rate of its own. Read one at a time, as a video is."""
+    from ..readers import frame_files, read_picture
+
+    if settings.fps is None:
+        raise InputError("fps", f"{folder.name} is a folder of frames, which has no rate of its own",
+                         "give --fps, the rate they were taken at")
+    files = frame_files(folder, "clip", MAX_FRAMES)
+    height, width = read_picture(files[0], "clip").shape[:2]
+    return _evenly_timed(folder, -3, (width, height), len(files), float(settings.fps), settings)
+
+
+def _evenly_timed(path: Path, index: int, size: tuple[int, int], count: int, rate: float, settings: ClipSettings,
+                  audio: AudioInfo | None = None, memory: Sequence[np.ndarray] | None = None) -> ClipInfo:
+    """What `probe` finds in `count` frames without timestamps (a host's, a folder's) shown at `rate`."""
+    total = count / rate
     if settings.start >= total:
         raise InputError("start", f"{settings.start:g} s is past the end of the {total:.2f} s of frames", f"give a start before {total:.2f}")
     end = settings.start + settings.duration if settings.duration is not None else math.inf
-    times = [t for t in starts if settings.start - 1e-6 <= t < end]
-    out, fps = _schedule(times, float(clip.fps), settings, settings.start, end)
-    sound = clip.sound
-    audio = AudioInfo("pcm", int(sound.rate), int(sound.channels)) if sound is not None else None
-    return ClipInfo(Path(clip.name), -2, "frames", (width, height), float(clip.fps), len(times), total,
-                    (settings.start, min(end, total)), out, fps, output_size(width, height, settings), audio, memory=clip.frames)
+    times = [k / rate for k in range(count) if settings.start - 1e-6 <= k / rate < end]
+    out, fps = _schedule(times, rate, settings, settings.start, end)
+    return ClipInfo(path, index, "frames", size, rate, len(times), total, (settings.start, min(end, total)), out, fps,
+                    output_size(*size, settings), audio, memory=memory)
 
 
 def _image_frames(info: ClipInfo) -> Iterator[tuple[float, Callable[[], np.ndarray]]]:
