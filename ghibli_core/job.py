@@ -28,7 +28,7 @@ from .errors import InputError
 from .export import check_fps, check_frames_dir, check_output_path
 from .finish import CameraCheck, Finisher, Outputs
 from .models.pipelines import GhibliPipelines, ModelSettings
-from .readers import UNREADABLE, enable_heif, shown_rgb, unreadable
+from .readers import open_picture
 from .plan import Plan, PlannerSettings, clean_idea, make_planner
 from .presets import DEFAULT_PRESET, default_motion
 from .render import Animation, render_animation
@@ -43,17 +43,11 @@ GENERATOR = f"ghibli-anim {__version__}"
 
 def open_init_image(path: str | Path, input_name: str = "init-image") -> Image.Image:
     """Open an image fully now, so a bad file fails before any model loads (errors name `input_name`); as it is shown
-    (`readers.shown_rgb`: upright by its EXIF orientation, 8-bit RGB)."""
+    (`readers.open_picture`: upright by its EXIF orientation, 8-bit RGB, HEIC too)."""
     file = Path(path).expanduser()
     if not file.is_file():
         raise InputError(input_name, f"no file at {file.resolve()}", "check the path")
-    enable_heif()
-    try:
-        with Image.open(file) as im:
-            im.load()
-            return shown_rgb(im)
-    except UNREADABLE as exc:
-        raise unreadable(exc, file, input_name, "give a PNG, JPEG, WebP or HEIC file") from exc
+    return open_picture(file, input_name, "give a PNG, JPEG, WebP or HEIC file")
 
 
 @dataclass(frozen=True)

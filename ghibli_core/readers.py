@@ -80,14 +80,20 @@ def frame_files(folder: Path, input_name: str, limit: int = MAX_FRAMES) -> list[
     return files
 
 
-def read_picture(file: Path, input_name: str, fix: str = "remove it or re-export it") -> np.ndarray:
-    """One picture file as it is shown (`shown_rgb`), HxWx3 uint8; an unreadable one refused in one line."""
+def open_picture(file: Path, input_name: str, fix: str = "remove it or re-export it") -> Image.Image:
+    """One picture file, read whole now and as it is shown (`shown_rgb`); an unreadable one refused in one line
+    naming `input_name` and `fix`."""
     enable_heif()
     try:
         with Image.open(file) as im:
-            return np.asarray(shown_rgb(im))
+            return shown_rgb(im)
     except UNREADABLE as exc:
         raise unreadable(exc, file, input_name, fix) from exc
+
+
+def read_picture(file: Path, input_name: str, fix: str = "remove it or re-export it") -> np.ndarray:
+    """`open_picture` as an HxWx3 uint8 array."""
+    return np.asarray(open_picture(file, input_name, fix))
 
 
 def _read_folder(folder: Path, input_name: str) -> tuple[list[np.ndarray], float | None]:

@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageOps
 
 from ..errors import InputError, check_choice
-from ..readers import UNREADABLE, enable_heif, shown_rgb, unreadable
+from ..readers import UNREADABLE, enable_heif, open_picture, unreadable
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".heic", ".heif")
 CROP_MODES = ("center", "random")
@@ -121,9 +121,7 @@ class CaptionedImages(torch.utils.data.Dataset):
         run sees exactly the crops an uninterrupted one would have."""
         ex = self.examples[index]
         rng = random.Random(f"{self.seed}:{epoch}:{index}")
-        enable_heif()  # in a data loader's worker process too
-        with Image.open(ex.image) as im:
-            image = shown_rgb(im)
+        image = open_picture(ex.image, "data", "remove or replace it")
         size = self.resolution
         scale = size / min(image.size)
         image = image.resize((max(size, round(image.width * scale)), max(size, round(image.height * scale))), Image.Resampling.BICUBIC)

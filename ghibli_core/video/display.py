@@ -58,7 +58,8 @@ def turns_for(matrix: np.ndarray) -> tuple[tuple[str, ...], float]:
 
 @dataclass(frozen=True)
 class Display:
-    """The stored picture's pixel aspect (width / height of one pixel) and the turns that show it upright."""
+    """The stored picture's pixel aspect (width / height of one pixel), the turns that show it upright, and whether
+    its frames are interlaced."""
 
     turns: tuple[str, ...] = ()
     pixel_aspect: Fraction = Fraction(1)
