@@ -153,10 +153,7 @@ class SoundSettings:
         except av.FFmpegError as exc:
             raise InputError("audio", f"{file.name} is not a readable sound file ({type(exc).__name__})", _FIX) from exc
         with container:
-            if not container.streams.audio:
-                kind = "a video without sound" if container.streams.video else "not a sound file"
-                raise InputError("audio", f"{file.name} is {kind}", _FIX)
-            length = _length(main_stream(container, "audio"), container)
+            length = _length(_sound_stream(container, file, "audio"), container)
         if length is not None and self.start >= length:
             raise InputError("audio-start", f"{self.start:g} s is past the end of {file.name}'s sound ({length:.2f} s)",
                              f"give a start before {length:.2f}")
@@ -195,6 +192,15 @@ def _stereo(samples: np.ndarray) -> np.ndarray:
     return np.stack([left + 0.5 * rest, right + 0.5 * rest]) / 1.5
 
 
+def _sound_stream(container, file: Path, input_name: str):
+    """The file's main sound stream (`streams.main_stream`); a file without one refused in one line."""
+    stream = main_stream(container, "audio")
+    if stream is None:
+        kind = "a video without sound" if container.streams.video else "not a sound file"
+        raise InputError(input_name, f"{file.name} is {kind}", _FIX)
+    return stream
+
+
 def _length(stream, container) -> float | None:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
@@ -219,10 +225,7 @@ def read_sound(path: str | Path, start: float = 0.0, duration: float | None = No
     except av.FFmpegError as exc:
         raise InputError(input_name, f"{file.name} is not a readable sound file ({type(exc).__name__})", _FIX) from exc
     with container:
-        if not container.streams.audio:
-            kind = "a video without sound" if container.streams.video else "not a sound file"
-            raise InputError(input_name, f"{file.name} is {kind}", _FIX)
-        stream = main_stream(container, "audio")
+        stream = _sound_stream(container, file, input_name)
         rate = int(stream.codec_context.sample_rate or stream.rate or 0)
         if rate <= 0:
             raise InputError(input_name, f"{file.name}'s sound has no sample rate", _FIX)

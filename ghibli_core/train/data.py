@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageOps
 
 from ..errors import InputError, check_choice
-from ..readers import UNREADABLE, enable_heif, open_picture, unreadable
+from ..readers import open_picture
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".heic", ".heif")
 CROP_MODES = ("center", "random")
@@ -75,13 +75,8 @@ def scan_dataset(root: str | Path) -> list[Example]:
     examples = _read_jsonl(root) if (root / "metadata.jsonl").is_file() else _read_txt_pairs(root)
     if not examples:
         raise InputError("data", f"{root} holds no images", f"add {'/'.join(IMAGE_EXTS)} images with same-name .txt captions or a metadata.jsonl")
-    enable_heif()
-    for ex in examples:
-        try:
-            with Image.open(ex.image) as im:
-                im.load()
-        except UNREADABLE as exc:
-            raise unreadable(exc, ex.image, "data", "remove or replace it") from exc
+    for ex in examples:  # every picture read now, so a bad one fails before any model loads
+        open_picture(ex.image, "data", "remove or replace it")
     return examples
 
 
