@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ghibli_core.api import (Cancelled, ClipSettings, DEFAULT_PRESET, InMemoryClip, InputError, KeyframeSettings,
-    PRESETS, SETTINGS, VideoJob, run_video_job)
+from ghibli_core.api import (Cancelled, DEFAULT_PRESET, InMemoryClip, KeyframeSettings, PRESETS, SETTINGS, VideoJob,
+    run_video_job)
 
 from . import host, validation
 from .audio import to_audio, to_sound
-from .images import to_arrays, to_image_batch
+from .clips import clip_source
+from .images import to_image_batch
 from .preset_widgets import PRESET_OPTIONS, preset_widget_values
 from .types import CATEGORY, Pipeline, Run
 from .widgets import setting_input
@@ -18,16 +19,6 @@ VIDEO = getattr(io, "Video", None)
 _KEYS = KeyframeSettings()
 PAINT = ("steps", "strength", "controlnet_scale", "seed", "color_coherence", "cache_interval", "controlnet_end", "cfg_end")
 COMBOS = {"preset": PRESET_OPTIONS}
-
-
-def _source(images, video, fps: float):
-    """The frames, their rate and their sound (None) from the IMAGE input, or from a native VIDEO's components."""
-    if images is not None:
-        return to_arrays(images, "images"), float(fps), None
-    if video is not None:
-        parts = video.get_components()
-        return to_arrays(parts.images, "video"), float(parts.frame_rate), parts.audio
-    raise InputError("images", "nothing is connected", "connect a video's frames (IMAGE) or a VIDEO")
 
 
 class GhibliVideoStylize(io.ComfyNode):
@@ -67,7 +58,9 @@ class GhibliVideoStylize(io.ComfyNode):
                 io.Float.Input("fps", default=24.0, min=0.1, max=1000.0, step=0.001, optional=True,
                                tooltip="The frames' rate (connect the loader's fps / frame_rate); kept for the output."),
                 io.Audio.Input("audio", optional=True, tooltip="The clip's sound: trimmed to the frames and given back."),
-                *([VIDEO.Input("video", optional=True, tooltip="Or a native VIDEO (its frames, rate and sound are used).")]
+                *([VIDEO.Input("video", optional=True, tooltip="Or a VIDEO (Load Video): its file is read as players show "
+                                           "it (a phone's portrait clip upright, HDR as SDR, deinterlaced), one frame at a "
+                                           "time, with its rate and sound (the audio input, if connected, replaces it).")]
                   if VIDEO is not None else []),
                 io.Boolean.Input("cross_frame", default=_KEYS.cross_frame, optional=True,
                                  tooltip="Each keyframe's self-attention also sees its scene's first keyframe: textures and "
@@ -102,13 +95,11 @@ class GhibliVideoStylize(io.ComfyNode):
                 cross_frame: bool = False, **values) -> io.NodeOutput:
         import comfy.utils
 
-        frames, rate, sound_in = _source(images, video, fps)
+        clip, clip_settings = clip_source(images, video, fps, audio, max_side)
         values = {**values, **preset_widget_values(preset)}  # a preset's values win over the widgets it sets
         widgets = {SETTINGS[name].widget_name: name for name in PAINT}
         painting = PRESETS[DEFAULT_PRESET].animation(frames=1, **{field: values[w] for w, field in widgets.items() if w in values})
-        sound_in = audio if audio is not None else sound_in
-        clip = InMemoryClip(frames, rate, sound=to_sound(sound_in) if sound_in is not None else None)
-        job = VideoJob(clip=clip, prompt=prompt, clip_settings=ClipSettings(max_side=max_side), painting=painting,
+        job = VideoJob(clip=clip, prompt=prompt, clip_settings=clip_settings, painting=painting,
                        keys=KeyframeSettings(keyframe_min, keyframe_max, keyframe_threshold, flow_blend, cross_frame),
                        preset=preset, metrics_file=False, generator=host.GENERATOR)
         bar = comfy.utils.ProgressBar(job.info.frames, node_id=cls.hidden.unique_id)
@@ -126,7 +117,10 @@ class GhibliVideoStylize(io.ComfyNode):
         except Cancelled as exc:
             host.raise_if_cancelled(exc)
         bar.update_absolute(job.info.frames)
-        sound = to_audio(result.sound) if result.sound is not None else None
+        sound = result.sound
+        if audio is not None and not isinstance(clip, InMemoryClip):  # the AUDIO input replaces the file's own sound
+            sound = to_sound(audio).window(0.0, job.info.frames / job.info.fps)
+        sound = to_audio(sound) if sound is not None else None
         return io.NodeOutput(to_image_batch(result.output_frames), sound, float(job.info.fps), result)
 
 

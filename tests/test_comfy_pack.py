@@ -215,6 +215,57 @@ def test_comfyui_audio_becomes_the_engines_sound_and_back():
             to_sound(bad)
 
 
+class _FileVideo:
+    """ComfyUI's VideoFromFile as the node sees it: 0.3.75 has `get_stream_source`; newer versions keep a trim too."""
+
+    def __init__(self, source, trim: tuple[float, float] | None = None):
+        self.source, self.trim = source, trim
+        if trim is not None:
+            self.get_active_trim_window = lambda: self.trim
+
+    def get_stream_source(self):
+        return self.source
+
+    def get_components(self):  # ComfyUI's own decode: every frame as float32, as stored (not turned)
+        import av
+        from fractions import Fraction
+        from types import SimpleNamespace
+
+        with av.open(self.source) as c:
+            frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+            rate = Fraction(c.streams.video[0].average_rate)
+        return SimpleNamespace(images=torch.from_numpy(np.stack(frames)).float() / 255, frame_rate=rate, audio=None)
+
+
+def test_a_comfyui_video_file_is_read_by_the_engine_as_players_show_it_within_its_trim(tmp_path):
+    """A VIDEO backed by a file reaches the engine as that file (a phone's portrait clip comes out upright), within
+    the trim newer ComfyUI keeps on it; a VIDEO held in memory is taken from its components; IMAGE frames at `fps`."""
+    import io
+
+    import clips
+    from ghibli_core.video import InMemoryClip, probe
+    from nodes.clips import clip_source
+
+    phone = clips.write_clip(tmp_path / "phone.mp4", clips.moving_frames(24, 96, 64), 8, sound=True, turn=(90, False, False))
+    clip, settings = clip_source(video=_FileVideo(str(phone)), max_side=512)
+    info = probe(clip, settings)
+    assert clip == str(phone) and info.size == (64, 96) and info.frames == 24 and info.audio is not None
+    clip, settings = clip_source(video=_FileVideo(str(phone), trim=(1.0, 1.0)), max_side=512)
+    info = probe(clip, settings)
+    assert (settings.start, settings.duration) == (1.0, 1.0) and info.frames == 8 and info.times[0] == pytest.approx(1.0)
+    clip, settings = clip_source(video=_FileVideo(str(phone), trim=(1.0, 0.0)), max_side=512)  # 0: to the end
+    assert settings.duration is None and probe(clip, settings).frames == 16
+    in_memory = _FileVideo(io.BytesIO(phone.read_bytes()))
+    in_memory.get_components = _FileVideo(str(phone)).get_components
+    clip, _ = clip_source(video=in_memory, max_side=512)
+    assert isinstance(clip, InMemoryClip) and clip.fps == 8 and clip.frames[0].shape == (64, 96, 3)  # as stored
+    frames = torch.rand(3, 16, 24, 3)
+    clip, _ = clip_source(images=frames, fps=12.0, audio={"waveform": torch.zeros(1, 1, 800), "sample_rate": 8000})
+    assert isinstance(clip, InMemoryClip) and clip.fps == 12.0 and len(clip.frames) == 3 and clip.sound.rate == 8000
+    with pytest.raises(InputError, match="^images: nothing is connected"):
+        clip_source()
+
+
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "workflows").glob("*.json")), ids=lambda p: p.stem)
 def test_shipped_canvas_layouts_have_no_overlapping_nodes(path):
     """Each node's rectangle on the canvas (its title bar, drawn above `pos`, included) overlaps no other, and stays

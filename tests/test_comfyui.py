@@ -340,9 +340,10 @@ def test_api_workflow_makes_a_looping_gif_fetched_from_view(server):
 
 
 def test_the_video_workflow_repaints_a_clip_with_its_sound(server):
-    """The shipped video workflow through POST /prompt: ComfyUI's own Load Video and Get Video Components feed Ghibli
-    Video Stylize, whose frames, sound, rate and run reach the saver: an MP4 of the clip's frame count and rate, with
-    the clip's sound as long as the frames (in sync: the click 0.5 s in stays 0.5 s in), and the run's metadata."""
+    """The shipped video workflow through POST /prompt: ComfyUI's own Load Video feeds Ghibli Video Stylize, whose
+    frames, sound, rate and run reach the saver: an MP4 of the clip's frame count and rate, with the clip's sound as
+    long as the frames (in sync: the click 0.5 s in stays 0.5 s in), and the run's metadata. A phone's portrait clip
+    comes out upright (the engine reads Load Video's file); frames from Get Video Components (IMAGE) work too."""
     import av
 
     import clips
@@ -365,12 +366,25 @@ def test_the_video_workflow_repaints_a_clip_with_its_sound(server):
     assert meta["metrics"]["frames"] == 12 and "temporal_warp_error" in meta["metrics"] and "loop_seam" in meta["metrics"]
     assert meta["comfyui_prompt"]["4"]["class_type"] == "GhibliVideoStylize"
     assert meta["keyframe_settings"]["cross_frame"] is False
-    # cross-frame attention from the node's widget
+    # a phone's portrait clip (stored landscape, turned by its display matrix), with cross-frame attention on
+    clips.write_clip(server.base / "input" / "phone.mp4", clips.moving_frames(12, 96, 64), 8, turn=(90, False, False))
     graph = small(api("ghibli_video"))
+    graph["1"]["inputs"]["file"] = "phone.mp4"
     graph["4"]["inputs"].update(cross_frame=True, keyframe_max=4)
     file, _ = saved_animation(server, run(server, graph), "5")
+    with av.open(str(server.output / file["subfolder"] / file["filename"])) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (64, 96)
     meta = read_metadata(server.output / file["subfolder"] / file["filename"])
     assert meta["keyframe_settings"]["cross_frame"] is True and len(meta["keyframes"]) >= 3
+    assert meta["source"]["size"] == [64, 96]
+    # the clip's frames, rate and sound from ComfyUI's Get Video Components instead (taken as they come)
+    graph = small(api("ghibli_video"))
+    graph["2"] = {"class_type": "GetVideoComponents", "inputs": {"video": ["1", 0]}}
+    del graph["4"]["inputs"]["video"]
+    graph["4"]["inputs"].update(images=["2", 0], fps=["2", 2], audio=["2", 1])
+    file, _ = saved_animation(server, run(server, graph), "5")
+    with av.open(str(server.output / file["subfolder"] / file["filename"])) as c:
+        assert c.streams.video[0].frames == 12 and float(c.streams.video[0].average_rate) == 8.0 and c.streams.audio
 
 
 def test_music_and_an_audio_schedule_drive_a_webm(server):

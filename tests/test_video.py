@@ -142,6 +142,19 @@ def test_the_clips_own_sound_comes_back_in_sync_over_the_window(pipes, tmp_path,
     assert abs(np.argmax(np.abs(back.samples[0])) / back.rate - 0.5) < 0.005  # the click 1.5 s in the clip: 0.5 s in
 
 
+def test_a_clip_file_repainted_for_a_caller_gives_its_sound_back_in_sync(pipes, tmp_path):
+    """No output and no frames folder (a host such as ComfyUI, a library user): the frames and the clip's own sound
+    come back, over the window, from the first frame; a frames folder alone cannot carry the sound and says so."""
+    path = clips.write_clip(tmp_path / "clicked.mp4", clips.moving_frames(24, 64, 64), 8, sound=True, click=1.5)
+    job = _job(path, clip_settings=ClipSettings(start=1.0, duration=1.0))
+    assert not job.sound_dropped and job.work_dir is None
+    result = run_video_job(job, pipes, progress=False)
+    assert len(result.output_frames) == 8 and result.sound is not None
+    assert abs(result.sound.seconds - 1.0) < 1e-3 and result.metadata["sound"]["seconds"] == 1.0
+    assert abs(np.argmax(np.abs(result.sound.samples[0])) / result.sound.rate - 0.5) < 0.005
+    assert _job(path, frames_dir=tmp_path / "frames").sound_dropped
+
+
 def test_a_format_without_sound_drops_it_and_says_so(pipes, clip, tmp_path):
     job = _job(clip, output=tmp_path / "out.gif")
     assert job.sound_dropped

@@ -117,10 +117,22 @@ class VideoJob:
 
         return list(make_plan(self.idea, SCENE_BEATS).frames)
 
+    @property
+    def _to_caller(self) -> bool:
+        """Nothing is written: the frames and the clip's sound go back to the caller (a host such as ComfyUI, a library
+        user), whether the clip is a file or frames in memory."""
+        return self.output is None and (self.frames_dir is None or self.info.memory is not None)
+
+    @property
+    def _output_carries_sound(self) -> bool:
+        from ..sound import SOUND_FORMATS
+
+        return self.output is not None and Path(self.output).suffix.lower() in SOUND_FORMATS
+
     def sound(self) -> "Sound | None":
         """The clip's own sound over the frames' window (to the sample, starting with the first frame), when the output
-        can carry it; None when the clip has none or the output cannot (`sound_dropped` says so)."""
-        from ..sound import SOUND_FORMATS, read_sound
+        can carry it or the caller takes it back; None when the clip has none or the output cannot (`sound_dropped`)."""
+        from ..sound import read_sound
 
         if self.soundtrack is not None:  # the user's soundtrack replaces the clip's own sound
             return self.soundtrack.load(self.info.frames / self.info.fps)
@@ -129,18 +141,16 @@ class VideoJob:
         start, seconds = self.info.times[0], self.info.frames / self.info.fps
         if isinstance(self.clip, InMemoryClip):  # a host's sound: its window, to the sample (the host may write it)
             return self.clip.sound.window(start, seconds)
-        if self.output is None or Path(self.output).suffix.lower() not in SOUND_FORMATS:
+        if not (self._output_carries_sound or self._to_caller):
             return None
         return read_sound(self.info.path, start=start, duration=seconds, input_name="clip", origin=self.info.origin)
 
     @property
     def sound_dropped(self) -> bool:
         """The clip has sound that this job's output cannot carry (GIF, WebP, PNG, or frames only)."""
-        from ..sound import SOUND_FORMATS
-
-        if self.soundtrack is not None or (self.info.memory is not None and self.output is None):
-            return False  # the host's own sound goes back to the host; a soundtrack was checked against the output
-        return self.info.audio is not None and (self.output is None or Path(self.output).suffix.lower() not in SOUND_FORMATS)
+        if self.soundtrack is not None or self._to_caller:
+            return False  # the sound goes back to the caller; a soundtrack was checked against the output
+        return self.info.audio is not None and not self._output_carries_sound
 
     def fingerprint(self, pipes: GhibliPipelines, prompt: list[str]) -> str:
         """Changes whenever a keyframe would: the clip file, its window, the prompt, every setting, the models."""
