@@ -22,6 +22,7 @@ from .models.depth import HeldDepth
 from .models.holder import HELD, release_models, weights_bytes
 from .models.lora import WEIGHT_RANGE, LoraSpec
 from .models.pipelines import HeldPipelines, ModelSettings
+from .models.sources import ModelSource
 from .models.speed import COMPILE_MODES
 from .painter import SCHEDULERS, Progress
 from .per_frame import number_or_schedule
@@ -43,7 +44,7 @@ __all__ = [
     "AUDIO_FEATURES", "AudioFeatures", "FIT_MODES", "MusicSettings", "fit_sound",
     "CameraSettings", "DEFAULT_FAR", "DEFAULT_FOV", "DEFAULT_NEAR", "DEFAULT_PRESET", "DEVICES", "DTYPES", "FLOW_METHODS",
     "FPS_RANGE", "HELD", "HeldDepth", "HeldPipelines", "InputError", "InputErrors", "every_problem", "LoraSpec", "MAX_CADENCE", "MAX_FRAMES", "MAX_INTERPOLATE", "MAX_SEED",
-    "MOVES", "ModelNotFoundError", "ModelSettings", "MotionSettings", "Move", "Outputs", "PRESETS", "PlannerSettings",
+    "MOVES", "ModelNotFoundError", "ModelSettings", "ModelSource", "MotionSettings", "Move", "Outputs", "PRESETS", "PlannerSettings",
     "Progress", "Rendered", "SCHEDULERS", "SEED_POLICIES", "SETTINGS", "STRENGTH_RANGE", "Schedule", "WEIGHT_RANGE", "__version__",
     "blend_frames", "clean_idea", "default_fps", "defaults", "denoising_steps", "file_identity", "finish",
     "inverse_depth_to_z", "make_plan", "move_still", "number_or_schedule", "parse_plan_text", "release_models",

@@ -1,9 +1,11 @@
 """Loader nodes: the SD1.5 + depth ControlNet + depth estimator set, and style LoRAs on top of it."""
 from __future__ import annotations
 
+import os
+
 from comfy_api.latest import io
 
-from ghibli_core.api import (COMPILE_MODES, DEVICES, DTYPES, HeldDepth, HeldPipelines, LoraSpec, ModelSettings,
+from ghibli_core.api import (COMPILE_MODES, DEVICES, DTYPES, HeldDepth, HeldPipelines, LoraSpec, ModelSettings, ModelSource,
     WEIGHT_RANGE, weights_bytes)
 
 import folder_paths
@@ -98,7 +100,8 @@ class GhibliPipelineLoader(io.ComfyNode):
         try:
             tiny = cls._tiny_vae_path(tiny_vae)
             speed = cls._speed_lora(speed_lora, speed_lora_strength)
-            files = host.file_fingerprint(*cls._paths(ckpt_name, controlnet_name, depth_model), *([tiny] if tiny else []),
+            tiny_files = ModelSource("file" if os.path.isfile(tiny) else "folder", tiny, "tiny-vae").files if tiny else ()
+            files = host.file_fingerprint(*cls._paths(ckpt_name, controlnet_name, depth_model), *tiny_files,
                                           *([speed.path] if speed else []))
             return files, device, dtype, compile, vae_tiling, tiny_vae, speed_lora, speed_lora_strength
         except Exception:  # a missing model is reported by execute, with the folder to put it in

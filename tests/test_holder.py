@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import weakref
 
 import numpy as np
@@ -88,3 +89,22 @@ def test_a_replaced_model_file_is_loaded_afresh(tiny, released, tmp_path):
     second = HeldPipelines.of(settings.resolve()).get()
     assert second is not first
     assert torch.equal(next(second.txt2img.unet.parameters()), next(first.txt2img.unet.parameters()))
+
+
+def test_a_replaced_taesd_encoder_is_seen_by_the_held_key(tiny, tmp_path):
+    """TAESD comes as two files (the decoder named, the encoder found beside it): replacing either under the same name
+    changes the held copies' key, so the next run loads the new file instead of painting with the old one."""
+    import shutil
+
+    folder = tmp_path / "vae_approx"
+    folder.mkdir()
+    for name in ("taesd_decoder.safetensors", "taesd_encoder.safetensors"):
+        shutil.copyfile(tiny.taesd_decoder.with_name(name), folder / name)
+    settings = tiny.model_settings().replace(tiny_vae=str(folder / "taesd_decoder.safetensors"))
+    assert settings.resolve().tiny_vae.files == (str(folder / "taesd_decoder.safetensors"), str(folder / "taesd_encoder.safetensors"))
+    before = HeldPipelines.of(settings.resolve()).key
+    encoder = folder / "taesd_encoder.safetensors"
+    shutil.copyfile(encoder, tmp_path / "new.safetensors")
+    os.utime(tmp_path / "new.safetensors", ns=(encoder.stat().st_atime_ns, encoder.stat().st_mtime_ns + 10**9))
+    (tmp_path / "new.safetensors").replace(encoder)  # same name, a new file
+    assert HeldPipelines.of(settings.resolve()).key != before

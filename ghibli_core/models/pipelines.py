@@ -380,7 +380,7 @@ class HeldPipelines:
 
     @classmethod
     def of(cls, resolved: ResolvedModels) -> "HeldPipelines":
-        return cls(resolved, resolved.settings.loras, tuple(file_identity(s.location) for s in resolved.sources))
+        return cls(resolved, resolved.settings.loras, tuple(file_identity(f) for s in resolved.sources for f in s.files))
 
     @property
     def key(self) -> tuple:

@@ -57,6 +57,13 @@ class ModelSource:
     def is_pickle(self) -> bool:
         return self.kind == "file" and self.location.lower().endswith(PICKLE_EXTS)
 
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Where it is read from (a TAESD decoder file: its encoder beside it too), so that replacing any of them under
+        the same name is seen by the held copies' and a host's cache keys."""
+        encoder = encoder_beside(self.location) if self.kind == "file" and self.role == "tiny-vae" else None
+        return (self.location, *((str(encoder),) if encoder is not None else ()))
+
 
 def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
