@@ -19,6 +19,7 @@ from .files import file_identity
 from .finish import Outputs, finish
 from .job import AnimationJob, Rendered, render_job
 from .models.depth import HeldDepth
+from .models.edges import EDGE_KINDS, EdgeControl
 from .models.holder import HELD, release_models, weights_bytes
 from .models.lora import WEIGHT_RANGE, LoraSpec
 from .models.pipelines import HeldPipelines, ModelSettings
@@ -39,7 +40,7 @@ from .video.job import VideoJob, VideoResult, run_video_job
 from .video.repaint import KeyframeSettings
 
 __all__ = [
-    "AXES", "AnimationJob", "AnimationSettings", "BACKENDS", "BLEND_METHODS", "COLOR_MODES", "COMPILE_MODES", "Cancelled",
+    "AXES", "AnimationJob", "EDGE_KINDS", "EdgeControl", "AnimationSettings", "BACKENDS", "BLEND_METHODS", "COLOR_MODES", "COMPILE_MODES", "Cancelled",
     "ClipSettings", "InMemoryClip", "KeyframeSettings", "Sound", "VideoJob", "VideoResult", "run_video_job",
     "AUDIO_FEATURES", "AudioFeatures", "FIT_MODES", "MusicSettings", "fit_sound",
     "CameraSettings", "DEFAULT_FAR", "DEFAULT_FOV", "DEFAULT_NEAR", "DEFAULT_PRESET", "DEVICES", "DTYPES", "FLOW_METHODS",

@@ -202,7 +202,7 @@ _LIST += [
             widget="controlnet_name", jobs=False),
     Setting("depth_model", MO, "text", "transformers depth model: hub id or folder", defaults.DEPTH_MODEL, jobs=False),
     Setting("annotators", MO, "text", "where the soft-edge/lineart detectors' weights come from (--control): hub id or a "
-            "folder of lllyasviel/Annotators' files", defaults.ANNOTATORS, widget=None, jobs=False),
+            "folder of lllyasviel/Annotators' files", defaults.ANNOTATORS, jobs=False),
     Setting("device", MO, "choice", "where the models run: auto = cuda > mps > cpu (in ComfyUI: its own device)", "auto",
             choices=DEVICES, jobs=False, what="device", shared_with=(PL,)),
     Setting("dtype", MO, "choice", "precision: auto = fp16 on a GPU; on the CPU bf16 where it has bf16 hardware (AMX, "

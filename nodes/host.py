@@ -19,13 +19,15 @@ GENERATOR = f"ghibli-anim {__version__} (ComfyUI)"
 DEPTH_FOLDER = "depth"
 #: Text-to-music models (MusicGen folders: models/musicgen/<name>/config.json).
 MUSIC_FOLDER = "musicgen"
+#: Edge detectors' weights (lllyasviel/Annotators' files: models/annotators/<name>/ControlNetHED.pth, ...).
+ANNOTATORS_FOLDER = "annotators"
 DIFFUSERS_TAG = " [diffusers]"  # marks a diffusers folder among single-file checkpoints in one list
 
 
 def register_folders() -> None:
-    """Add models/depth and models/musicgen (extra paths may add more through extra_model_paths.yaml's `depth:` and
-    `musicgen:` keys)."""
-    for kind in (DEPTH_FOLDER, MUSIC_FOLDER):
+    """Add models/depth, models/musicgen and models/annotators (extra paths may add more through extra_model_paths.yaml's
+    `depth:`, `musicgen:` and `annotators:` keys)."""
+    for kind in (DEPTH_FOLDER, MUSIC_FOLDER, ANNOTATORS_FOLDER):
         folder_paths.add_model_folder_path(kind, os.path.join(folder_paths.models_dir, kind), is_default=True)
 
 
@@ -80,6 +82,21 @@ def depth_models() -> dict[str, str]:
     models = dict(_subfolders_with(DEPTH_FOLDER, "config.json"))
     models.setdefault(defaults.DEPTH_MODEL, defaults.DEPTH_MODEL)
     return models
+
+
+def annotator_folders() -> dict[str, str]:
+    """Folders in models/annotators holding an edge detector's files (lllyasviel/Annotators' `.pth`, or `.safetensors`
+    copies), then the default hub id (used from the Hugging Face cache)."""
+    from pathlib import PurePath
+
+    from ghibli_core.api import EDGE_KINDS
+
+    found: dict[str, str] = {}
+    for name in sorted({n for kind in EDGE_KINDS.values() for f in kind.files for n in (f, PurePath(f).stem + ".safetensors")}):
+        for folder, path in _subfolders_with(ANNOTATORS_FOLDER, name).items():
+            found.setdefault(folder, path)
+    found.setdefault(defaults.ANNOTATORS, defaults.ANNOTATORS)
+    return found
 
 
 def music_models() -> dict[str, str]:

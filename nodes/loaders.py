@@ -5,8 +5,8 @@ import os
 
 from comfy_api.latest import io
 
-from ghibli_core.api import (COMPILE_MODES, DEVICES, DTYPES, HeldDepth, HeldPipelines, LoraSpec, ModelSettings, ModelSource,
-    WEIGHT_RANGE, weights_bytes)
+from ghibli_core.api import (COMPILE_MODES, DEVICES, DTYPES, EDGE_KINDS, EdgeControl, HeldDepth, HeldPipelines, LoraSpec,
+    ModelSettings, ModelSource, WEIGHT_RANGE, defaults, weights_bytes)
 
 import folder_paths
 
@@ -18,6 +18,7 @@ LISTS = {
     "controlnet_name": ("controlnet", host.controlnet_models),
     "depth_model": (host.DEPTH_FOLDER, host.depth_models),
     "tiny_vae": ("vae_approx", host.tiny_vae_models),
+    "annotators": (host.ANNOTATORS_FOLDER, host.annotator_folders),
 }
 
 
@@ -201,4 +202,61 @@ class GhibliLoraLoader(io.ComfyNode):
         return io.NodeOutput(pipeline.with_loras((*pipeline.loras, LoraSpec(path, float(strength)))))  # checked against the model
 
 
-NODES = [GhibliPipelineLoader, GhibliDepthLoader, GhibliLoraLoader]
+class GhibliEdgeControl(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GhibliEdgeControl",
+            display_name="Ghibli Edge ControlNet",
+            category=f"{CATEGORY}/load",
+            description="Adds an edge control beside the depth ControlNet (as --control does): each painted frame's edges "
+            "(canny from OpenCV; soft edges, lineart or anime lineart from their detectors) hold the painting to the "
+            "frame's outlines through an SD1.5 ControlNet of that kind. Chain several for several kinds. The models are "
+            "loaded again with it (the pipeline's LoRAs are kept); released by Unload Models.",
+            inputs=[
+                Pipeline.Input("pipeline", tooltip="From Ghibli Pipeline Loader, a Ghibli LoRA Loader or another Edge ControlNet."),
+                io.Combo.Input("kind", options=list(EDGE_KINDS), default="canny",
+                               tooltip="; ".join(f"{k.name}: {k.help}" for k in EDGE_KINDS.values())),
+                io.Combo.Input("controlnet_name", options=list(host.controlnet_models()),
+                               tooltip="An SD1.5 ControlNet of that kind in models/controlnet, e.g. control_v11p_sd15_canny."),
+                io.Float.Input("strength", default=defaults.EDGE_SCALE, min=0.0, max=2.0, step=0.05,
+                               tooltip="Its conditioning scale beside the depth ControlNet's."),
+                io.Combo.Input("annotators", options=list(host.annotator_folders()), default=defaults.ANNOTATORS, optional=True,
+                               tooltip="Where the learned detectors' weights are (not used by canny): a folder in "
+                               "models/annotators holding lllyasviel/Annotators' files, or that hub id from the Hugging Face cache."),
+            ],
+            outputs=[Pipeline.Output("pipeline_out", display_name="pipeline",
+                                     tooltip="The same models and LoRAs, painting under this edge control too.")],
+        )
+
+    @classmethod
+    @validation.checks("controlnet_name", "annotators", combos=("kind",))
+    def validate_inputs(cls, controlnet_name=None, annotators=None, kind="canny", **_) -> bool | str:
+        errors = [e for e in (_listed_error("controlnet_name", controlnet_name), _listed_error("annotators", annotators)) if e]
+        errors += validation.combo_errors({"kind": kind}, {"kind": EDGE_KINDS})
+        return validation.report(errors)
+
+    @classmethod
+    def fingerprint_inputs(cls, pipeline, kind, controlnet_name, strength, annotators=defaults.ANNOTATORS):
+        try:
+            path = host.resolve_listed(controlnet_name, host.controlnet_models(), "controlnet", "controlnet_name")
+            return host.file_fingerprint(path), kind, strength, annotators
+        except Exception:  # a missing model is reported by execute, with the folder to put it in
+            return None
+
+    @classmethod
+    def execute(cls, pipeline, kind: str, controlnet_name: str, strength: float,
+                annotators: str = defaults.ANNOTATORS) -> io.NodeOutput:
+        path = host.resolve_listed(controlnet_name, host.controlnet_models(), "controlnet", "controlnet_name")
+        where = host.resolve_listed(annotators, host.annotator_folders(), host.ANNOTATORS_FOLDER, "annotators")
+        settings = pipeline.resolved.settings
+        settings = settings.replace(edges=(*settings.edges, EdgeControl(kind, float(strength), path)), annotators=where)
+        resolved = settings.resolve()  # the ControlNet and the detector's files checked (headers only) before loading
+        host.make_room(str(resolved.device), weights_bytes(resolved, fallback=host.UNKNOWN_MODEL_BYTES))
+        held = HeldPipelines.of(resolved)
+        held = held.with_loras(pipeline.loras) if pipeline.loras else held
+        held.get()  # load now: this node's own progress shows the load, and a bad file fails here
+        return io.NodeOutput(held)
+
+
+NODES = [GhibliPipelineLoader, GhibliDepthLoader, GhibliLoraLoader, GhibliEdgeControl]

@@ -38,7 +38,7 @@ def comfyui_dir() -> Path | None:
 
 
 #: The model folders the test servers get (vae_approx: where ComfyUI's previewer finds TAESD).
-MODEL_KINDS = ("checkpoints", "controlnet", "loras", "depth", "diffusers", "vae_approx", "musicgen")
+MODEL_KINDS = ("checkpoints", "controlnet", "loras", "depth", "diffusers", "vae_approx", "musicgen", "annotators")
 
 
 def write_taesd_decoder(comfy: Path, target: Path) -> Path:
@@ -97,6 +97,9 @@ def write_models_dir(tiny: TinyModels, root: Path) -> Path:
     (models / "loras" / "tiny-lcm.safetensors").symlink_to(tiny.speed_lora)
     (models / "diffusers" / "tiny-sd15").symlink_to(tiny.pipeline_dir, target_is_directory=True)
     (models / "controlnet" / "tiny-controlnet-depth").symlink_to(tiny.controlnet_dir, target_is_directory=True)
+    (models / "controlnet" / "tiny-controlnet-canny").symlink_to(tiny.edge_controlnet_dir, target_is_directory=True)
+    (models / "annotators").mkdir(exist_ok=True)
+    (models / "annotators" / "tiny-annotators").symlink_to(tiny.annotators_dir, target_is_directory=True)
     # the tiny TAESD under its own names (the previewer test writes ComfyUI's taesd_decoder.safetensors there)
     for half in ("decoder", "encoder"):
         (models / "vae_approx" / f"tiny-taesd_{half}.safetensors").symlink_to(tiny.taesd_decoder.with_name(f"taesd_{half}.safetensors"))

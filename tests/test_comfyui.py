@@ -28,7 +28,7 @@ from ghibli_core.plan.music import music_prompt
 sys.path.insert(0, str(REPO / "scripts"))
 from build_workflows import UI_NAMES, WIDGET_TYPES, input_specs, widget_values  # noqa: E402
 
-GHIBLI_NODES = {"GhibliFramePlanner", "GhibliPlanFromText", "GhibliPipelineLoader", "GhibliLoraLoader", "GhibliCamera", "GhibliCameraMove",
+GHIBLI_NODES = {"GhibliFramePlanner", "GhibliPlanFromText", "GhibliPipelineLoader", "GhibliLoraLoader", "GhibliEdgeControl", "GhibliCamera", "GhibliCameraMove",
                 "GhibliSequentialImg2Img", "GhibliFrameBlender", "GhibliSaveAnimation"}
 API = {name: REPO / "workflows" / "api" / f"{name}.json" for name in ("ghibli_animation", "ghibli_minimal", "ghibli_video")}
 UI = {name: REPO / "workflows" / f"{UI_NAMES[name]}.json" for name in API}
@@ -207,6 +207,8 @@ def test_the_widgets_are_the_settings_tables(server):
             continue
         node = nodes[s.owner]
         inputs = {**info[node]["input"]["required"], **info[node]["input"].get("optional", {})}
+        if s.owner == "models" and s.name == "annotators":  # the edge controls' detectors: the Edge ControlNet's input
+            node, inputs = "GhibliEdgeControl", info["GhibliEdgeControl"]["input"]["optional"]
         assert s.widget_name in inputs, f"{node} has no widget for {s.name}"
         kind, spec = inputs[s.widget_name][0], inputs[s.widget_name][1]
         if s.owner == "models" and s.kind == "text":  # the loader lists the files in ComfyUI's model folders instead
@@ -600,6 +602,31 @@ def test_the_loader_paints_drafts_with_a_taesd_from_vae_approx(server):
     assert status == 400, body
     errors = body["node_errors"]["2"]["errors"]
     assert len(errors) == 1 and errors[0]["extra_info"]["input_name"] == "tiny_vae" and "models/vae_approx" in errors[0]["details"]
+
+
+def test_an_edge_controlnet_holds_the_painting_to_the_frames_outlines(server):
+    """Ghibli Edge ControlNet between the LoRA loader and the painter: the run paints under the depth and the edge
+    ControlNets (the file names both, with the edge's scale; the LoRA is kept); two kinds chain; a ControlNet that is
+    not there, or a kind that does not exist, is refused when queued, under its input."""
+    info = server.get("/object_info/GhibliEdgeControl")["GhibliEdgeControl"]["input"]
+    assert "tiny-annotators" in json.dumps(info["optional"]["annotators"]) and "lineart_anime" in json.dumps(info["required"]["kind"])
+    graph = small(api("ghibli_minimal"))
+    graph["6"] = {"class_type": "GhibliLoraLoader", "inputs": {"pipeline": ["2", 0], "lora_name": SHIPPED["lora"], "strength": 0.7}}
+    graph["7"] = {"class_type": "GhibliEdgeControl", "inputs": {"pipeline": ["6", 0], "kind": "canny", "strength": 0.4,
+                                                                "controlnet_name": "tiny-controlnet-canny [diffusers]"}}
+    graph["8"] = {"class_type": "GhibliEdgeControl", "inputs": {"pipeline": ["7", 0], "kind": "softedge", "strength": 0.3,
+                                                                "controlnet_name": "tiny-controlnet-canny [diffusers]",
+                                                                "annotators": "tiny-annotators"}}
+    graph["3"]["inputs"]["pipeline"] = ["8", 0]
+    file, _ = saved_animation(server, run(server, graph), "4")
+    models = read_metadata(server.output / file["subfolder"] / file["filename"])["models"]
+    assert [(c["kind"], c["scale"]) for c in models["controls"]] == [("canny", 0.4), ("softedge", 0.3)]
+    assert models["loras"] == [{"name": SHIPPED["lora"], "weight": 0.7}]
+    graph["7"]["inputs"].update(controlnet_name="control_v11p_sd15_canny.safetensors", kind="sobel")
+    status, body = server.queue(graph)
+    assert status == 400, body
+    errors = {e["extra_info"]["input_name"]: e["details"] for e in body["node_errors"]["7"]["errors"]}
+    assert set(errors) == {"controlnet_name", "kind"} and "models/controlnet" in errors["controlnet_name"], errors
 
 
 def test_bad_graphs_get_http_400_with_node_errors(server):
