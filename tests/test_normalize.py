@@ -59,6 +59,19 @@ CORPUS = [
     ('["", "", "", ""]', []),
     ("[1, 2, 3, 4]", []),
     ("```\n```", []),
+    # headings over their own paragraphs; a heading's short title names the frame
+    (f"Frame 1:\n{A}\n\nFrame 2:\n{B}\n\nFrame 3:\n{C}\n\nFrame 4:\n{D}\n\nHope this helps!", [A, B, C, D]),
+    (f"### Scene 1 - Dawn\n{A}.\n\n### Scene 2 - Noon\n{B}.\n\n### Scene 3\n{C}.\n\n### Scene 4\n{D}.",
+     [f"Dawn: {A}", f"Noon: {B}", C, D]),
+    (f"1. {A}, seen from a mossy\n   ridge above the valley\n2. {B}\n   in a quiet glade\n3. {C}\n   at noon\n4. {D}\n   by the pond",
+     [f"{A}, seen from a mossy ridge", f"{B}: in a quiet glade", f"{C}: at noon", f"{D}: by the pond"]),
+    # YAML and Markdown tables, as chat models also answer
+    (f"- prompt: {A}\n  camera: push-in\n- prompt: {B}\n  camera: pan-left\n- prompt: {C}\n- prompt: {D}", [A, B, C, D]),
+    (f"```yaml\nframes:\n  - {A}\n  - {B}\n  - {C}\n  - {D}\n```", [A, B, C, D]),
+    (f"| # | Prompt | Camera |\n|---|---|---|\n| 1 | {A} | push-in |\n| 2 | {B} | pan left |\n| 3 | {C} | static |\n"
+     f"| 4 | {D} | zoom out |", [A, B, C, D]),
+    (f"**Frame 1:** {A} *(camera: push-in)*\n**Frame 2:** {B} [Camera movement: slow pan left]\n"
+     f"**Frame 3:** {C} - Camera: orbit right.\n**Frame 4:** {D}", [A, B, C, D]),
 ]
 
 
@@ -75,6 +88,17 @@ def test_reply_shapes(reply, expected):
     if 0 < len(expected) < 4:
         assert any("completed from the offline plan" in w for w in plan.warnings)
     assert plan.backend == "openai"
+
+
+@pytest.mark.parametrize("reply,moves", [
+    (CORPUS[-4][0], ["push-in", "pan-left"]),  # YAML
+    (CORPUS[-2][0], ["push-in", "pan-left", "static", "pull-back"]),  # a Markdown table
+    (CORPUS[-1][0], ["push-in", "pan-left:0.5", "orbit-right"]),  # named inline
+], ids=["yaml", "table", "inline"])
+def test_the_moves_a_reply_names_in_other_shapes_are_read(reply, moves):
+    plan = normalize_reply(reply, IDEA, 4)
+    assert plan.camera[:len(moves)] == moves, plan.camera
+    assert not any("camera" in f.lower() or "*" in f or "(" in f for f in plan.frames), plan.frames
 
 
 def test_corpus_is_large_enough():

@@ -1,8 +1,10 @@
 """Any LLM reply -> exactly N non-empty, distinct frame prompts that each name the Ghibli style.
 
 Replies come in many shapes: JSON or Python lists (fenced or not), `frames = [...]`, objects with a
-list inside, lists of objects, numbered / bulleted / "Frame k:" lines, bold markers, curly quotes,
-chat-template tokens, refusals, truncation. Parsing uses `json` and `ast.literal_eval` only.
+list inside, lists of objects, YAML lists, Markdown tables, numbered / bulleted / "Frame k:" lines (or "Scene k"
+headings over their own paragraphs), a camera named inline ("(camera: push-in)"), bold markers, curly quotes,
+chat-template tokens, refusals, truncation. Parsing uses `json`, `ast.literal_eval` and `yaml.safe_load` only (data,
+never code).
 """
 from __future__ import annotations
 
@@ -57,7 +59,22 @@ def _parse_literal(text: str) -> Any:
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    return _yaml_list(text)
+
+
+def _yaml_list(text: str) -> Any:
+    """A YAML list of frames (`- prompt: ...` / `  camera: ...`), or a mapping holding one; None otherwise (plain
+    prose and `Frame 1: ...` lines are YAML too, and are read line by line instead). `safe_load` builds data only."""
+    import yaml
+
+    try:
+        obj = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError, RecursionError):
         return None
+    if isinstance(obj, list) or (isinstance(obj, dict) and any(isinstance(v, list) for v in obj.values())):
+        return obj
+    return None
 
 
 Beat = tuple[str, Any]  # (raw prompt text, raw camera value or None when the reply gave none)
@@ -113,10 +130,22 @@ def _items_from(obj: Any, depth: int = 0) -> list[Beat] | None:
     return None
 
 
+#: A move named inside the prompt's text: "(camera: push-in)", "[Camera movement: slow pan left]", "... - Camera: zoom in."
+_INLINE_CAMERA = re.compile(
+    r"[*_\s]*(?:[(\[]\s*[*_]*|(?:^|[,;.\-–—]|\s)\s*[*_]*)(?:camera|cam)(?:\s+(?:move(?:ment)?|motion|work))?[*_]*\s*[:=]\s*[*_]*"
+    r"([^()\[\]\n]{1,40}?)[*_]*\s*(?:[)\]]|[.;]?\s*$)[*_]*",
+    re.I,
+)
+
+
 def _split_suffix(text: str) -> Beat:
-    """`a prompt | push-in` -> (prompt, move); text without a bar, or whose last part names no move (a prompt that
-    uses `|` itself), keeps no move of its own."""
+    """`a prompt | push-in` -> (prompt, move); `a prompt (camera: push-in)` too. Text without either, or whose last part
+    names no move (a prompt that uses `|` itself), keeps no move of its own."""
     prompt, move = split_camera_suffix(text)
+    if not move:
+        inline = _INLINE_CAMERA.search(text)
+        if inline and text[:inline.start()].strip(" *_-–—,;"):
+            return (text[:inline.start()] + text[inline.end():]).strip(" *_-–—,;"), inline.group(1).strip(" *_.")
     if not move or not prompt.strip() or len(move) > 40:
         return text, None
     read, guess = read_move(move)
@@ -148,14 +177,47 @@ def _lines(text: str) -> list[str]:
     lines = [ln for ln in text.splitlines() if ln.strip()]
     labelled = [ln for ln in lines if _LINE_LABEL.match(ln)]
     if len(labelled) >= 2:
-        return [_LINE_LABEL.sub("", ln, count=1) for ln in labelled]
+        return _headed(text.splitlines()) or [_LINE_LABEL.sub("", ln, count=1) for ln in labelled]
     if len(lines) >= 2:
         return [ln for ln in lines if not ln.rstrip().endswith(":")]
     return []
 
 
+def _headed(lines: list[str]) -> list[str] | None:
+    """Frames written as headings over their own paragraphs ("Scene 1 - Morning" / "A girl walks through the grass."):
+    each heading's title joined to its paragraph. Only when every heading has one (a list with a closing remark is a
+    list); the last paragraph ends at a blank line."""
+    blocks: list[tuple[str, list[str]]] = []
+    for ln in lines:
+        if _LINE_LABEL.match(ln):
+            blocks.append((_LINE_LABEL.sub("", ln, count=1).strip(), []))
+        elif blocks and ln.strip() and not (len(blocks[-1][1]) and blocks[-1][1][-1] == ""):
+            blocks[-1][1].append(ln.strip())
+        elif blocks and blocks[-1][1]:
+            blocks[-1][1].append("")  # a blank line closes the paragraph
+    if not blocks or not all(any(body) for _, body in blocks):
+        return None
+    out = []
+    for title, body in blocks:
+        paragraph = " ".join(b for b in body if b)
+        title = title.strip(" *_:-–—")
+        # a short title names the frame ("Morning"); a long one is the frame's first line, wrapped onto the next
+        out.append(paragraph if not title else f"{title}: {paragraph}" if len(title.split()) <= 6 else f"{title} {paragraph}")
+    return out
+
+
 def _sentences(text: str) -> list[str]:
     return [s for s in re.split(r"(?<=[.!?;])\s+", text.strip()) if s]
+
+
+def _table_rows(text: str) -> list[dict[str, str]] | None:
+    """A Markdown table's rows as objects keyed by its header ("| # | prompt | camera |"), for `_beat_from_dict`."""
+    rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in text.splitlines()
+            if ln.strip().startswith("|") and ln.strip().endswith("|") and ln.count("|") >= 3]
+    if len(rows) < 3 or not all(re.fullmatch(r":?-{2,}:?", c) for c in rows[1]):
+        return None
+    header = [re.sub(r"[*_`]", "", h).strip() or f"column {i}" for i, h in enumerate(rows[0])]
+    return [dict(zip(header, row)) for row in rows[2:] if len(row) == len(header)] or None
 
 
 def extract_items(reply: str) -> list[str]:
@@ -179,6 +241,9 @@ def extract_beats(reply: str) -> list[Beat]:
         if len(items) >= 2:
             return [_split_suffix(i) for i in items]
     body = _FENCE.sub(lambda m: m.group(1), text)
+    table = _items_from(_table_rows(body))
+    if table:
+        return table
     if _REFUSAL.search(body) and not re.search(r"\n\s*(?:\d+[.)]|[-*•])\s", body):
         return []
     return [_split_suffix(i) for i in _lines(body) or _sentences(body)]
@@ -189,6 +254,7 @@ def _clean(item: Any) -> str:
     text = re.sub(r"(\*\*|__|`)", "", text)
     text = _LINE_LABEL.sub("", text, count=1)
     text = re.sub(r"\s+", " ", text).strip().strip(",;[]{}").strip()
+    text = re.sub(r"(?<!\.)\.$", "", text).rstrip()  # a sentence's full stop (not an ellipsis): the style words follow
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         text = text[1:-1].strip()
     elif text[:1] in "\"'" and text[-1:] not in "\"'":  # the opening quote of a cut-off string
