@@ -116,6 +116,8 @@ CAMERA_FAR = 10.0
 #: `ghibli-anim move`: frames of a camera move over a still, and their rate.
 MOVE_FRAMES = 24
 MOVE_FPS = 12.0
+#: ... and its move when none is given (no --camera, no axis): a gentle sway that comes home, so the file loops.
+MOVE_CAMERA = "sway"
 
 # --- long chains (coherence.py): what is done to a frame before it seeds the next img2img step -------------------
 #: Luminance contrast factor (1 = unchanged: colour matching already holds frame 1's contrast).

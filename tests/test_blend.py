@@ -248,3 +248,19 @@ def test_an_interlaced_clip_is_blended_deinterlaced(tmp_path):
     assert fps == 25 and len(read) == 6
     comb = lambda f: np.abs(f[1:-1].astype(float) - (f[:-2].astype(float) + f[2:]) / 2).mean()  # noqa: E731
     assert comb(read[3]) < comb(stored[3]) / 4
+
+
+def test_flow_on_thumbnails_works_and_leaves_later_flows_alone():
+    """OpenCV's DIS refuses pictures with both sides under 12 px and crashes the process on a side under 16 (a strip):
+    such sides are padded (the flow keeps the picture's size), by a DIS object of their own, since one that has seen so
+    small a picture computes other flows on larger ones afterwards."""
+    from ghibli_core.blend.flow import compute_flow
+
+    a, b = Scene("parallax", size=128, seed=3).frames(2)
+    before = compute_flow(a, b)
+    rng = np.random.default_rng(0)
+    for h, w in ((10, 10), (5, 7), (1, 1), (11, 40), (12, 300), (300, 3), (15, 15)):
+        tiny = (rng.random((h, w, 3)) * 255).astype(np.uint8)
+        flow = compute_flow(tiny, np.roll(tiny, 1, 1))
+        assert flow.shape == (h, w, 2) and np.isfinite(flow).all()
+    assert np.array_equal(compute_flow(a, b), before)

@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageSequence
 
 from ghibli_core.animate import AnimationSettings, paint_frame
 from ghibli_core.painter import Painter
@@ -142,6 +142,30 @@ def test_move_renders_the_views_of_an_exact_scene(tmp_path, capsys):
         assert psnr(got[seen], truth[seen]) > 30
     meta = read_metadata(tmp_path / "move.webp")
     assert meta["camera_path"] == json.loads(json.dumps(path.to_list())) and meta["depth"] == "still.npy"
+
+
+def test_move_without_a_camera_sways_and_loops_and_thumbnails_move_too(tmp_path, tiny):
+    """No --camera and no axis: the default move (sway: a still that does not move is no 3D photo; it comes home, so
+    the file loops); a lens alone keeps it. Thumbnail-sized pictures (10x10, 5x7, even 1x1) move instead of failing
+    inside OpenCV's flow (both sides under 12 px) or transformers' depth post-processing (a 1-pixel side)."""
+    from ghibli_core import defaults
+
+    _scene_files(tmp_path)
+    for extra in ([], ["--fov", "60"]):
+        out = tmp_path / "sway.gif"
+        assert main(["move", str(tmp_path / "still.png"), "--depth", str(tmp_path / "still.npy"), "--frames", "6",
+                     "-o", str(out), *extra]) == 0
+        meta = read_metadata(out)
+        assert meta["camera"]["move"] == defaults.MOVE_CAMERA == "sway", meta["camera"]
+        with Image.open(out) as im:
+            frames = [np.asarray(f.convert("RGB")).astype(int) for f in ImageSequence.Iterator(im)]
+        assert max(np.abs(f - frames[0]).mean() for f in frames) > 1.0  # the views differ
+    for size in ((10, 10), (7, 5), (1, 1)):
+        Image.new("RGB", size, (90, 140, 60)).save(tmp_path / "thumb.png")
+        views = tmp_path / f"thumb{size[0]}x{size[1]}"
+        assert main(["move", str(tmp_path / "thumb.png"), "--tiny", "--tiny-dir", str(tiny.root), "--camera", "push-in",
+                     "--frames", "4", "--frames-out", str(views), "-o", str(tmp_path / "thumb.gif")]) == 0
+        assert [Image.open(f).size for f in sorted(views.glob("frame_*.png"))] == [size] * 4
 
 
 def test_bad_move_and_camera_inputs_are_one_line_before_any_model(tmp_path, capsys, tiny, no_model_loads):

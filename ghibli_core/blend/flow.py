@@ -21,6 +21,8 @@ from ..registry import FLOW_METHODS  # noqa: E402 - the one definition
 
 
 _per_thread = threading.local()
+#: The shortest side OpenCV's DIS takes safely (found by trying every shape: shorter ones crash or are refused).
+DIS_MIN_SIDE = 16
 
 
 def _dis(preset: int):
@@ -41,7 +43,16 @@ def compute_flow(a: np.ndarray, b: np.ndarray, method: str = "dis") -> np.ndarra
     ga, gb = _gray(a), _gray(b)
     if method == "dis":
         # MEDIUM: on this footage about 1 dB better than FAST at a few ms more per pair (DESIGN.md)
-        flow = _dis(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(ga, gb, None)
+        dis = _dis(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        # OpenCV's DIS refuses a picture with both sides under 12 px and crashes the process on one with a side under
+        # 16 (a thumbnail, a 4000x12 strip): such a side gets its edge repeated up to 16 px and the flow is cropped
+        # back, by an object of its own (one that has seen so small a picture gives other flows on larger ones after it)
+        h, w = ga.shape
+        if min(h, w) < DIS_MIN_SIDE:
+            ga, gb = (cv2.copyMakeBorder(g, 0, max(0, DIS_MIN_SIDE - h), 0, max(0, DIS_MIN_SIDE - w), cv2.BORDER_REPLICATE)
+                      for g in (ga, gb))
+            dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        flow = dis.calc(ga, gb, None)[:h, :w]
     else:
         flow = cv2.calcOpticalFlowFarneback(ga, gb, None, pyr_scale=0.5, levels=5, winsize=21, iterations=5,
                                             poly_n=7, poly_sigma=1.5, flags=cv2.OPTFLOW_FARNEBACK_GAUSSIAN)

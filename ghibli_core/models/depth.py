@@ -40,8 +40,11 @@ class DepthEstimator:
     @torch.inference_mode()
     def relative(self, image: Image.Image) -> np.ndarray:
         """Relative inverse depth of `image` as float32 HxW in 0..1 (1 = nearest), at the image's size."""
+        view = image.convert("RGB")
+        if min(view.size) < 8:  # transformers' post-processing squeezes a 1-pixel side away: a thumbnail is enlarged
+            view = view.resize((max(8, view.width), max(8, view.height)), Image.NEAREST)
         with self._lock, stage("depth"):
-            out = self.pipe(image.convert("RGB"))
+            out = self.pipe(view)
         depth = out["predicted_depth"].float()
         depth = depth.reshape(1, 1, *depth.shape[-2:])
         depth = torch.nn.functional.interpolate(depth, size=(image.height, image.width), mode="bicubic", align_corners=False)[0, 0]
