@@ -40,10 +40,10 @@ from .video.job import VideoJob, VideoResult, run_video_job
 from .video.repaint import KeyframeSettings
 
 __all__ = [
-    "AXES", "AnimationJob", "EDGE_KINDS", "EdgeControl", "AnimationSettings", "BACKENDS", "BLEND_METHODS", "COLOR_MODES", "COMPILE_MODES", "Cancelled",
+    "AXES", "AnimationJob", "AnimationSettings", "BACKENDS", "BLEND_METHODS", "COLOR_MODES", "COMPILE_MODES", "Cancelled",
     "ClipSettings", "InMemoryClip", "KeyframeSettings", "Sound", "VideoJob", "VideoResult", "run_video_job",
     "AUDIO_FEATURES", "AudioFeatures", "FIT_MODES", "MusicSettings", "fit_sound",
-    "CameraSettings", "DEFAULT_FAR", "DEFAULT_FOV", "DEFAULT_NEAR", "DEFAULT_PRESET", "DEVICES", "DTYPES", "FLOW_METHODS",
+    "CameraSettings", "DEFAULT_FAR", "DEFAULT_FOV", "DEFAULT_NEAR", "DEFAULT_PRESET", "DEVICES", "DTYPES", "EDGE_KINDS", "EdgeControl", "FLOW_METHODS",
     "FPS_RANGE", "HELD", "HeldDepth", "HeldPipelines", "InputError", "InputErrors", "every_problem", "LoraSpec", "MAX_CADENCE", "MAX_FRAMES", "MAX_INTERPOLATE", "MAX_SEED",
     "MOVES", "ModelNotFoundError", "ModelSettings", "ModelSource", "MotionSettings", "Move", "Outputs", "PRESETS", "PlannerSettings",
     "Progress", "Rendered", "SCHEDULERS", "SEED_POLICIES", "SETTINGS", "STRENGTH_RANGE", "Schedule", "WEIGHT_RANGE", "__version__",

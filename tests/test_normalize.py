@@ -101,6 +101,12 @@ def test_the_moves_a_reply_names_in_other_shapes_are_read(reply, moves):
     assert not any("camera" in f.lower() or "*" in f or "(" in f for f in plan.frames), plan.frames
 
 
+def test_the_word_camera_in_a_prompt_is_not_taken_for_a_move():
+    plan = normalize_reply("1. a vintage camera: brass and leather, on a desk\n2. a river at dusk (camera: pan left)", IDEA, 2)
+    assert plan.frames[0].startswith("a vintage camera: brass and leather, on a desk") and plan.camera[1] == "pan-left"
+    assert not any("read as" in w or "static" in w for w in plan.warnings), plan.warnings
+
+
 def test_corpus_is_large_enough():
     assert len(CORPUS) >= 40
 

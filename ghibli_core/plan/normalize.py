@@ -139,13 +139,11 @@ _INLINE_CAMERA = re.compile(
 
 
 def _split_suffix(text: str) -> Beat:
-    """`a prompt | push-in` -> (prompt, move); `a prompt (camera: push-in)` too. Text without either, or whose last part
-    names no move (a prompt that uses `|` itself), keeps no move of its own."""
+    """`a prompt | push-in` -> (prompt, move); `a prompt (camera: push-in)` too. Text without either, or whose move
+    part names no move (a prompt that uses `|` itself, "a vintage camera: brass and leather"), keeps no move of its own."""
     prompt, move = split_camera_suffix(text)
-    if not move:
-        inline = _INLINE_CAMERA.search(text)
-        if inline and text[:inline.start()].strip(" *_-–—,;"):
-            return (text[:inline.start()] + text[inline.end():]).strip(" *_-–—,;"), inline.group(1).strip(" *_.")
+    if not move and (inline := _INLINE_CAMERA.search(text)):
+        prompt, move = (text[:inline.start()] + text[inline.end():]).strip(" *_-–—,;"), inline.group(1).strip(" *_.")
     if not move or not prompt.strip() or len(move) > 40:
         return text, None
     read, guess = read_move(move)
