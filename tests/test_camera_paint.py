@@ -144,7 +144,7 @@ def test_move_renders_the_views_of_an_exact_scene(tmp_path, capsys):
     assert meta["camera_path"] == json.loads(json.dumps(path.to_list())) and meta["depth"] == "still.npy"
 
 
-def test_move_without_a_camera_sways_and_loops_and_thumbnails_move_too(tmp_path, tiny):
+def test_move_without_a_camera_sways_and_loops_and_thumbnails_move_too(tmp_path, tiny, capsys):
     """No --camera and no axis: the default move (sway: a still that does not move is no 3D photo; it comes home, so
     the file loops); a lens alone keeps it. Thumbnail-sized pictures (10x10, 5x7, even 1x1) move instead of failing
     inside OpenCV's flow (both sides under 12 px) or transformers' depth post-processing (a 1-pixel side)."""
@@ -164,7 +164,8 @@ def test_move_without_a_camera_sways_and_loops_and_thumbnails_move_too(tmp_path,
         Image.new("RGB", size, (90, 140, 60)).save(tmp_path / "thumb.png")
         views = tmp_path / f"thumb{size[0]}x{size[1]}"
         assert main(["move", str(tmp_path / "thumb.png"), "--tiny", "--tiny-dir", str(tiny.root), "--camera", "push-in",
-                     "--frames", "4", "--frames-out", str(views), "-o", str(tmp_path / "thumb.gif")]) == 0
+                     "--frames", "4", "--frames-out", str(views), "-o", str(tmp_path / "thumb.gif"), "-q"]) == 0
+        assert "Loading" not in capsys.readouterr().err  # -q: not even the depth model's loading bar
         assert [Image.open(f).size for f in sorted(views.glob("frame_*.png"))] == [size] * 4
 
 

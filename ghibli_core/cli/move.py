@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--masks-out", metavar="DIR", help="every frame's revealed-area mask as a numbered PNG (white = nothing seen there)")
     o.add_argument("--fps", type=float, default=defaults.MOVE_FPS, help="frame rate of the animation (default %(default)s)")
     o.add_argument("--no-fill", dest="fill", action="store_false", help="leave revealed areas black instead of painting them in")
+    o.add_argument("-q", "--quiet", action="store_true", help="no progress bars (the depth model's loading)")
     metrics_flag(o)
     return p
 
@@ -123,6 +124,7 @@ def run_move(argv: Sequence[str]) -> int:
 def _depth_estimator(args: argparse.Namespace):
     from ..device import resolve_device, resolve_dtype
     from ..models.depth import load_depth_estimator
+    from ..models.pipelines import loading_bars
     from ..models.sources import resolve_source
 
     if args.tiny:
@@ -138,4 +140,5 @@ def _depth_estimator(args: argparse.Namespace):
     allow_pickle = getattr(args, "allow_pickle", False)
     source = resolve_source(location, "depth", "depth-model", allow_pickle=allow_pickle)
     device = resolve_device(args.device)
-    return load_depth_estimator(source, device, resolve_dtype("auto", device), allow_pickle)
+    with loading_bars(not args.quiet):
+        return load_depth_estimator(source, device, resolve_dtype("auto", device), allow_pickle)

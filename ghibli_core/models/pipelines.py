@@ -267,7 +267,7 @@ def _load_base(src: ModelSource, config_dir: Path, dtype: torch.dtype, allow_pic
 def load_base(src: ModelSource, *, base_config: str | None = None, dtype: torch.dtype = torch.float32,
               allow_pickle: bool = False, progress: bool = True) -> Any:
     """The base SD1.5 `StableDiffusionPipeline` alone, from a checked source (what LoRA training starts from)."""
-    with _loading_bars(progress):
+    with loading_bars(progress):
         return _load_base(src, single_file_config(src, base_config), dtype, allow_pickle)
 
 
@@ -291,7 +291,7 @@ def _load_controlnet(src: ModelSource, config_dir: Path, dtype: torch.dtype, all
 
 
 @contextlib.contextmanager
-def _loading_bars(show: bool):
+def loading_bars(show: bool):
     """Hide diffusers' and transformers' loading bars for a quiet run, restoring the caller's choice after."""
     from diffusers.utils import logging as dlog
     from transformers.utils import logging as tlog
@@ -311,7 +311,7 @@ def load_pipelines(settings: ModelSettings | ResolvedModels, *, progress: bool =
                    depth: DepthEstimator | None = None) -> GhibliPipelines:
     """Load base, ControlNet, depth model (unless `depth` is given) and LoRAs; return pipelines that share them. Nothing
     is kept: `HeldPipelines` keeps them for the hosts that reuse them."""
-    with _loading_bars(progress):
+    with loading_bars(progress):
         return _load_pipelines(settings, progress, depth)
 
 
