@@ -606,8 +606,9 @@ def test_the_loader_paints_drafts_with_a_taesd_from_vae_approx(server):
 
 def test_an_edge_controlnet_holds_the_painting_to_the_frames_outlines(server):
     """Ghibli Edge ControlNet between the LoRA loader and the painter: the run paints under the depth and the edge
-    ControlNets (the file names both, with the edge's scale; the LoRA is kept); two kinds chain; a ControlNet that is
-    not there, or a kind that does not exist, is refused when queued, under its input."""
+    ControlNets (the file names both, with the edge's scale; the LoRA is kept); two kinds chain; another strength
+    loads nothing more; a ControlNet that is not there, or a kind that does not exist, is refused when queued, under
+    its input."""
     info = server.get("/object_info/GhibliEdgeControl")["GhibliEdgeControl"]["input"]
     assert "tiny-annotators" in json.dumps(info["optional"]["annotators"]) and "lineart_anime" in json.dumps(info["required"]["kind"])
     graph = small(api("ghibli_minimal"))
@@ -622,6 +623,11 @@ def test_an_edge_controlnet_holds_the_painting_to_the_frames_outlines(server):
     models = read_metadata(server.output / file["subfolder"] / file["filename"])["models"]
     assert [(c["kind"], c["scale"]) for c in models["controls"]] == [("canny", 0.4), ("softedge", 0.3)]
     assert models["loras"] == [{"name": SHIPPED["lora"], "weight": 0.7}]
+    held = server.get("/ghibli/models")["held"]
+    graph["7"]["inputs"]["strength"] = 0.9  # a new strength paints with the weights already held
+    file, _ = saved_animation(server, run(server, graph), "4")
+    models = read_metadata(server.output / file["subfolder"] / file["filename"])["models"]
+    assert [c["scale"] for c in models["controls"]] == [0.9, 0.3] and server.get("/ghibli/models")["held"] == held
     graph["7"]["inputs"].update(controlnet_name="control_v11p_sd15_canny.safetensors", kind="sobel")
     status, body = server.queue(graph)
     assert status == 400, body

@@ -108,3 +108,19 @@ def test_a_replaced_taesd_encoder_is_seen_by_the_held_key(tiny, tmp_path):
     os.utime(tmp_path / "new.safetensors", ns=(encoder.stat().st_atime_ns, encoder.stat().st_mtime_ns + 10**9))
     (tmp_path / "new.safetensors").replace(encoder)  # same name, a new file
     assert HeldPipelines.of(settings.resolve()).key != before
+
+
+def test_another_edge_scale_paints_with_the_held_weights(tiny, released):
+    """An edge control's scale is a painting value: a handle at another scale (the Edge ControlNet node's strength
+    changed, a batch row's --control canny:0.3) paints with the weights already held, each at its own scale; another
+    kind of control is another model set."""
+    canny = HeldPipelines.of(tiny.model_settings(edges=("canny:0.5",)).resolve())
+    first = canny.get()
+    softer = HeldPipelines.of(tiny.model_settings(edges=("canny:0.2",)).resolve())
+    again = softer.get()
+    assert len(HELD.keys()) == 2  # the pipelines and their depth estimator, once
+    assert again.img2img.controlnet is first.img2img.controlnet and again.txt2img.unet is first.txt2img.unet
+    assert [e.scale for e in first.edges] == [0.5] and [e.scale for e in again.edges] == [0.2]
+    assert again.model_names()["controls"][0]["scale"] == 0.2 and canny.get().edges[0].scale == 0.5
+    HeldPipelines.of(tiny.model_settings(edges=("softedge:0.5",)).resolve()).get()
+    assert len(HELD.keys()) == 3

@@ -149,6 +149,18 @@ class ResolvedModels:
     #: The speed LoRA as a local file (a hub repo's file from the cache), at its weight.
     speed_lora: LoraSpec | None = None
 
+    def with_edges(self, edges: tuple[EdgeControl, ...]) -> "ResolvedModels":
+        """The same sources with the edge controls at other scales (their kinds and ControlNets must be these)."""
+        assert [(e.kind, e.controlnet) for e in edges] == [(e.kind, e.controlnet) for e in self.settings.edges]
+        return dataclasses.replace(self, settings=self.settings.replace(edges=tuple(edges)))
+
+    @property
+    def load_key(self) -> "ResolvedModels":
+        """What the loaded weights depend on: the edge controls' scales left out (a scale is a painting value, so
+        another scale paints with the weights already held)."""
+        edges = self.settings.edges
+        return self.with_edges(tuple(dataclasses.replace(e, scale=0.0) for e in edges)) if edges else self
+
     @property
     def sources(self) -> tuple[ModelSource, ...]:
         """Every model file or folder these settings load (their identities key the held copies)."""
@@ -385,11 +397,11 @@ class HeldPipelines:
     @property
     def key(self) -> tuple:
         """What the holder keeps these pipelines under."""
-        return ("pipelines", self.resolved, self.identity)
+        return ("pipelines", self.resolved.load_key, self.identity)
 
     def get(self) -> GhibliPipelines:
-        """The loaded pipelines (loading them if no one has, or they were released), painting with this handle's LoRAs;
-        the depth estimator is the held one (shared with every other held set that names it)."""
+        """The loaded pipelines (loading them if no one has, or they were released), painting with this handle's LoRAs and
+        edge scales; the depth estimator is the held one (shared with every other held set that names it)."""
         r = self.resolved
 
         def load() -> GhibliPipelines:
@@ -399,6 +411,8 @@ class HeldPipelines:
         base = HELD.get(self.key, load,
                         label=f"pipelines: {r.base.name} + {' + '.join(c.name for c in (r.controlnet, *r.edge_controlnets))}"
                               f"{' + ' + r.tiny_vae.name if r.tiny_vae else ''} ({r.device}, {str(r.dtype).removeprefix('torch.')})")
+        if base.edges != r.settings.edges:  # the held weights, under this handle's edge scales
+            base = dataclasses.replace(base, resolved=r)
         return base if self.loras == base.loras else base.with_loras(self.loras)
 
     def release(self) -> bool:
