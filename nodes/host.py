@@ -5,11 +5,11 @@ import functools
 import inspect
 import logging
 import os
-from typing import Callable, Iterable
+from typing import Callable, Hashable, Iterable
 
 import folder_paths
 
-from ghibli_core.api import __version__, Cancelled, defaults, file_identity, ModelNotFoundError, Progress
+from ghibli_core.api import __version__, Cancelled, defaults, file_identity, HELD, ModelNotFoundError, Progress
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +238,22 @@ def make_room(device: str, bytes_needed: int) -> None:
         import comfy.model_management as mm
 
         mm.free_memory(bytes_needed, torch.device(device))
+
+
+#: The held model set each loader node (by its id in the graph) gave last.
+_GIVEN: dict[str, Hashable] = {}
+
+
+def hold_for(node_id: str | None, held):
+    """`held` (a HeldPipelines) as the output of loader node `node_id`, letting the set that node gave before go when it
+    differs and no other node gives it: trying checkpoints or edge controls one after another holds one set, not one
+    per try (a handle still cached somewhere loads its models again on use)."""
+    if node_id is None:
+        return held
+    old, _GIVEN[node_id] = _GIVEN.get(node_id), held.key
+    if old is not None and old != held.key and old not in _GIVEN.values():
+        HELD.drop(old)
+    return held
 
 
 def release_with_comfyui() -> None:

@@ -67,6 +67,7 @@ class GhibliPipelineLoader(io.ComfyNode):
                                optional=True, tooltip="The speed LoRA's adapter weight."),
             ],
             outputs=[Pipeline.Output("pipeline", display_name="pipeline", tooltip="The loaded models; chain Ghibli LoRA Loaders after it.")],
+            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
@@ -126,7 +127,7 @@ class GhibliPipelineLoader(io.ComfyNode):
                                  speed_lora=cls._speed_lora(speed_lora, speed_lora_strength))
         resolved = settings.resolve()  # every file checked (headers only) before any weight is read
         host.make_room(str(resolved.device), weights_bytes(resolved, fallback=host.UNKNOWN_MODEL_BYTES))
-        held = HeldPipelines.of(resolved)
+        held = host.hold_for(cls.hidden.unique_id, HeldPipelines.of(resolved))
         held.get()  # load now, so the loader's own progress shows the load and a bad file fails here
         return io.NodeOutput(held)
 
@@ -227,6 +228,7 @@ class GhibliEdgeControl(io.ComfyNode):
             ],
             outputs=[Pipeline.Output("pipeline_out", display_name="pipeline",
                                      tooltip="The same models and LoRAs, painting under this edge control too.")],
+            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
@@ -253,7 +255,7 @@ class GhibliEdgeControl(io.ComfyNode):
         settings = settings.replace(edges=(*settings.edges, EdgeControl(kind, float(strength), path)), annotators=where)
         resolved = settings.resolve()  # the ControlNet and the detector's files checked (headers only) before loading
         host.make_room(str(resolved.device), weights_bytes(resolved, fallback=host.UNKNOWN_MODEL_BYTES))
-        held = HeldPipelines.of(resolved)
+        held = host.hold_for(cls.hidden.unique_id, HeldPipelines.of(resolved))
         held = held.with_loras(pipeline.loras) if pipeline.loras else held
         held.get()  # load now: this node's own progress shows the load, and a bad file fails here
         return io.NodeOutput(held)

@@ -635,6 +635,22 @@ def test_an_edge_controlnet_holds_the_painting_to_the_frames_outlines(server):
     assert set(errors) == {"controlnet_name", "kind"} and "models/controlnet" in errors["controlnet_name"], errors
 
 
+def test_a_loader_given_other_models_lets_the_set_it_gave_before_go(server):
+    """Trying one model setting after another on the same loader node holds one model set, not one per try."""
+    def sets() -> list[str]:
+        return [label for label in server.get("/ghibli/models")["held"] if label.startswith("pipelines:")]
+
+    graph = small(api("ghibli_minimal"))
+    graph["2"]["inputs"]["vae_tiling"] = True  # a setting no other test loads, so no other node gives this set
+    run(server, graph)
+    first = sets()
+    graph["2"]["inputs"]["tiny_vae"] = "tiny-taesd_decoder.safetensors"  # another set, from the same node
+    run(server, graph)
+    after = sets()
+    assert len(after) == len(first), (first, after)  # the new set in, the one the node gave before out
+    assert sum("tiny-taesd" in label for label in after) == sum("tiny-taesd" in label for label in first) + 1
+
+
 def test_bad_graphs_get_http_400_with_node_errors(server):
     # an unknown combo value (ComfyUI does not check V3 combos; the node does)
     graph = small(api("ghibli_minimal"))
