@@ -1,4 +1,4 @@
-"""Loader nodes: the SD1.5 + depth ControlNet + depth estimator set, and style LoRAs on top of it."""
+"""Loader nodes: the SD1.5 + depth ControlNet + depth estimator set, style LoRAs and edge ControlNets on top of it."""
 from __future__ import annotations
 
 import os
