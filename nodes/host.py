@@ -31,8 +31,8 @@ def register_folders() -> None:
         folder_paths.add_model_folder_path(kind, os.path.join(folder_paths.models_dir, kind), is_default=True)
 
 
-def _subfolders_with(kind: str, marker: str) -> dict[str, str]:
-    """Folders under every `kind` path that hold `marker`, by name relative to that path."""
+def _subfolders_with(kind: str, *markers: str) -> dict[str, str]:
+    """Folders under every `kind` path that hold one of `markers`, by name relative to that path (one walk)."""
     found: dict[str, str] = {}
     try:
         roots = folder_paths.get_folder_paths(kind)
@@ -42,7 +42,7 @@ def _subfolders_with(kind: str, marker: str) -> dict[str, str]:
         if not os.path.isdir(root):
             continue
         for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-            if marker in filenames and dirpath != root:
+            if dirpath != root and not set(markers).isdisjoint(filenames):
                 found.setdefault(os.path.relpath(dirpath, root).replace(os.sep, "/"), dirpath)
                 dirnames.clear()  # a model folder's subfolders are its parts, not more models
     return found
@@ -91,10 +91,8 @@ def annotator_folders() -> dict[str, str]:
 
     from ghibli_core.api import EDGE_KINDS
 
-    found: dict[str, str] = {}
-    for name in sorted({n for kind in EDGE_KINDS.values() for f in kind.files for n in (f, PurePath(f).stem + ".safetensors")}):
-        for folder, path in _subfolders_with(ANNOTATORS_FOLDER, name).items():
-            found.setdefault(folder, path)
+    files = {n for kind in EDGE_KINDS.values() for f in kind.files for n in (f, PurePath(f).stem + ".safetensors")}
+    found = _subfolders_with(ANNOTATORS_FOLDER, *sorted(files))
     found.setdefault(defaults.ANNOTATORS, defaults.ANNOTATORS)
     return found
 

@@ -366,13 +366,13 @@ def camera_values(args: argparse.Namespace) -> dict:
     return {"move": args.camera, **axes, **lens}
 
 
-def camera_settings(args: argparse.Namespace, *, always: bool = False, audio_features=None):
-    """The camera flags as CameraSettings: None when no flag was given (unless `always`): the plan directs then. With a
-    soundtrack's `audio_features`, its schedules may follow the sound."""
+def camera_settings(args: argparse.Namespace, *, audio_features=None):
+    """The camera flags as CameraSettings: None when no flag was given: the plan directs then. With a soundtrack's
+    `audio_features`, its schedules may follow the sound."""
     from ..camera import CameraSettings
 
     values = camera_values(args)
-    return CameraSettings(**values, audio_features=audio_features) if values or always else None
+    return CameraSettings(**values, audio_features=audio_features) if values else None
 
 
 def metrics_flag(group: Any, what: str = "") -> None:

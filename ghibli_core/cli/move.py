@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 from typing import Sequence
 
 from .. import __version__, defaults
 from ..export import FORMATS
-from .common import Parser, PROG, camera_flags, camera_settings, camera_values, metrics_flag, print_metrics, sound_flags, sound_settings
+from .common import Parser, PROG, camera_flags, camera_values, metrics_flag, print_metrics, sound_flags, sound_settings
 
 EXAMPLES = f"""
 frame 0 is the image itself, frame k the view after k steps of the camera.
@@ -57,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_move(argv: Sequence[str]) -> int:
     from PIL import Image
 
-    from ..camera import AXES, load_depth, move_still
+    from ..camera import AXES, CameraSettings, load_depth, move_still
     from ..camera.depth import DEFAULT_PNG_SCALE, inverse_depth_to_z
     from ..errors import InputError, check_range
     from ..export import check_fps, check_frames_dir, check_output_path, write_png_frames
@@ -68,9 +67,10 @@ def run_move(argv: Sequence[str]) -> int:
     if not (args.output or args.frames_out or args.masks_out):
         raise InputError("output", "nowhere to write the frames", "pass -o OUT.gif|.webp|.mp4, --frames-out DIR and/or --masks-out DIR")
     check_range("frames", args.frames, 1, 10_000, integer=True)
-    camera = camera_settings(args, always=True)
-    if not camera_values(args) or (camera.move is None and all(getattr(camera, axis) is None for axis in AXES)):
-        camera = dataclasses.replace(camera, move=defaults.MOVE_CAMERA)  # a still that does not move is no 3D photo
+    values = camera_values(args)
+    if values.get("move") is None and all(values.get(axis) is None for axis in AXES):
+        values["move"] = defaults.MOVE_CAMERA  # a still that does not move is no 3D photo
+    camera = CameraSettings(**values)
     path = camera.path(args.frames)  # every schedule evaluated for every frame: a failing one fails here
     output = check_output_path(args.output) if args.output else None
     frames_dir = check_frames_dir(args.frames_out) if args.frames_out else None

@@ -186,18 +186,22 @@ def _headed(lines: list[str]) -> list[str] | None:
     each heading's title joined to its paragraph. Only when every heading has one (a list with a closing remark is a
     list); the last paragraph ends at a blank line."""
     blocks: list[tuple[str, list[str]]] = []
+    closed = False  # a blank line after a paragraph ends it: what follows is no part of the frame
     for ln in lines:
         if _LINE_LABEL.match(ln):
             blocks.append((_LINE_LABEL.sub("", ln, count=1).strip(), []))
-        elif blocks and ln.strip() and not (len(blocks[-1][1]) and blocks[-1][1][-1] == ""):
+            closed = False
+        elif not blocks:
+            continue
+        elif not ln.strip():
+            closed = bool(blocks[-1][1])
+        elif not closed:
             blocks[-1][1].append(ln.strip())
-        elif blocks and blocks[-1][1]:
-            blocks[-1][1].append("")  # a blank line closes the paragraph
-    if not blocks or not all(any(body) for _, body in blocks):
+    if not blocks or not all(body for _, body in blocks):
         return None
     out = []
     for title, body in blocks:
-        paragraph = " ".join(b for b in body if b)
+        paragraph = " ".join(body)
         title = title.strip(" *_:-–—")
         # a short title names the frame ("Morning"); a long one is the frame's first line, wrapped onto the next
         out.append(paragraph if not title else f"{title}: {paragraph}" if len(title.split()) <= 6 else f"{title} {paragraph}")
